@@ -1,0 +1,118 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/fanseed/fanseed/catalog"
+)
+
+// TestAuthorizationWalk walks every route as each kind of visitor and checks the status each
+// gets: owners and admins manage a show, other creators cannot even see it (404), partners
+// only read (403), and anonymous visitors are sent to log in.
+func TestAuthorizationWalk(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	owner := ts.newUser(t, "owner@example.com", catalog.RoleCreator)
+	other := ts.newUser(t, "other@example.com", catalog.RoleCreator)
+	partner := ts.newUser(t, "partner@example.com", catalog.RolePartner)
+	admin := ts.newUser(t, "admin@example.com", catalog.RoleAdmin)
+	show, err := catalog.CreateShow(ctx, ts.db, owner.ID, catalog.ShowInput{Slug: "owned", Title: "Owned", Currency: "USD", FundingGoal: "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := fmt.Sprintf("/shows/%d", show.ID)
+	editForm := url.Values{"slug": {"owned"}, "title": {"Owned"}, "currency": {"USD"}, "funding_goal": {"100"}}
+	planForm := url.Values{"name": {"Fanseed (distributor)", "Owner"}, "email": {"", "owner@example.com"},
+		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"preview"}}
+
+	const S = http.StatusSeeOther
+	type want struct{ anon, owner, other, partner, admin int }
+	routes := []struct {
+		method, path string
+		form         url.Values
+		want         want
+	}{
+		{"GET", "/", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/healthz", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/readyz", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/metrics", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/static/app.css", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/signup", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/login", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/dashboard", nil, want{S, 200, 200, 200, 200}},
+		{"GET", "/shows/new", nil, want{S, 200, 200, 403, 200}},
+		{"POST", "/shows", url.Values{}, want{S, 400, 400, 403, 400}},
+		{"GET", sp, nil, want{S, 200, 404, 403, 200}},
+		{"GET", sp + "/edit", nil, want{S, 200, 404, 403, 200}},
+		{"POST", sp + "/edit", editForm, want{S, S, 404, 403, S}},
+		{"GET", sp + "/plan", nil, want{S, 200, 404, 403, 200}},
+		{"POST", sp + "/plan", planForm, want{S, 200, 404, 403, 200}},
+		{"GET", sp + "/plan/preview?percent=25&percent=75", nil, want{S, 200, 404, 403, 200}},
+		{"POST", sp + "/episodes", url.Values{"title": {""}}, want{S, 400, 404, 403, 400}},
+		{"GET", "/shows/999999", nil, want{S, 404, 404, 403, 404}},
+		{"GET", "/shows/abc", nil, want{S, 404, 404, 403, 404}},
+		{"GET", "/admin", nil, want{S, 403, 403, 403, 200}},
+		{"GET", "/no-such-page", nil, want{404, 404, 404, 404, 404}},
+	}
+	visitors := []struct {
+		name string
+		u    *user
+		pick func(want) int
+	}{
+		{"anonymous", nil, func(w want) int { return w.anon }},
+		{"owner", &owner, func(w want) int { return w.owner }},
+		{"other", &other, func(w want) int { return w.other }},
+		{"partner", &partner, func(w want) int { return w.partner }},
+		{"admin", &admin, func(w want) int { return w.admin }},
+	}
+	for _, rt := range routes {
+		for _, v := range visitors {
+			resp := ts.do(t, v.u, rt.method, rt.path, rt.form)
+			if got, want := resp.StatusCode, v.pick(rt.want); got != want {
+				t.Errorf("%s %s as %s: status %d, want %d", rt.method, rt.path, v.name, got, want)
+			}
+			if resp.StatusCode == S && v.u == nil && !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+				t.Errorf("%s %s as anonymous: redirected to %q, want the login page", rt.method, rt.path, resp.Header.Get("Location"))
+			}
+		}
+	}
+
+	// Nothing the other creator or the partner sent changed the show.
+	after, err := catalog.FindShowByID(ctx, ts.db, show.ID, admin.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Title != "Owned" || after.Slug != "owned" {
+		t.Errorf("show changed to %q/%q", after.Title, after.Slug)
+	}
+}
+
+// A form posted from another site is refused, and changes nothing.
+func TestCrossSitePostRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	owner := ts.newUser(t, "owner@example.com", catalog.RoleCreator)
+	req, _ := http.NewRequest("POST", ts.URL+"/shows", strings.NewReader(url.Values{
+		"slug": {"forged"}, "title": {"Forged"}, "currency": {"USD"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	req.AddCookie(&http.Cookie{Name: "fanseed_session", Value: owner.token})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST: status %d, want 403", resp.StatusCode)
+	}
+	if _, err := catalog.FindShowBySlug(context.Background(), ts.db, "forged"); err == nil {
+		t.Fatal("the forged show was created")
+	}
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
+)
+
+// errForbidden is returned when an account may not do what it asked.
+var errForbidden = errors.New("forbidden")
+
+// statusOf is the one table from errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, billing.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, catalog.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, catalog.ErrRateLimited):
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers a request that hit an error: a page with a plain message, and the detail in
+// the log for a 5xx.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	switch status {
+	case http.StatusInternalServerError:
+		s.serverError(w, r, err)
+	case http.StatusNotFound:
+		s.renderError(w, r, status, "Not found", "There is nothing here, or it is not yours to see.")
+	case http.StatusForbidden:
+		s.renderError(w, r, status, "Not allowed", "Your account may not do this.")
+	default:
+		s.renderError(w, r, status, http.StatusText(status), err.Error())
+	}
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err),
+		slog.String("request_id", requestID(r)))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	w.Write([]byte("Something went wrong on our side. Please try again; if it keeps happening, tell us the time it happened.\n"))
+}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/fanseed/fanseed/catalog"
+)
+
+type signupPage struct {
+	layout
+	Form   catalog.SignUp
+	Errors catalog.FieldErrors
+}
+
+type loginPage struct {
+	layout
+	Email, Next, Error string
+}
+
+func (s *Server) handleHome() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusOK, "home", &layout{Title: "Publish over BitTorrent"})
+	}
+}
+
+func (s *Server) handleSignupForm() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusOK, "signup", &signupPage{layout: layout{Title: "Sign up"}})
+	}
+}
+
+// handleSignup creates a creator account and logs it in.
+func (s *Server) handleSignup() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in := catalog.SignUp{
+			Email: r.PostFormValue("email"), Name: r.PostFormValue("name"),
+			Password: r.PostFormValue("password"), Role: catalog.RoleCreator,
+		}
+		a, err := catalog.CreateAccount(r.Context(), s.db, in)
+		var fe catalog.FieldErrors
+		if errors.As(err, &fe) {
+			in.Password = ""
+			s.render(w, r, statusOf(err), "signup", &signupPage{layout: layout{Title: "Sign up"}, Form: in, Errors: fe})
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.startSession(w, r, a.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	}
+}
+
+func (s *Server) handleLoginForm() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusOK, "login", &loginPage{layout: layout{Title: "Log in"}, Next: localPath(r.URL.Query().Get("next"))})
+	}
+}
+
+func (s *Server) handleLogin() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		email, next := r.PostFormValue("email"), localPath(r.PostFormValue("next"))
+		a, err := catalog.Authenticate(r.Context(), s.db, email, r.PostFormValue("password"), clientAddr(r))
+		if err != nil {
+			msg := "Wrong email or password."
+			switch {
+			case errors.Is(err, catalog.ErrRateLimited):
+				msg = "Too many failed attempts. Wait 15 minutes and try again."
+			case !errors.Is(err, catalog.ErrUnauthorized):
+				s.fail(w, r, err)
+				return
+			}
+			s.render(w, r, statusOf(err), "login", &loginPage{layout: layout{Title: "Log in"}, Email: email, Next: next, Error: msg})
+			return
+		}
+		if err := s.startSession(w, r, a.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if next == "" {
+			next = "/dashboard"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+func (s *Server) handleLogout() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			if err := catalog.DeleteSession(r.Context(), s.db, c.Value); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.clearSessionCookie(w)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID int64) error {
+	token, err := catalog.CreateSession(r.Context(), s.db, accountID)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, token)
+	return nil
+}
+
+// localPath keeps a redirect target only if it stays on this site.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,43 @@
+// Package api is Fanseed over HTTP: the creator portal, fan pages, the JSON API, and the
+// endpoints that delegate to billing (Stripe webhooks) and seeding (tracker, web seed).
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what the HTTP layer needs to know about its deployment.
+type Config struct {
+	BaseURL *url.URL // public URL; cookies are Secure when its scheme is https
+}
+
+// Server holds the dependencies shared by handlers.
+type Server struct {
+	cfg     Config
+	db      *pgxpool.Pool
+	log     *slog.Logger
+	views   *views
+	metrics *metrics
+	ready   func(context.Context) error
+}
+
+// NewServer builds the HTTP handler for the control plane. ready reports whether the process
+// can serve traffic (database reachable, migrations applied), for /readyz.
+func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer, ready func(context.Context) error) (http.Handler, error) {
+	v, err := parseViews()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready}
+	return s.routes(), nil
+}
+
+func (s *Server) secureCookies() bool {
+	return s.cfg.BaseURL != nil && s.cfg.BaseURL.Scheme == "https"
+}

@@ -1,0 +1,93 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/migrations/dbtest"
+)
+
+// testServer is the real handler on loopback over a fresh database.
+type testServer struct {
+	*httptest.Server
+	db *pgxpool.Pool
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	db := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := api.NewServer(api.Config{}, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testServer{Server: srv, db: db}
+}
+
+// user is an account with a live session.
+type user struct {
+	catalog.Account
+	token string
+}
+
+func (ts *testServer) newUser(t *testing.T, email, role string) user {
+	t.Helper()
+	ctx := context.Background()
+	a, err := catalog.CreateAccount(ctx, ts.db, catalog.SignUp{Email: email, Name: strings.Split(email, "@")[0], Password: "correct horse battery", Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := catalog.CreateSession(ctx, ts.db, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user{Account: a, token: token}
+}
+
+// do sends a request as u (nil for anonymous) without following redirects.
+func (ts *testServer) do(t *testing.T, u *user, method, path string, form url.Values) *http.Response {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if u != nil {
+		req.AddCookie(&http.Cookie{Name: "fanseed_session", Value: u.token})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,204 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/argon2"
+)
+
+// Roles an account can have.
+const (
+	RoleCreator = "creator"
+	RoleAdmin   = "admin"
+	RolePartner = "partner"
+)
+
+// Account is a person who logs in: a creator, the distributor's admin or a partner.
+type Account struct {
+	ID        int64     `db:"id"`
+	Email     string    `db:"email"`
+	Name      string    `db:"name"`
+	Role      string    `db:"role"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// IsAdmin reports whether the account acts for the distributor.
+func (a Account) IsAdmin() bool { return a.Role == RoleAdmin }
+
+// CanManageShows reports whether the account may create shows (partners only read).
+func (a Account) CanManageShows() bool { return a.Role == RoleCreator || a.Role == RoleAdmin }
+
+// SignUp is what the sign-up form sends.
+type SignUp struct {
+	Email, Name, Password string
+	Role                  string
+}
+
+// Validate checks every field and reports all problems at once.
+func (s *SignUp) Validate() error {
+	fe := FieldErrors{}
+	s.Email = strings.TrimSpace(s.Email)
+	s.Name = strings.TrimSpace(s.Name)
+	if msg := checkEmail(s.Email); msg != "" {
+		fe["email"] = msg
+	}
+	switch n := utf8.RuneCountInString(s.Name); {
+	case n == 0:
+		fe["name"] = "Name is required."
+	case n > 100:
+		fe["name"] = "Name must be at most 100 characters."
+	}
+	switch n := utf8.RuneCountInString(s.Password); {
+	case n < 10:
+		fe["password"] = "Password must be at least 10 characters."
+	case n > 200:
+		fe["password"] = "Password must be at most 200 characters."
+	}
+	if s.Role == "" {
+		s.Role = RoleCreator
+	}
+	if s.Role != RoleCreator && s.Role != RoleAdmin && s.Role != RolePartner {
+		fe["role"] = "Role must be creator, admin or partner."
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	return nil
+}
+
+func checkEmail(email string) string {
+	if email == "" {
+		return "Email is required."
+	}
+	if len(email) > 254 {
+		return "Email must be at most 254 characters."
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || !strings.Contains(email[strings.IndexByte(email, '@')+1:], ".") {
+		return "Email must look like name@example.com."
+	}
+	return ""
+}
+
+// CreateAccount stores a new account with a hashed password.
+func CreateAccount(ctx context.Context, db DBTX, s SignUp) (Account, error) {
+	if err := s.Validate(); err != nil {
+		return Account{}, err
+	}
+	rows, err := db.Query(ctx, `
+		INSERT INTO accounts (email, name, password_hash, role) VALUES ($1, $2, $3, $4)
+		RETURNING id, email, name, role, created_at`,
+		s.Email, s.Name, hashPassword(s.Password), s.Role)
+	if err != nil {
+		return Account{}, fmt.Errorf("create account: %w", err)
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+	if err != nil {
+		return Account{}, conflictField(err, "accounts_email_key", "email", "An account with this email already exists.")
+	}
+	return a, nil
+}
+
+// FindAccountByID loads one account.
+func FindAccountByID(ctx context.Context, db DBTX, id int64) (Account, error) {
+	rows, _ := db.Query(ctx, `SELECT id, email, name, role, created_at FROM accounts WHERE id = $1`, id)
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Account])
+	return a, notFound(err, "account")
+}
+
+// Authenticate checks an email and password. Failures are rate limited per email and per
+// client address: after too many in the window, even a right password is refused until the
+// window passes.
+func Authenticate(ctx context.Context, db DBTX, email, password, addr string) (Account, error) {
+	email = strings.TrimSpace(email)
+	keys := []string{"email:" + strings.ToLower(email), "ip:" + addr}
+	var byEmail, byAddr int
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE key = $1), count(*) FILTER (WHERE key = $2)
+		FROM login_failures WHERE key = ANY($3) AND failed_at > now() - $4::interval`,
+		keys[0], keys[1], keys, fmt.Sprintf("%d seconds", int(LoginWindow.Seconds()))).Scan(&byEmail, &byAddr)
+	if err != nil {
+		return Account{}, fmt.Errorf("count login failures: %w", err)
+	}
+	if byEmail >= MaxFailuresPerEmail || byAddr >= MaxFailuresPerAddr {
+		return Account{}, ErrRateLimited
+	}
+	var a Account
+	var hash string
+	err = db.QueryRow(ctx, `SELECT id, email, name, role, created_at, password_hash FROM accounts WHERE lower(email) = lower($1)`, email).
+		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &hash)
+	if err != nil && err != pgx.ErrNoRows {
+		return Account{}, fmt.Errorf("find account: %w", err)
+	}
+	if err == pgx.ErrNoRows {
+		hash = dummyHash // spend the same time as a real check
+	}
+	if !checkPassword(hash, password) || err == pgx.ErrNoRows {
+		if _, err := db.Exec(ctx, `INSERT INTO login_failures (key) SELECT unnest($1::text[])`, keys); err != nil {
+			return Account{}, fmt.Errorf("record login failure: %w", err)
+		}
+		return Account{}, ErrUnauthorized
+	}
+	if _, err := db.Exec(ctx, `DELETE FROM login_failures WHERE key = $1 OR failed_at < now() - interval '1 day'`, keys[0]); err != nil {
+		return Account{}, fmt.Errorf("clear login failures: %w", err)
+	}
+	return a, nil
+}
+
+// Login rate limits: failures counted within LoginWindow.
+const (
+	LoginWindow         = 15 * time.Minute
+	MaxFailuresPerEmail = 10
+	MaxFailuresPerAddr  = 50
+)
+
+// Argon2id parameters as OWASP recommends (19 MiB, two passes).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+var dummyHash = hashPassword("not a real password, only for timing")
+
+func hashPassword(pw string) string {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+func checkPassword(encoded, pw string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}

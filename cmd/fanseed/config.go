@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting Fanseed reads from its environment, read once at start-up.
+type config struct {
+	DatabaseURL     string
+	Addr            string
+	BaseURL         *url.URL
+	DataDir         string
+	LogFormat       string
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+}
+
+// envVar documents one variable for `fanseed help` and the README.
+type envVar struct {
+	Name, Default, Help string
+}
+
+var envVars = []envVar{
+	{"DATABASE_URL", "", "PostgreSQL URL (postgres://user:pass@host:5432/db). Required for serve and migrate; dev starts a private cluster when unset."},
+	{"ADDR", "127.0.0.1:8080", "host:port the HTTP server listens on."},
+	{"BASE_URL", "http://<ADDR>", "public URL of the site (http or https); cookies are Secure when https."},
+	{"DATA_DIR", "./var", "directory for uploads, torrents and the dev database."},
+	{"LOG_FORMAT", "json", "json or text."},
+	{"LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run after SIGTERM."},
+}
+
+// loadConfig reads and validates the environment. Every problem names its variable.
+func loadConfig(getenv func(string) string, dev bool) (config, error) {
+	var errs []error
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := config{
+		DatabaseURL: get("DATABASE_URL", ""),
+		Addr:        get("ADDR", "127.0.0.1:8080"),
+		DataDir:     get("DATA_DIR", "./var"),
+		LogFormat:   get("LOG_FORMAT", "json"),
+	}
+	if dev && getenv("LOG_FORMAT") == "" {
+		c.LogFormat = "text"
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, errors.New("DATABASE_URL: must be a postgres:// URL"))
+		}
+	} else if !dev {
+		errs = append(errs, errors.New("DATABASE_URL: is required (for example postgres://postgres@127.0.0.1:5432/fanseed)"))
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("ADDR: %q is not host:port", c.Addr))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("ADDR: port %q is not a number from 0 to 65535", port))
+	}
+	if raw := get("BASE_URL", ""); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("BASE_URL: %q must be an absolute http or https URL", raw))
+		} else {
+			u.Path = strings.TrimRight(u.Path, "/")
+			c.BaseURL = u
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q must be json or text", c.LogFormat))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q must be debug, info, warn or error", getenv("LOG_LEVEL")))
+	}
+	d, err := time.ParseDuration(get("SHUTDOWN_TIMEOUT", "20s"))
+	if err != nil || d <= 0 {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT: %q must be a positive duration such as 20s", getenv("SHUTDOWN_TIMEOUT")))
+	}
+	c.ShutdownTimeout = d
+	return c, errors.Join(errs...)
+}
+
+// baseURLFor fills in BASE_URL from the address actually listened on when it was not set.
+func (c *config) baseURLFor(ln net.Addr) {
+	if c.BaseURL != nil {
+		return
+	}
+	c.BaseURL = &url.URL{Scheme: "http", Host: ln.String()}
+}

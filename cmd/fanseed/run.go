@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/migrations"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+var commands = []struct{ name, help string }{
+	{"serve", "run the control plane: portal, fan pages, API, webhooks, tracker, web seed"},
+	{"dev", "run everything in one process with no set-up (a private PostgreSQL when DATABASE_URL is unset)"},
+	{"migrate", "apply database migrations and exit"},
+	{"admin create-user", "create an account: -email, -name, -role (admin, creator, partner), -password-file"},
+	{"version", "print the version"},
+	{"help", "print this help"},
+}
+
+// run is the whole program: main only supplies the process's environment, so tests can
+// start the real thing.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		usage(stderr)
+		return errors.New("no command given")
+	}
+	switch args[1] {
+	case "serve":
+		return serve(ctx, getenv, stdout, stderr, false)
+	case "dev":
+		return serve(ctx, getenv, stdout, stderr, true)
+	case "migrate":
+		return migrate(ctx, getenv, stderr)
+	case "admin":
+		if len(args) < 3 || args[2] != "create-user" {
+			return errors.New("usage: fanseed admin create-user -email EMAIL -name NAME [-role admin] [-password-file FILE]")
+		}
+		return createUser(ctx, args[3:], getenv, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "fanseed", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[1])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Fanseed: creators publish over BitTorrent and are paid by their fans.")
+	fmt.Fprintln(w, "\nUsage: fanseed COMMAND")
+	fmt.Fprintln(w, "\nCommands:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.help)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nEnvironment:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range envVars {
+		fmt.Fprintf(tw, "  %s\t%s\t(default %s)\n", v.Name, v.Help, orNone(v.Default))
+	}
+	tw.Flush()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDB connects to PostgreSQL and applies pending migrations under the advisory lock.
+func openDB(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	applied, err := migrations.Up(ctx, pool, nil)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("migrations applied", slog.Any("versions", applied))
+	}
+	return pool, nil
+}
+
+func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	logger.Info("database is up to date")
+	return nil
+}
+
+// serve runs the control plane until ctx ends, then lets in-flight requests finish.
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, dev bool) error {
+	cfg, err := loadConfig(getenv, dev)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	if dev && cfg.DatabaseURL == "" {
+		url, stop, err := devDatabase(ctx, cfg.DataDir, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.DatabaseURL = url
+	}
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("ADDR: listen on %s: %w", cfg.Addr, err)
+	}
+	cfg.baseURLFor(ln.Addr())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ready := func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		pending, err := migrations.Pending(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return errors.New("migrations pending")
+		}
+		return nil
+	}
+	handler, err := api.NewServer(api.Config{BaseURL: cfg.BaseURL}, pool, logger, reg, ready)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("base_url", cfg.BaseURL.String()))
+	if dev {
+		fmt.Fprintf(stdout, "Fanseed is running at %s\n", cfg.BaseURL)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func createUser(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "email address (required)")
+	name := fs.String("name", "Admin", "display name")
+	role := fs.String("role", "admin", "admin, creator or partner")
+	pwFile := fs.String("password-file", "", "file holding the password; a random one is made and printed when unset")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return err
+	}
+	password, generated := "", false
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return fmt.Errorf("-password-file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		password, generated = randomPassword(), true
+	}
+	logger := newLogger(cfg, stderr)
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	a, err := createAccount(ctx, pool, *email, *name, password, *role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s account %d for %s\n", a.Role, a.ID, a.Email)
+	if generated {
+		fmt.Fprintf(stdout, "password: %s\n", password)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fanseed/fanseed/migrations/dbtest"
+)
+
+// syncBuffer collects a process's output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe runs `fanseed serve` in the test process and waits until /readyz answers 200.
+func startServe(t *testing.T, env map[string]string) (baseURL string, stop func() error) {
+	t.Helper()
+	addr := freeAddr(t)
+	env["ADDR"] = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"fanseed", "serve"}, func(k string) string { return env[k] }, io.Discard, logs)
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-errc:
+			cancel()
+			t.Fatalf("serve exited: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve not ready after 30s\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-errc })
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return base, stop
+}
+
+// TestEndToEnd starts the real program, signs up, creates a show and a 75/25 share plan over
+// HTTP as a browser would, and reads them back.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t)})
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	post := func(path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d\n%s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+
+	resp, body := post("/signup", url.Values{"name": {"Nina Creator"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	if resp.Request.URL.Path != "/dashboard" || !strings.Contains(body, "Hello, Nina Creator") {
+		t.Fatalf("after sign-up landed on %s:\n%s", resp.Request.URL, body)
+	}
+	resp, body = post("/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"},
+		"funding_goal": {"500"}, "description": {"A web series."}})
+	if !strings.HasSuffix(resp.Request.URL.Path, "/plan") {
+		t.Fatalf("after creating the show landed on %s:\n%s", resp.Request.URL, body)
+	}
+	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
+
+	// An unbalanced plan is refused with the reason and keeps what was typed.
+	resp, body = post(showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina Creator"},
+		"email": {"", "nina@example.com"}, "percent": {"25", "70"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Shares add up to 95.00%") || !strings.Contains(body, `value="70"`) {
+		t.Fatalf("unbalanced plan: status %d\n%s", resp.StatusCode, body)
+	}
+
+	resp, body = post(showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina Creator"},
+		"email": {"", "nina@example.com"}, "percent": {"25", "75.00"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Shares saved") {
+		t.Fatalf("saving the plan: status %d\n%s", resp.StatusCode, body)
+	}
+
+	show := get(showPath)
+	for _, want := range []string{"Night Signals", "/s/night-signals", "goal 500.00 USD", "Fanseed (distributor)", "25.00%", "Nina Creator", "75.00%", "7.50", "2.50"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show page lacks %q", want)
+		}
+	}
+	dash := get("/dashboard")
+	if !regexp.MustCompile(`href="` + showPath + `"`).MatchString(dash) {
+		t.Errorf("dashboard does not link the show %s", showPath)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve did not stop cleanly: %v", err)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "DATABASE_URL: is required"},
+		{map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL: must be a postgres:// URL"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "ADDR": "nope"}, "ADDR:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "ADDR": "127.0.0.1:99999"}, "ADDR: port"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "BASE_URL": "ftp://x"}, "BASE_URL:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "LOG_LEVEL": "loud"}, "LOG_LEVEL:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT:"},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("env %v: error %v, want one containing %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"fanseed", "help"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"serve", "dev", "migrate", "admin create-user", "DATABASE_URL", "BASE_URL", "DATA_DIR"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"fanseed", "version"}, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "fanseed ") {
+		t.Errorf("version printed %q, %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"fanseed", "bogus"}, nil, io.Discard, io.Discard); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
+
+// TestAdminCreateUser makes the first admin from the command line, who can then log in.
+func TestAdminCreateUser(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	env := map[string]string{"DATABASE_URL": dbURL}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"fanseed", "admin", "create-user", "-email", "root@example.com", "-name", "Root"},
+		func(k string) string { return env[k] }, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no password printed: %q", out.String())
+	}
+	base, _ := startServe(t, env)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.PostForm(base+"/login", url.Values{"email": {"root@example.com"}, "password": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = client.Get(base + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("admin page: status %d", resp.StatusCode)
+	}
+}
+
+// TestGracefulShutdown sends half a request, asks the server to stop, then sends the rest:
+// the request in flight still gets its answer, and run returns cleanly.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t)})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := url.Values{"name": {"Late"}, "email": {"late@example.com"}, "password": {"a long enough password"}}.Encode()
+	head := "POST /signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-stopped:
+		t.Fatalf("serve stopped with a request in flight: %v", err)
+	default:
+	}
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("in-flight sign-up: status %d, want 303", resp.StatusCode)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("run returned %v after shutdown", err)
+	}
+}

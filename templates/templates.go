@@ -1,0 +1,9 @@
+// Package templates holds the HTML templates and static assets, embedded in the binary.
+package templates
+
+import "embed"
+
+// FS holds every page (*.html), the shared layout and partials, and static/.
+//
+//go:embed *.html static
+var FS embed.FS
