@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,8 +25,8 @@ const localServer = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 // devDatabase finds a database for `fanseed dev`: a PostgreSQL answering on 127.0.0.1:5432,
 // or else a private cluster under dataDir/pg, created with the server binaries on the machine
 // and stopped by the returned function.
-func devDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (string, func(), error) {
-	if url, err := useLocalServer(ctx); err == nil {
+func devDatabase(ctx context.Context, dataDir, probeURL string, logger *slog.Logger) (string, func(), error) {
+	if url, err := useLocalServer(ctx, probeURL); err == nil {
 		logger.Info("using the PostgreSQL on 127.0.0.1:5432", slog.String("database", "fanseed"))
 		return url, func() {}, nil
 	}
@@ -45,8 +46,8 @@ func devDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (stri
 	if err != nil {
 		return "", nil, err
 	}
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	if err := createDatabase(ctx, url, "fanseed"); err != nil {
+	server := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if err := createDatabase(ctx, server, "fanseed"); err != nil {
 		c.stop()
 		return "", nil, err
 	}
@@ -54,11 +55,16 @@ func devDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (stri
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/fanseed?sslmode=disable", port), c.stop, nil
 }
 
-func useLocalServer(ctx context.Context) (string, error) {
-	if err := createDatabase(ctx, localServer, "fanseed"); err != nil {
+func useLocalServer(ctx context.Context, probeURL string) (string, error) {
+	if err := createDatabase(ctx, probeURL, "fanseed"); err != nil {
 		return "", err
 	}
-	return "postgres://postgres@127.0.0.1:5432/fanseed?sslmode=disable", nil
+	u, err := url.Parse(probeURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/fanseed"
+	return u.String(), nil
 }
 
 func createDatabase(ctx context.Context, serverURL, name string) error {

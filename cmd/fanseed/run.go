@@ -142,7 +142,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	logger := newLogger(cfg, stderr)
 	if dev && cfg.DatabaseURL == "" {
-		url, stop, err := devDatabase(ctx, cfg.DataDir, logger)
+		url, stop, err := devDatabase(ctx, cfg.DataDir, localServer, logger)
 		if err != nil {
 			return err
 		}

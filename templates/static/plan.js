@@ -7,7 +7,7 @@
   function update() {
     var params = new URLSearchParams();
     form.querySelectorAll("input.percent").forEach(function (el) { params.append("percent", el.value); });
-    fetch(form.action + "/preview?" + params.toString(), { credentials: "same-origin" })
+    fetch(form.getAttribute("action") + "/preview?" + params.toString(), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
         document.getElementById("plan-total").textContent = data.total_percent + "%";
