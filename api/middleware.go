@@ -141,3 +141,6 @@ func clientAddr(r *http.Request) string {
 	}
 	return host
 }
+
+// remoteIP is the peer's address as the tracker records it.
+func remoteIP(r *http.Request) net.IP { return net.ParseIP(clientAddr(r)) }

@@ -22,6 +22,13 @@ func (s *Server) routes() http.Handler {
 	static, _ := fs.Sub(templates.FS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 
+	r.Get("/announce", s.handleAnnounce())
+	r.Get("/scrape", s.handleScrape())
+	r.Get("/seed/{infohash}/{name}", s.handleWebSeed())
+	r.Head("/seed/{infohash}/{name}", s.handleWebSeed())
+	r.Get("/t/{file}", s.handleTorrentFile())
+	r.Route("/api/uploads", s.uploadRoutes)
+
 	r.Get("/", s.handleHome())
 	r.Get("/signup", s.handleSignupForm())
 	r.Post("/signup", s.handleSignup())
@@ -44,6 +51,9 @@ func (s *Server) routes() http.Handler {
 				r.Post("/plan", s.handlePlanSave())
 				r.Get("/plan/preview", s.handlePlanPreview())
 				r.Post("/episodes", s.handleEpisodeCreate())
+				r.Get("/episodes/{episodeID}", s.handleEpisode())
+				r.Post("/episodes/{episodeID}/delete", s.handleEpisodeDelete())
+				r.Get("/episodes/{episodeID}/status", s.handleEpisodeStatus())
 			})
 		})
 		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin", s.handleAdmin())

@@ -10,11 +10,21 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	tus "github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/seeding"
 )
 
 // Config is what the HTTP layer needs to know about its deployment.
 type Config struct {
-	BaseURL *url.URL // public URL; cookies are Secure when its scheme is https
+	BaseURL        *url.URL // public URL; cookies are Secure when its scheme is https
+	UploadMaxBytes int64    // the largest file an upload may be
+
+	Uploads   *catalog.UploadStore // where upload bytes live
+	Publisher *catalog.Publisher   // turns finished uploads into torrents
+	Tracker   *seeding.Tracker     // our BitTorrent tracker
+	Published *seeding.Published   // the torrents the tracker serves
 }
 
 // Server holds the dependencies shared by handlers.
@@ -25,6 +35,12 @@ type Server struct {
 	views   *views
 	metrics *metrics
 	ready   func(context.Context) error
+
+	uploads   *catalog.UploadStore
+	tus       *tus.UnroutedHandler
+	publisher *catalog.Publisher
+	tracker   *seeding.Tracker
+	published *seeding.Published
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -34,7 +50,11 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready}
+	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
+		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published}
+	if s.tus, err = s.newTusHandler(); err != nil {
+		return nil, err
+	}
 	return s.routes(), nil
 }
 

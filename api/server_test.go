@@ -16,6 +16,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
+	"github.com/fanseed/fanseed/seeding"
 )
 
 // testServer is the real handler on loopback over a fresh database.
@@ -28,7 +29,17 @@ func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	db := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := api.NewServer(api.Config{}, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
+	uploads, err := catalog.NewUploadStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := &seeding.Published{DB: db}
+	cfg := api.Config{
+		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
+		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
+		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
+	}
+	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

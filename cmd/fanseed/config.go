@@ -20,6 +20,8 @@ type config struct {
 	LogFormat       string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+	UploadMaxBytes  int64
+	Replicas        int
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -35,6 +37,8 @@ var envVars = []envVar{
 	{"LOG_FORMAT", "json", "json or text."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run after SIGTERM."},
+	{"UPLOAD_MAX_BYTES", "21474836480", "the largest episode file an upload may be, in bytes (20 GiB)."},
+	{"REPLICAS", "2", "how many seedbox nodes must seed a torrent before it is published."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -87,6 +91,12 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT: %q must be a positive duration such as 20s", getenv("SHUTDOWN_TIMEOUT")))
 	}
 	c.ShutdownTimeout = d
+	if c.UploadMaxBytes, err = strconv.ParseInt(get("UPLOAD_MAX_BYTES", "21474836480"), 10, 64); err != nil || c.UploadMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("UPLOAD_MAX_BYTES: %q must be a positive number of bytes", getenv("UPLOAD_MAX_BYTES")))
+	}
+	if c.Replicas, err = strconv.Atoi(get("REPLICAS", "2")); err != nil || c.Replicas < 1 || c.Replicas > 20 {
+		errs = append(errs, fmt.Errorf("REPLICAS: %q must be a whole number from 1 to 20", getenv("REPLICAS")))
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations"
+	"github.com/fanseed/fanseed/seeding"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -176,7 +179,19 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		}
 		return nil
 	}
-	handler, err := api.NewServer(api.Config{BaseURL: cfg.BaseURL}, pool, logger, reg, ready)
+	uploads, err := catalog.NewUploadStore(filepath.Join(cfg.DataDir, "uploads"))
+	if err != nil {
+		return fmt.Errorf("DATA_DIR: %w", err)
+	}
+	published := &seeding.Published{DB: pool}
+	tracker := &seeding.Tracker{Allowed: published.Allowed}
+	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
+	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
+
+	handler, err := api.NewServer(api.Config{
+		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes,
+		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
+	}, pool, logger, reg, ready)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fanseed/fanseed/seeding"
+)
+
+// parseInfoHash reads 40 hex digits.
+func parseInfoHash(s string) ([]byte, bool) {
+	b, err := hex.DecodeString(strings.ToLower(s))
+	return b, err == nil && len(b) == 20
+}
+
+// handleWebSeed is the origin web seed (BEP 19): the file by HTTP with range requests, for
+// BitTorrent clients, seedbox nodes fetching a new torrent, and <video>/<audio> playback.
+func (s *Server) handleWebSeed() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ih, ok := parseInfoHash(chi.URLParam(r, "infohash"))
+		if !ok {
+			http.Error(w, "no such torrent", http.StatusNotFound)
+			return
+		}
+		t, err := seeding.FindTorrent(r.Context(), s.db, ih)
+		if errors.Is(err, seeding.ErrNotFound) || (err == nil && (t.Status == seeding.StatusFailed || chi.URLParam(r, "name") != t.Name)) {
+			http.Error(w, "no such file", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		f, err := os.Open(t.ContentPath)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", t.ContentType)
+		w.Header().Set("Accept-Ranges", "bytes")
+		w.Header().Set("ETag", `"`+t.InfoHashHex()+`"`)
+		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
+		http.ServeContent(w, r, "", t.CreatedAt, f)
+	}
+}
+
+// handleTorrentFile serves a published torrent's .torrent file.
+func (s *Server) handleTorrentFile() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "file")
+		ih, ok := parseInfoHash(strings.TrimSuffix(name, ".torrent"))
+		if !ok || !strings.HasSuffix(name, ".torrent") {
+			http.Error(w, "no such torrent", http.StatusNotFound)
+			return
+		}
+		t, err := seeding.FindTorrent(r.Context(), s.db, ih)
+		if errors.Is(err, seeding.ErrNotFound) || (err == nil && t.Status != seeding.StatusPublished) {
+			http.Error(w, "no such torrent", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-bittorrent")
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": t.Name + ".torrent"}))
+		w.Write(t.Metainfo)
+	}
+}
+
+// handleAnnounce is the tracker's announce (BEP 3, compact peers BEP 23). Refusals are bencoded
+// failure reasons with status 200, as clients expect.
+func (s *Server) handleAnnounce() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body := s.tracker.AnnounceBody(r.URL.RawQuery, remoteIP(r))
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(body)
+	}
+}
+
+// handleScrape is the tracker's scrape (BEP 48).
+func (s *Server) handleScrape() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body := s.tracker.ScrapeBody(r.URL.RawQuery)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(body)
+	}
+}

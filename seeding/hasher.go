@@ -1,0 +1,280 @@
+package seeding
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+)
+
+// Piece length bounds: 16 KiB is the BitTorrent block size, 16 MiB is the most clients accept.
+const (
+	MinPieceLength = 16 << 10
+	MaxPieceLength = 16 << 20
+)
+
+// maxPieces is where PieceLength doubles: it aims for 1024 to 2047 pieces, as mktorrent users
+// and anacrolix's ChoosePieceLength do, so .torrent files stay small and pieces verify quickly.
+const maxPieces = 2048
+
+// batchSize is how much a Hasher buffers before handing bytes to its two hashing goroutines.
+const batchSize = 1 << 20
+
+// PieceLength picks the piece length for a file of size bytes: a power of two between
+// MinPieceLength and MaxPieceLength giving 1024 to 2047 pieces when the bounds allow.
+func PieceLength(size int64) int64 {
+	l := int64(MinPieceLength)
+	for l < MaxPieceLength && size/l >= maxPieces {
+		l <<= 1
+	}
+	return l
+}
+
+func validPieceLength(l int64) bool {
+	return l >= MinPieceLength && l <= MaxPieceLength && l&(l-1) == 0
+}
+
+// Hashes is what a finished upload needs for its torrent and for verifying its stored bytes.
+type Hashes struct {
+	PieceLength int64
+	Length      int64
+	Pieces      []byte // SHA-1 of each piece, 20 bytes each, in order (BitTorrent v1)
+	SHA256      [sha256.Size]byte
+}
+
+// NumPieces is the number of pieces a file of length bytes has.
+func NumPieces(length, pieceLength int64) int64 {
+	if length <= 0 || pieceLength <= 0 {
+		return 0
+	}
+	return (length + pieceLength - 1) / pieceLength
+}
+
+// Hasher hashes an upload as its bytes arrive, so publishing needs no second pass over the
+// file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. The two run
+// on separate goroutines while the caller fills the next buffer. A Hasher is not safe for
+// concurrent use; its state survives a restart through MarshalBinary and UnmarshalBinary.
+type Hasher struct {
+	pieceLength int64
+	n           int64  // bytes accepted by Write
+	cur, next   []byte // cur is filled by Write; next is free or being hashed
+
+	wg sync.WaitGroup // the batch in flight; everything below is its while it runs
+	// whole is the SHA-256 of every byte handed to the goroutines.
+	whole hash.Hash
+	// piece is the SHA-1 of the current piece, which holds fill bytes.
+	piece hash.Hash
+	fill  int64
+	// pieces holds the SHA-1 of every finished piece.
+	pieces []byte
+}
+
+// NewHasher returns a Hasher for pieces of pieceLength bytes (see PieceLength).
+func NewHasher(pieceLength int64) (*Hasher, error) {
+	if !validPieceLength(pieceLength) {
+		return nil, invalidf("piece length %d is not a power of two between %d and %d",
+			pieceLength, MinPieceLength, MaxPieceLength)
+	}
+	return &Hasher{pieceLength: pieceLength, whole: sha256.New(), piece: sha1.New()}, nil
+}
+
+// RestoreHasher returns a Hasher from MarshalBinary's output, to resume an upload after a restart.
+func RestoreHasher(state []byte) (*Hasher, error) {
+	h := new(Hasher)
+	if err := h.UnmarshalBinary(state); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// errNoHasher is what a zero Hasher returns instead of panicking.
+var errNoHasher = errors.New("seeding: Hasher used without NewHasher or RestoreHasher")
+
+// Len is the number of bytes written so far: the upload offset this state stands for.
+func (h *Hasher) Len() int64 { return h.n }
+
+// PieceLength is the piece length the Hasher was made with.
+func (h *Hasher) PieceLength() int64 { return h.pieceLength }
+
+// Write hashes the next bytes of the upload. It copies p and never fails once the Hasher is set up.
+func (h *Hasher) Write(p []byte) (int, error) {
+	if h.pieceLength == 0 {
+		return 0, errNoHasher
+	}
+	written := len(p)
+	for len(p) > 0 {
+		if h.cur == nil {
+			h.cur = make([]byte, 0, batchSize)
+		}
+		k := copy(h.cur[len(h.cur):cap(h.cur)], p)
+		h.cur = h.cur[:len(h.cur)+k]
+		p = p[k:]
+		if len(h.cur) == cap(h.cur) {
+			h.dispatch()
+		}
+	}
+	h.n += int64(written)
+	return written, nil
+}
+
+// dispatch hands the filled buffer to the two hashing goroutines once the previous batch is done,
+// and gives Write the other buffer.
+func (h *Hasher) dispatch() {
+	h.wg.Wait()
+	batch := h.cur
+	h.cur, h.next = h.next[:0], batch
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		h.whole.Write(batch)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.hashPieces(batch)
+	}()
+}
+
+// hashPieces runs on its own goroutine and feeds b into the per-piece SHA-1.
+func (h *Hasher) hashPieces(b []byte) {
+	for len(b) > 0 {
+		k := min(int64(len(b)), h.pieceLength-h.fill)
+		h.piece.Write(b[:k])
+		h.fill += k
+		b = b[k:]
+		if h.fill == h.pieceLength {
+			h.pieces = h.piece.Sum(h.pieces)
+			h.piece.Reset()
+			h.fill = 0
+		}
+	}
+}
+
+// flush hashes whatever Write has buffered and waits, so the digests cover all Len bytes.
+func (h *Hasher) flush() {
+	if len(h.cur) > 0 {
+		h.dispatch()
+	}
+	h.wg.Wait()
+}
+
+// Sum returns the hashes of everything written so far; the last piece may be short. The Hasher
+// can keep going after it.
+func (h *Hasher) Sum() Hashes {
+	out := Hashes{PieceLength: h.pieceLength, Length: h.n}
+	if h.pieceLength == 0 {
+		return out
+	}
+	h.flush()
+	out.Pieces = make([]byte, len(h.pieces), len(h.pieces)+sha1.Size)
+	copy(out.Pieces, h.pieces)
+	if h.fill > 0 {
+		out.Pieces = h.piece.Sum(out.Pieces)
+	}
+	h.whole.Sum(out.SHA256[:0])
+	return out
+}
+
+// stateMagic starts a marshalled Hasher; the last byte is the format version.
+const stateMagic = "fanseed-hasher\x01"
+
+// MarshalBinary saves the state after Len bytes: the finished piece hashes, the SHA-1 of the
+// partial piece and the SHA-256 so far, using the digests' own encodings. Store it with the
+// upload offset; it holds up to one piece's worth of input in the clear.
+func (h *Hasher) MarshalBinary() ([]byte, error) {
+	if h.pieceLength == 0 {
+		return nil, errNoHasher
+	}
+	h.flush()
+	pieceState, err := h.piece.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("seeding: marshal sha1: %w", err)
+	}
+	wholeState, err := h.whole.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("seeding: marshal sha256: %w", err)
+	}
+	b := make([]byte, 0, len(stateMagic)+16+3*binary.MaxVarintLen64+
+		len(h.pieces)+len(pieceState)+len(wholeState))
+	b = append(b, stateMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.pieceLength))
+	b = binary.BigEndian.AppendUint64(b, uint64(h.n))
+	for _, part := range [][]byte{h.pieces, pieceState, wholeState} {
+		b = binary.AppendUvarint(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary restores a state from MarshalBinary, checking it is whole and consistent.
+func (h *Hasher) UnmarshalBinary(data []byte) error {
+	h.wg.Wait()
+	r := stateReader{b: data}
+	if string(r.next(len(stateMagic))) != stateMagic {
+		return fmt.Errorf("%w: hasher state: unknown format", ErrInvalid)
+	}
+	pieceLength, n := r.uint64(), r.uint64()
+	pieces, pieceState, wholeState := r.part(), r.part(), r.part()
+	if r.err != nil || len(r.b) != 0 {
+		return fmt.Errorf("%w: hasher state: truncated or trailing bytes", ErrInvalid)
+	}
+	if pieceLength > MaxPieceLength || !validPieceLength(int64(pieceLength)) {
+		return fmt.Errorf("%w: hasher state: bad piece length %d", ErrInvalid, pieceLength)
+	}
+	if n > 1<<62 || uint64(len(pieces)) != n/pieceLength*sha1.Size {
+		return fmt.Errorf("%w: hasher state: %d piece hash bytes for %d bytes", ErrInvalid, len(pieces), n)
+	}
+	piece, whole := sha1.New(), sha256.New()
+	if err := piece.(encoding.BinaryUnmarshaler).UnmarshalBinary(pieceState); err != nil {
+		return fmt.Errorf("%w: hasher state: sha1: %w", ErrInvalid, err)
+	}
+	if err := whole.(encoding.BinaryUnmarshaler).UnmarshalBinary(wholeState); err != nil {
+		return fmt.Errorf("%w: hasher state: sha256: %w", ErrInvalid, err)
+	}
+	*h = Hasher{
+		pieceLength: int64(pieceLength),
+		n:           int64(n),
+		whole:       whole,
+		piece:       piece,
+		fill:        int64(n % pieceLength),
+		pieces:      append([]byte(nil), pieces...),
+	}
+	return nil
+}
+
+// stateReader reads MarshalBinary's fields, remembering the first error.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) next(k int) []byte {
+	if r.err != nil || k < 0 || k > len(r.b) {
+		r.err = errors.New("short")
+		return nil
+	}
+	out := r.b[:k]
+	r.b = r.b[k:]
+	return out
+}
+
+func (r *stateReader) uint64() uint64 {
+	b := r.next(8)
+	if b == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func (r *stateReader) part() []byte {
+	k, w := binary.Uvarint(r.b)
+	if w <= 0 || k > uint64(len(r.b)-w) {
+		r.err = errors.New("short")
+		return nil
+	}
+	r.b = r.b[w:]
+	return r.next(int(k))
+}

@@ -1,0 +1,227 @@
+package seeding
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNotFound is returned for a torrent that does not exist (or is deleted).
+var ErrNotFound = errors.New("not found")
+
+// DBTX is what queries need: a pool, a connection or a transaction.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Torrent statuses: a torrent is served by the tracker only once published.
+const (
+	StatusProcessing = "processing"
+	StatusPublished  = "published"
+	StatusFailed     = "failed"
+	StatusDeleted    = "deleted"
+)
+
+// Record is a torrent as stored: the file, its hashes and where its bytes are.
+type Record struct {
+	ID          int64      `db:"id"`
+	EpisodeID   int64      `db:"episode_id"`
+	InfoHash    []byte     `db:"infohash"`
+	Name        string     `db:"name"`
+	Length      int64      `db:"length"`
+	PieceLength int64      `db:"piece_length"`
+	SHA256      []byte     `db:"sha256"`
+	ContentType string     `db:"content_type"`
+	ContentPath string     `db:"content_path"`
+	Metainfo    []byte     `db:"metainfo"`
+	Status      string     `db:"status"`
+	CreatedAt   time.Time  `db:"created_at"`
+	PublishedAt *time.Time `db:"published_at"`
+	Completed   int64      `db:"completed"`
+	Downloaders int64      `db:"downloaders"`
+}
+
+// InfoHashHex is the infohash as 40 hex digits, as URLs and magnets carry it.
+func (r Record) InfoHashHex() string { return hex.EncodeToString(r.InfoHash) }
+
+const recordColumns = `id, episode_id, infohash, name, length, piece_length, sha256, content_type, content_path,
+	metainfo, status, created_at, published_at, completed, downloaders`
+
+// CreateTorrent stores a new torrent for an episode, in processing until the fleet seeds it.
+func CreateTorrent(ctx context.Context, db DBTX, r Record) (Record, error) {
+	rows, _ := db.Query(ctx, `
+		INSERT INTO torrents (episode_id, infohash, name, length, piece_length, sha256, content_type, content_path, metainfo)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+recordColumns,
+		r.EpisodeID, r.InfoHash, r.Name, r.Length, r.PieceLength, r.SHA256, r.ContentType, r.ContentPath, r.Metainfo)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Record])
+	if err != nil {
+		return Record{}, fmt.Errorf("create torrent: %w", err)
+	}
+	return out, nil
+}
+
+// FindTorrent loads a torrent that is not deleted by its infohash.
+func FindTorrent(ctx context.Context, db DBTX, infoHash []byte) (Record, error) {
+	rows, _ := db.Query(ctx, `SELECT `+recordColumns+` FROM torrents WHERE infohash = $1 AND status <> 'deleted'`, infoHash)
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Record])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Record{}, fmt.Errorf("torrent %x: %w", infoHash, ErrNotFound)
+	}
+	return r, err
+}
+
+// TorrentForEpisode loads an episode's live torrent.
+func TorrentForEpisode(ctx context.Context, db DBTX, episodeID int64) (Record, error) {
+	rows, _ := db.Query(ctx, `SELECT `+recordColumns+` FROM torrents WHERE episode_id = $1 AND status <> 'deleted'`, episodeID)
+	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Record])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Record{}, fmt.Errorf("torrent of episode %d: %w", episodeID, ErrNotFound)
+	}
+	return r, err
+}
+
+// DeleteTorrent unpublishes a torrent: the tracker refuses it and the fleet drops it.
+func DeleteTorrent(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, `UPDATE torrents SET status = 'deleted' WHERE id = $1`, id)
+	return err
+}
+
+// Published is the set of torrents the tracker serves, refreshed from the database at most
+// every TTL so that several control-plane processes agree within that time.
+type Published struct {
+	DB  DBTX
+	TTL time.Duration
+
+	mu      sync.Mutex
+	loaded  time.Time
+	hashes  map[[20]byte]int64 // infohash -> torrent id
+	loading bool
+}
+
+// Allowed reports whether the tracker may serve the torrent. It never blocks on the database
+// for longer than one refresh.
+func (p *Published) Allowed(ih [20]byte) bool {
+	p.refresh(false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.hashes[ih]
+	return ok
+}
+
+// ID returns the torrent id of a published infohash.
+func (p *Published) ID(ih [20]byte) (int64, bool) {
+	p.refresh(false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id, ok := p.hashes[ih]
+	return id, ok
+}
+
+// Invalidate makes the next lookup read the database, after this process changed a status.
+func (p *Published) Invalidate() { p.refresh(true) }
+
+func (p *Published) refresh(force bool) {
+	ttl := p.TTL
+	if ttl <= 0 {
+		ttl = 2 * time.Second
+	}
+	p.mu.Lock()
+	if p.loading || (!force && p.hashes != nil && time.Since(p.loaded) < ttl) {
+		p.mu.Unlock()
+		return
+	}
+	p.loading = true
+	p.mu.Unlock()
+
+	next := map[[20]byte]int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, _ := p.DB.Query(ctx, `SELECT infohash, id FROM torrents WHERE status = 'published'`)
+	var ih []byte
+	var id int64
+	_, err := pgx.ForEachRow(rows, []any{&ih, &id}, func() error {
+		var k [20]byte
+		copy(k[:], ih)
+		next[k] = id
+		return nil
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loading = false
+	if err != nil && p.hashes != nil {
+		return // keep serving the last known set
+	}
+	p.hashes, p.loaded = next, time.Now()
+}
+
+// bucketSize is the width of a swarm_stats time bucket.
+const bucketSize = 5 * time.Minute
+
+// RecordStats adds a tracker snapshot to the five-minute buckets and the torrents' totals.
+func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats) error {
+	if len(stats) == 0 {
+		return nil
+	}
+	bucket := at.Truncate(bucketSize)
+	hashes := make([][]byte, len(stats))
+	seeders, leechers, completed, announces, downloaders := make([]int64, len(stats)), make([]int64, len(stats)),
+		make([]int64, len(stats)), make([]int64, len(stats)), make([]int64, len(stats))
+	for i, s := range stats {
+		hashes[i] = append([]byte(nil), s.InfoHash[:]...)
+		seeders[i], leechers[i], completed[i] = int64(s.Seeders), int64(s.Leechers), s.Completed
+		announces[i], downloaders[i] = s.Announces, int64(s.Downloaders)
+	}
+	_, err := db.Exec(ctx, `
+		WITH s AS (
+			SELECT t.id, u.seeders, u.leechers, u.completed, u.announces, u.downloaders
+			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+			     AS u(infohash, seeders, leechers, completed, announces, downloaders)
+			JOIN torrents t ON t.infohash = u.infohash
+		), totals AS (
+			UPDATE torrents t SET completed = t.completed + s.completed, downloaders = t.downloaders + s.downloaders
+			FROM s WHERE t.id = s.id
+		)
+		INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces)
+		SELECT id, $1, seeders, leechers, completed, announces FROM s
+		ON CONFLICT (torrent_id, bucket) DO UPDATE SET
+			seeders = greatest(swarm_stats.seeders, EXCLUDED.seeders),
+			leechers = greatest(swarm_stats.leechers, EXCLUDED.leechers),
+			completed = swarm_stats.completed + EXCLUDED.completed,
+			announces = swarm_stats.announces + EXCLUDED.announces`,
+		bucket, hashes, seeders, leechers, completed, announces, downloaders)
+	if err != nil {
+		return fmt.Errorf("record swarm stats: %w", err)
+	}
+	return nil
+}
+
+// RecordStatsEvery adds the tracker's counters to the database every interval until ctx ends,
+// and once more at the end.
+func RecordStatsEvery(ctx context.Context, db DBTX, t *Tracker, every time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := RecordStats(final, db, time.Now(), t.Snapshot()); err != nil {
+				logger.Warn("record swarm stats", slog.Any("error", err))
+			}
+			return
+		case now := <-tick.C:
+			if err := RecordStats(ctx, db, now, t.Snapshot()); err != nil {
+				logger.Warn("record swarm stats", slog.Any("error", err))
+			}
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package seeding
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is how often clients are asked to announce when Tracker.Interval is zero.
+const DefaultInterval = 30 * time.Minute
+
+// maxDownloadersPerPeriod bounds the distinct-address set a swarm keeps between snapshots.
+const maxDownloadersPerPeriod = 1 << 20
+
+// Tracker is the BitTorrent tracker for published episodes: peers per torrent in memory, and
+// the counters the creator dashboard shows. Set the fields before the first announce; the
+// methods are safe for concurrent use. Peers are forgotten after two intervals without an
+// announce. Call Snapshot periodically: it resets the per-period counters and drops idle swarms.
+type Tracker struct {
+	// Interval is the announce interval told to clients; zero means DefaultInterval.
+	Interval time.Duration
+	// Allowed reports whether the platform published a torrent; others are refused. Nil
+	// refuses everything. It is called without the tracker's lock held.
+	Allowed func(infoHash [20]byte) bool
+
+	now func() time.Time // time.Now unless a test sets it
+
+	mu     sync.Mutex
+	swarms map[[20]byte]*swarm
+}
+
+// Peer is another client in a swarm, as an announce response lists it.
+type Peer struct {
+	ID   [20]byte
+	Addr netip.AddrPort
+}
+
+// AnnounceResponse is what Tracker.Announce tells a client; EncodeAnnounceResponse writes it.
+type AnnounceResponse struct {
+	Interval   time.Duration
+	Complete   int // seeders
+	Incomplete int // leechers
+	Peers      []Peer
+	Compact    bool // write peers as BEP 23 strings (and "peers6")
+	NoPeerID   bool // leave ids out of a dict peer list
+}
+
+// ScrapeFile is one torrent's counts in a scrape response.
+type ScrapeFile struct {
+	InfoHash   [20]byte
+	Complete   int   // seeders now
+	Incomplete int   // leechers now
+	Downloaded int64 // completions since this process started
+}
+
+// SwarmStats is one torrent's counters for the creator dashboard, to be stored in time buckets.
+// Seeders and Leechers are the swarm now; the other fields count since the previous Snapshot.
+type SwarmStats struct {
+	InfoHash  [20]byte
+	Seeders   int
+	Leechers  int
+	Completed int64 // announces with event=completed, once per peer
+	// Downloaders counts distinct IP addresses that announced event=started with bytes left, or
+	// event=completed. Addresses, not peer ids: clients make a new peer id on every start, while
+	// one address is usually one household (NAT undercounts; our own nodes are counted too).
+	Downloaders int
+	Announces   int64
+}
+
+type peerKey struct {
+	id   [20]byte
+	addr netip.AddrPort
+}
+
+type peerState struct {
+	key        peerKey
+	seen       time.Time
+	seeder     bool
+	completed  bool
+	prev, next *peerState // in the swarm's list, least recently announced first
+}
+
+type swarm struct {
+	peers             map[peerKey]*peerState
+	oldest, newest    *peerState
+	seeders, leechers int
+	downloadedTotal   int64
+
+	// Since the last snapshot.
+	completed   int64
+	announces   int64
+	downloaders map[netip.Addr]struct{}
+}
+
+func (t *Tracker) interval() time.Duration {
+	if t.Interval > 0 {
+		return t.Interval
+	}
+	return DefaultInterval
+}
+
+func (t *Tracker) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
+func (t *Tracker) allowed(ih [20]byte) bool {
+	return t.Allowed != nil && t.Allowed(ih)
+}
+
+// errNotPublished is the failure reason for a torrent the platform did not publish.
+var errNotPublished = &reasonError{kind: ErrNotAllowed, reason: "torrent is not published on this tracker"}
+
+// Announce records a client's announce and returns peers for it, never the client itself.
+// A seeder is given only leechers. Unpublished torrents get ErrNotAllowed.
+func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
+	if !t.allowed(a.InfoHash) {
+		return AnnounceResponse{}, errNotPublished
+	}
+	now := t.clock()
+	expiry := 2 * t.interval()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.swarms == nil {
+		t.swarms = map[[20]byte]*swarm{}
+	}
+	s := t.swarms[a.InfoHash]
+	if s == nil {
+		s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
+		t.swarms[a.InfoHash] = s
+	}
+	s.prune(now, expiry)
+	s.record(a, now)
+	resp := AnnounceResponse{
+		Interval: t.interval(), Complete: s.seeders, Incomplete: s.leechers,
+		Compact: a.Compact, NoPeerID: a.NoPeerID,
+	}
+	if a.Event != EventStopped && a.NumWant > 0 {
+		resp.Peers = s.pick(a)
+	}
+	return resp, nil
+}
+
+// record updates the swarm for one announce.
+func (s *swarm) record(a Announce, now time.Time) {
+	s.announces++
+	key := peerKey{a.PeerID, a.Addr}
+	p := s.peers[key]
+	if p != nil {
+		s.remove(p)
+	}
+	if a.Event == EventStopped {
+		return
+	}
+	if p == nil {
+		p = &peerState{key: key}
+	}
+	p.seen, p.seeder = now, a.Left == 0
+	s.add(p)
+	if a.Event == EventCompleted && !p.completed {
+		p.completed = true
+		s.completed++
+		s.downloadedTotal++
+	}
+	if a.Event == EventCompleted || a.Event == EventStarted && a.Left > 0 {
+		if len(s.downloaders) < maxDownloadersPerPeriod {
+			s.downloaders[a.Addr.Addr()] = struct{}{}
+		}
+	}
+}
+
+// add puts p in the swarm as its most recent announce.
+func (s *swarm) add(p *peerState) {
+	s.peers[p.key] = p
+	p.prev, p.next = s.newest, nil
+	if s.newest != nil {
+		s.newest.next = p
+	} else {
+		s.oldest = p
+	}
+	s.newest = p
+	s.count(p, +1)
+}
+
+func (s *swarm) remove(p *peerState) {
+	delete(s.peers, p.key)
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		s.oldest = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		s.newest = p.prev
+	}
+	p.prev, p.next = nil, nil
+	s.count(p, -1)
+}
+
+func (s *swarm) count(p *peerState, d int) {
+	if p.seeder {
+		s.seeders += d
+	} else {
+		s.leechers += d
+	}
+}
+
+// pick returns up to a.NumWant live peers other than the announcing client, in the map's
+// random order; seeders get only leechers.
+func (s *swarm) pick(a Announce) []Peer {
+	out := make([]Peer, 0, min(a.NumWant, len(s.peers)))
+	for k, p := range s.peers {
+		if len(out) == a.NumWant {
+			break
+		}
+		if k.id == a.PeerID || a.Left == 0 && p.seeder {
+			continue
+		}
+		out = append(out, Peer{ID: k.id, Addr: k.addr})
+	}
+	return out
+}
+
+// prune forgets peers not heard from within expiry: the oldest first, so it costs only what
+// it removes.
+func (s *swarm) prune(now time.Time, expiry time.Duration) {
+	for s.oldest != nil && now.Sub(s.oldest.seen) > expiry {
+		s.remove(s.oldest)
+	}
+}
+
+// Scrape returns the counts of the requested torrents that the platform published, in the
+// order asked; others are left out, as trackers do for torrents they do not know.
+func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
+	out := make([]ScrapeFile, 0, len(hashes))
+	for _, ih := range hashes {
+		if t.allowed(ih) {
+			out = append(out, ScrapeFile{InfoHash: ih})
+		}
+	}
+	now := t.clock()
+	expiry := 2 * t.interval()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range out {
+		if s := t.swarms[out[i].InfoHash]; s != nil {
+			s.prune(now, expiry)
+			out[i].Complete, out[i].Incomplete, out[i].Downloaded = s.seeders, s.leechers, s.downloadedTotal
+		}
+	}
+	return out
+}
+
+// Snapshot returns every swarm's counters, sorted by infohash, and starts a new period: the
+// caller adds them to its time buckets. Memory held by swarms left with no peers is released.
+func (t *Tracker) Snapshot() []SwarmStats {
+	now := t.clock()
+	expiry := 2 * t.interval()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]SwarmStats, 0, len(t.swarms))
+	for ih, s := range t.swarms {
+		s.prune(now, expiry)
+		out = append(out, SwarmStats{
+			InfoHash: ih, Seeders: s.seeders, Leechers: s.leechers,
+			Completed: s.completed, Downloaders: len(s.downloaders), Announces: s.announces,
+		})
+		// Fresh maps, because a cleared Go map keeps its peak size.
+		s.completed, s.announces, s.downloaders = 0, 0, map[netip.Addr]struct{}{}
+		switch {
+		case len(s.peers) > 0:
+		case s.downloadedTotal == 0:
+			delete(t.swarms, ih)
+		default: // keep the completion count scrapes report
+			s.peers = map[peerKey]*peerState{}
+		}
+	}
+	slices.SortFunc(out, func(a, b SwarmStats) int { return bytes.Compare(a.InfoHash[:], b.InfoHash[:]) })
+	return out
+}
+
+// AnnounceBody answers an announce request's raw query with the bencoded response body,
+// including a failure reason when the request is refused: the tracker endpoint writes it
+// as it is, with status 200 as clients expect.
+func (t *Tracker) AnnounceBody(rawQuery string, remoteIP net.IP) []byte {
+	a, err := ParseAnnounce(rawQuery, remoteIP)
+	if err != nil {
+		return EncodeFailure(FailureReason(err))
+	}
+	resp, err := t.Announce(a)
+	if err != nil {
+		return EncodeFailure(FailureReason(err))
+	}
+	return EncodeAnnounceResponse(resp)
+}
+
+// ScrapeBody answers a scrape request's raw query with the bencoded response body.
+func (t *Tracker) ScrapeBody(rawQuery string) []byte {
+	hashes, err := ParseScrape(rawQuery)
+	if err != nil {
+		return EncodeFailure(FailureReason(err))
+	}
+	return EncodeScrapeResponse(t.Scrape(hashes))
+}

@@ -1,0 +1,257 @@
+package seeding
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	httpTracker "github.com/anacrolix/torrent/tracker/http"
+)
+
+// fakeClock is a tracker clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var (
+	published   = [20]byte{0xaa, 1}
+	unpublished = [20]byte{0xbb, 2}
+)
+
+func newTestTracker() (*Tracker, *fakeClock) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	t := &Tracker{Allowed: func(ih [20]byte) bool { return ih == published }, now: clock.Now}
+	return t, clock
+}
+
+// client is a test peer; n picks its id and address.
+func client(n int, left int64, event Event) Announce {
+	var id [20]byte
+	copy(id[:], fmt.Sprintf("-TT0001-%012d", n))
+	return Announce{
+		InfoHash: published, PeerID: id, Left: left, Event: event, Compact: true, NumWant: 50,
+		Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(n)}), 6881),
+	}
+}
+
+func mustAnnounce(t *testing.T, tr *Tracker, a Announce) AnnounceResponse {
+	t.Helper()
+	r, err := tr.Announce(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func peerSet(r AnnounceResponse) map[netip.AddrPort]bool {
+	m := map[netip.AddrPort]bool{}
+	for _, p := range r.Peers {
+		m[p.Addr] = true
+	}
+	return m
+}
+
+func TestTrackerNotAllowed(t *testing.T) {
+	tr, _ := newTestTracker()
+	a := client(1, 100, EventStarted)
+	a.InfoHash = unpublished
+	if _, err := tr.Announce(a); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("Announce unpublished: error = %v, want ErrNotAllowed", err)
+	}
+	var nilAllowed Tracker
+	if _, err := nilAllowed.Announce(client(1, 100, EventStarted)); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("Tracker without Allowed: error = %v, want ErrNotAllowed", err)
+	}
+	if got := tr.Scrape([][20]byte{unpublished, published}); len(got) != 1 || got[0].InfoHash != published {
+		t.Errorf("Scrape = %+v, want only the published torrent", got)
+	}
+	if s := tr.Snapshot(); len(s) != 0 {
+		t.Errorf("Snapshot after refused announces = %+v", s)
+	}
+}
+
+func TestTrackerSwarm(t *testing.T) {
+	tr, _ := newTestTracker()
+	seed := mustAnnounce(t, tr, client(1, 0, EventStarted))
+	if len(seed.Peers) != 0 || seed.Complete != 1 || seed.Incomplete != 0 || seed.Interval != DefaultInterval {
+		t.Errorf("first seeder got %+v", seed)
+	}
+	mustAnnounce(t, tr, client(2, 0, EventStarted))
+	r := mustAnnounce(t, tr, client(3, 500, EventStarted))
+	if got := peerSet(r); len(got) != 2 || !got[client(1, 0, "").Addr] || !got[client(2, 0, "").Addr] {
+		t.Errorf("leecher got peers %v, want both seeders", got)
+	}
+	if r.Complete != 2 || r.Incomplete != 1 {
+		t.Errorf("counts %d/%d, want 2/1", r.Complete, r.Incomplete)
+	}
+	mustAnnounce(t, tr, client(4, 500, EventStarted))
+	// A seeder is given only leechers, and never itself.
+	if got := peerSet(mustAnnounce(t, tr, client(1, 0, EventNone))); len(got) != 2 || !got[client(3, 0, "").Addr] || !got[client(4, 0, "").Addr] {
+		t.Errorf("seeder got peers %v, want the two leechers", got)
+	}
+	// A leecher finishing becomes a seeder, counted once however often it says so.
+	mustAnnounce(t, tr, client(3, 0, EventCompleted))
+	r = mustAnnounce(t, tr, client(3, 0, EventCompleted))
+	if r.Complete != 3 || r.Incomplete != 1 {
+		t.Errorf("after completion counts %d/%d, want 3/1", r.Complete, r.Incomplete)
+	}
+	// numwant limits the list; stopped leaves the swarm and gets no peers.
+	a := client(4, 500, EventNone)
+	a.NumWant = 1
+	if r := mustAnnounce(t, tr, a); len(r.Peers) != 1 {
+		t.Errorf("numwant=1 got %d peers", len(r.Peers))
+	}
+	if r := mustAnnounce(t, tr, client(2, 0, EventStopped)); len(r.Peers) != 0 || r.Complete != 2 {
+		t.Errorf("stopped got %+v", r)
+	}
+	if got := peerSet(mustAnnounce(t, tr, client(4, 500, EventNone))); got[client(2, 0, "").Addr] || len(got) != 2 {
+		t.Errorf("after a stop, peers %v", got)
+	}
+	scrape := tr.Scrape([][20]byte{published})
+	if len(scrape) != 1 || scrape[0] != (ScrapeFile{InfoHash: published, Complete: 2, Incomplete: 1, Downloaded: 1}) {
+		t.Errorf("Scrape = %+v", scrape)
+	}
+	snap := tr.Snapshot()
+	want := SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1, Completed: 1, Downloaders: 2, Announces: 10}
+	if len(snap) != 1 || snap[0] != want {
+		t.Errorf("Snapshot = %+v, want %+v", snap, want)
+	}
+	// The next period starts from zero, the swarm itself stays.
+	snap = tr.Snapshot()
+	want = SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1}
+	if len(snap) != 1 || snap[0] != want {
+		t.Errorf("second Snapshot = %+v, want %+v", snap, want)
+	}
+}
+
+func TestTrackerDownloadersByAddress(t *testing.T) {
+	tr, _ := newTestTracker()
+	// One household restarting its client (new peer id, same address) is one downloader.
+	a, b := client(1, 100, EventStarted), client(2, 100, EventStarted)
+	b.Addr = a.Addr
+	mustAnnounce(t, tr, a)
+	mustAnnounce(t, tr, b)
+	mustAnnounce(t, tr, client(3, 100, EventNone))    // no start seen: not counted
+	mustAnnounce(t, tr, client(4, 0, EventStarted))   // a seeder starting: not a download
+	mustAnnounce(t, tr, client(5, 0, EventCompleted)) // finished: counted
+	mustAnnounce(t, tr, client(6, 100, EventStopped)) // left: not counted
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Downloaders != 2 || s[0].Completed != 1 {
+		t.Errorf("Snapshot = %+v, want 2 downloaders and 1 completed", s)
+	}
+}
+
+func TestTrackerExpiry(t *testing.T) {
+	tr, clock := newTestTracker()
+	tr.Interval = 10 * time.Minute
+	mustAnnounce(t, tr, client(1, 0, EventStarted))
+	clock.Add(15 * time.Minute)
+	mustAnnounce(t, tr, client(2, 0, EventStarted))
+	clock.Add(5*time.Minute - time.Second) // peer 1 last seen 20 min - 1 s ago
+	r := mustAnnounce(t, tr, client(3, 100, EventStarted))
+	if len(r.Peers) != 2 || r.Complete != 2 || r.Interval != 10*time.Minute {
+		t.Errorf("before expiry: %+v", r)
+	}
+	clock.Add(2 * time.Second) // peer 1 now silent for over twice the interval
+	r = mustAnnounce(t, tr, client(3, 100, EventNone))
+	if got := peerSet(r); len(got) != 1 || !got[client(2, 0, "").Addr] || r.Complete != 1 {
+		t.Errorf("after peer 1 expired: peers %v, complete %d", got, r.Complete)
+	}
+	if s := tr.Scrape([][20]byte{published}); s[0].Complete != 1 || s[0].Incomplete != 1 {
+		t.Errorf("Scrape = %+v", s)
+	}
+	clock.Add(time.Hour)
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 0 || s[0].Leechers != 0 {
+		t.Errorf("Snapshot after everyone expired = %+v", s)
+	}
+	// A swarm with no peers and no completions is then forgotten.
+	if s := tr.Snapshot(); len(s) != 0 {
+		t.Errorf("Snapshot of an idle tracker = %+v", s)
+	}
+}
+
+// TestTrackerConcurrent is for the race detector: announces, scrapes and snapshots at once.
+func TestTrackerConcurrent(t *testing.T) {
+	tr, _ := newTestTracker()
+	var wg sync.WaitGroup
+	var total sync.Map
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				a := client(g*10+i%10, int64(i%3), []Event{EventStarted, EventNone, EventCompleted, EventStopped}[i%4])
+				if _, err := tr.Announce(a); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					tr.Scrape([][20]byte{published})
+					for _, s := range tr.Snapshot() {
+						total.Store(fmt.Sprint(g, i), s.Announces)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	sum := int64(0)
+	for _, s := range tr.Snapshot() {
+		sum += s.Announces
+	}
+	total.Range(func(_, v any) bool { sum += v.(int64); return true })
+	if sum != 8*200 {
+		t.Errorf("announces counted %d, want %d", sum, 8*200)
+	}
+}
+
+func TestAnnounceBody(t *testing.T) {
+	tr, _ := newTestTracker()
+	remote := net.ParseIP("198.51.100.7")
+	q := func(ih [20]byte) string {
+		return "info_hash=" + escapeAll(string(ih[:])) + "&peer_id=" + escapeAll(string(testPeerID[:])) +
+			"&port=6881&uploaded=0&downloaded=0&left=0&event=started"
+	}
+	tests := []struct {
+		name, query, failure string
+	}{
+		{"OK", q(published), ""},
+		{"ErrNotPublished", q(unpublished), "not published"},
+		{"ErrPort", strings.Replace(q(published), "port=6881", "port=0", 1), "port"},
+	}
+	for _, tt := range tests {
+		var r httpTracker.HttpResponse
+		b := tr.AnnounceBody(tt.query, remote)
+		checkBencode(t, b)
+		if err := bencode.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if tt.failure == "" && r.FailureReason != "" || !strings.Contains(r.FailureReason, tt.failure) {
+			t.Errorf("%s: failure reason %q, want %q", tt.name, r.FailureReason, tt.failure)
+		}
+	}
+	for query, want := range map[string]string{
+		"info_hash=" + escapeAll(string(published[:])): "d8:completei1e10:downloadedi0e10:incompletei0eee",
+		"info_hash=abc": "failure reason",
+	} {
+		if b := string(tr.ScrapeBody(query)); !strings.Contains(b, want) {
+			t.Errorf("ScrapeBody(%q) = %q, want it to contain %q", query, b, want)
+		}
+	}
+}
