@@ -103,12 +103,12 @@ func LatestUpload(ctx context.Context, db DBTX, episodeID int64) (Upload, error)
 
 // Publisher turns finished uploads into torrents and hands them to the fleet.
 type Publisher struct {
-	DB       interface {
+	DB interface {
 		DBTX
 		Begin(ctx context.Context) (pgx.Tx, error)
 	}
 	Store    *UploadStore
-	BaseURL  string // public URL of the control plane, without a trailing slash
+	BaseURL  string                                                             // public URL of the control plane, without a trailing slash
 	Assigned func(ctx context.Context, tx pgx.Tx, torrent seeding.Record) error // assigns replicas; may be nil
 }
 
@@ -116,7 +116,9 @@ type Publisher struct {
 func (p *Publisher) TrackerURL() string { return p.BaseURL + "/announce" }
 
 // WebSeedURL is the BEP 19 url-list entry for a torrent: the client appends the file name.
-func (p *Publisher) WebSeedURL(infoHashHex string) string { return p.BaseURL + "/seed/" + infoHashHex + "/" }
+func (p *Publisher) WebSeedURL(infoHashHex string) string {
+	return p.BaseURL + "/seed/" + infoHashHex + "/"
+}
 
 // Finish builds the torrent of a completed upload from the hashes made while it arrived, stores
 // it and moves the episode to processing. Calling it again for the same upload does nothing.
