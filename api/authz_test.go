@@ -27,6 +27,16 @@ func TestAuthorizationWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp := fmt.Sprintf("/shows/%d", show.ID)
+	ep, err := catalog.CreateEpisode(ctx, ts.db, show.ID, catalog.EpisodeInput{Title: "Pilot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	epPath := fmt.Sprintf("%s/episodes/%d", sp, ep.ID)
+	gone, err := catalog.CreateEpisode(ctx, ts.db, show.ID, catalog.EpisodeInput{Title: "Gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gonePath := fmt.Sprintf("%s/episodes/%d", sp, gone.ID)
 	editForm := url.Values{"slug": {"owned"}, "title": {"Owned"}, "currency": {"USD"}, "funding_goal": {"100"}}
 	planForm := url.Values{"name": {"Fanseed (distributor)", "Owner"}, "email": {"", "owner@example.com"},
 		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"preview"}}
@@ -55,6 +65,16 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"POST", sp + "/plan", planForm, want{S, 200, 404, 403, 200}},
 		{"GET", sp + "/plan/preview?percent=25&percent=75", nil, want{S, 200, 404, 403, 200}},
 		{"POST", sp + "/episodes", url.Values{"title": {""}}, want{S, 400, 404, 403, 400}},
+		{"GET", epPath, nil, want{S, 200, 404, 403, 200}},
+		{"GET", epPath + "/status", nil, want{S, 200, 404, 403, 200}},
+		{"GET", fmt.Sprintf("%s/episodes/%d", sp, 999999), nil, want{S, 404, 404, 403, 404}},
+		{"POST", gonePath + "/delete", url.Values{}, want{S, S, 404, 403, 404}}, // the owner deleted it first
+		{"GET", "/announce", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/scrape", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/seed/" + strings.Repeat("ab", 20) + "/x.mp4", nil, want{404, 404, 404, 404, 404}},
+		{"GET", "/t/" + strings.Repeat("ab", 20) + ".torrent", nil, want{404, 404, 404, 404, 404}},
+		{"POST", "/api/uploads/", url.Values{}, want{401, 412, 412, 403, 412}}, // 412: no Tus-Resumable header
+		{"HEAD", "/api/uploads/" + strings.Repeat("0", 32), nil, want{401, 404, 404, 403, 404}},
 		{"GET", "/shows/999999", nil, want{S, 404, 404, 403, 404}},
 		{"GET", "/shows/abc", nil, want{S, 404, 404, 403, 404}},
 		{"GET", "/admin", nil, want{S, 403, 403, 403, 200}},

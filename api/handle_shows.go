@@ -173,7 +173,7 @@ func (s *Server) handleEpisodeCreate() http.HandlerFunc {
 			return
 		}
 		in := catalog.EpisodeInput{Title: r.PostFormValue("title"), Description: r.PostFormValue("description")}
-		_, err = catalog.CreateEpisode(r.Context(), s.db, show.ID, in)
+		ep, err := catalog.CreateEpisode(r.Context(), s.db, show.ID, in)
 		var fe catalog.FieldErrors
 		if errors.As(err, &fe) {
 			p, perr := s.showPageData(r, show)
@@ -189,7 +189,7 @@ func (s *Server) handleEpisodeCreate() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		http.Redirect(w, r, fmt.Sprintf("/shows/%d", show.ID), http.StatusSeeOther)
+		http.Redirect(w, r, fmt.Sprintf("/shows/%d/episodes/%d", show.ID, ep.ID), http.StatusSeeOther)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5"
 	tus "github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
 	expslog "golang.org/x/exp/slog"
 
 	"github.com/fanseed/fanseed/catalog"
@@ -32,6 +33,7 @@ type uploadKey struct{}
 func (s *Server) newTusHandler() (*tus.UnroutedHandler, error) {
 	composer := tus.NewStoreComposer()
 	s.uploads.UseIn(composer)
+	memorylocker.New().UseIn(composer) // a new PATCH takes over from one stuck on a dead connection
 	return tus.NewUnroutedHandler(tus.Config{
 		BasePath:                  uploadBase,
 		StoreComposer:             composer,
@@ -50,10 +52,20 @@ func (s *Server) uploadRoutes(r chi.Router) {
 	r.Use(s.requireUploader, s.tus.Middleware)
 	r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
 	r.Route("/{uploadID}", func(r chi.Router) {
-		r.Use(s.checkUploadOwner)
+		r.Use(s.checkUploadOwner, uploadIDPath)
 		r.Head("/", s.tus.HeadFile)
-		r.Patch("/", s.handleUploadPatch())
+		r.Patch("/", s.tus.PatchFile)
 		r.Delete("/", s.handleUploadDelete())
+	})
+}
+
+// uploadIDPath leaves only the upload id in the URL path, as tus's handlers expect.
+func uploadIDPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = chi.URLParam(r, "uploadID")
+		r2.URL.RawPath = ""
+		next.ServeHTTP(w, r2)
 	})
 }
 
@@ -190,22 +202,12 @@ func (s *Server) afterUploadFinish(hook tus.HookEvent) (tus.HTTPResponse, error)
 	return tus.HTTPResponse{}, nil
 }
 
-// handleUploadPatch appends bytes; a file refused by its content fails the episode with the
-// reason, so the creator sees why.
-func (s *Server) handleUploadPatch() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		s.tus.PatchFile(ww, r)
-		if ww.Status() == http.StatusUnsupportedMediaType {
-			id := chi.URLParam(r, "uploadID")
-			reason := "The file is not audio, video or an archive."
-			if err := catalog.FailUpload(context.WithoutCancel(r.Context()), s.db, id, reason); err != nil {
-				s.log.Error("fail upload", "upload_id", id, "error", err)
-			}
-			if up, err := s.uploads.GetUpload(r.Context(), id); err == nil {
-				s.uploads.AsTerminatableUpload(up).Terminate(r.Context())
-			}
-		}
+// uploadRejected fails the episode of an upload refused for its content, with the reason the
+// creator reads.
+func (s *Server) uploadRejected(ctx context.Context, id string, reason error) {
+	msg := "The file is not audio, video or an archive."
+	if err := catalog.FailUpload(context.WithoutCancel(ctx), s.db, id, msg); err != nil {
+		s.log.Error("fail upload", "upload_id", id, "error", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -25,6 +26,8 @@ type Config struct {
 	Publisher *catalog.Publisher   // turns finished uploads into torrents
 	Tracker   *seeding.Tracker     // our BitTorrent tracker
 	Published *seeding.Published   // the torrents the tracker serves
+
+	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
 }
 
 // Server holds the dependencies shared by handlers.
@@ -52,6 +55,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
 		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published}
+	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err
 	}

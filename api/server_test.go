@@ -22,14 +22,16 @@ import (
 // testServer is the real handler on loopback over a fresh database.
 type testServer struct {
 	*httptest.Server
-	db *pgxpool.Pool
+	db        *pgxpool.Pool
+	uploadDir string
 }
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	db := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	uploads, err := catalog.NewUploadStore(t.TempDir())
+	dir := t.TempDir()
+	uploads, err := catalog.NewUploadStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, db: db}
+	return &testServer{Server: srv, db: db, uploadDir: dir}
 }
 
 // user is an account with a live session.

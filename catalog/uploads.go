@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -167,6 +168,10 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 			PieceLength: hashes.PieceLength, SHA256: hashes.SHA256[:], ContentType: ctype,
 			ContentPath: p.Store.Path(uploadID), Metainfo: t.Bytes,
 		})
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "torrents_infohash_key" {
+			return fmt.Errorf("%w: this exact file, with this name, is already published as another episode", ErrInvalid)
+		}
 		if err != nil {
 			return err
 		}

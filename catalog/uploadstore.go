@@ -24,6 +24,9 @@ import (
 type UploadStore struct {
 	files filestore.FileStore
 	dir   string
+
+	// Rejected, when set, hears of an upload refused for its content, before the client does.
+	Rejected func(ctx context.Context, id string, reason error)
 }
 
 // stateEvery is how many bytes a long PATCH writes between saves of the hash state.
@@ -167,6 +170,9 @@ func (u *hashedUpload) WriteChunk(ctx context.Context, offset int64, src io.Read
 		br := bufio.NewReaderSize(src, 4096)
 		head, _ := br.Peek(512)
 		if _, err := SniffMedia(head); err != nil {
+			if u.store.Rejected != nil {
+				u.store.Rejected(ctx, u.id, err)
+			}
 			return 0, handler.NewError("ERR_UNSUPPORTED_MEDIA", err.Error(), http.StatusUnsupportedMediaType)
 		}
 		src = br
