@@ -52,6 +52,9 @@ func startServe(t *testing.T, env map[string]string) (baseURL string, stop func(
 	t.Helper()
 	addr := freeAddr(t)
 	env["ADDR"] = addr
+	if env["DATA_DIR"] == "" {
+		env["DATA_DIR"] = t.TempDir()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	errc := make(chan error, 1)
