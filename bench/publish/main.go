@@ -2,7 +2,9 @@
 // arrives (against mktorrent), and later ingest and seeding. Each part is a section chosen by
 // flag; with no section flag every section runs.
 //
+//	go run ./bench/publish               # every section
 //	go run ./bench/publish -hash-only
+//	go run ./bench/publish -ingest-only
 package main
 
 import (
@@ -15,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 func main() {
@@ -32,6 +36,8 @@ type config struct {
 	runs      int
 	dir       string
 	mktorrent string
+
+	ingestSizes []int64
 }
 
 // section is one benchmark; new ones (ingest, seeding) are added to sections with a flag.
@@ -42,6 +48,7 @@ type section struct {
 
 var sections = []section{
 	{"hash", runHash},
+	{"ingest", runIngest},
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -51,12 +58,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs of each contender")
 	fs.StringVar(&cfg.dir, "dir", "", "directory for the test file (default: a new temporary directory)")
 	fs.StringVar(&cfg.mktorrent, "mktorrent", "mktorrent", "mktorrent command")
+	ingestSizes := fs.String("ingest-sizes", "536870912,2147483648", "comma-separated file sizes for the ingest section")
 	only := map[string]*bool{}
 	for _, s := range sections {
 		only[s.name] = fs.Bool(s.name+"-only", false, "run only the "+s.name+" section")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, f := range strings.Split(*ingestSizes, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-ingest-sizes: %q is not a positive size in bytes", f)
+		}
+		cfg.ingestSizes = append(cfg.ingestSizes, n)
 	}
 	if cfg.size <= 0 || cfg.runs <= 0 {
 		return errors.New("-size and -runs must be positive")
