@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -26,8 +25,6 @@ type Config struct {
 	Publisher *catalog.Publisher   // turns finished uploads into torrents
 	Tracker   *seeding.Tracker     // our BitTorrent tracker
 	Published *seeding.Published   // the torrents the tracker serves
-
-	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
 }
 
 // Server holds the dependencies shared by handlers.
