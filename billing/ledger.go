@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,10 +145,88 @@ func Account(ctx context.Context, db DBTX, kind AccountKind, currency string, pa
 	return id, nil
 }
 
+// accountKey names a ledger account as Account finds it.
+type accountKey struct {
+	kind     AccountKind
+	currency string
+	party    int64
+}
+
+// accountIDs remembers the ids of committed ledger accounts, which are never changed or
+// removed, so that posting needs no query to find them. One per database.
+type accountIDs struct {
+	mu  sync.RWMutex
+	ids map[accountKey]int64
+}
+
+func (c *accountIDs) get(k accountKey) (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.ids[k]
+	return id, ok
+}
+
+// add remembers ids found in a transaction, once it has committed.
+func (c *accountIDs) add(found map[accountKey]int64) {
+	if len(found) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids = make(map[accountKey]int64)
+	}
+	for k, id := range found {
+		c.ids[k] = id
+	}
+}
+
+// accountLookup finds account ids for one transaction: the committed ones from known, the
+// others with Account, noting them in found for known once the transaction commits (an
+// account created by a transaction that rolls back must not be remembered).
+type accountLookup struct {
+	known *accountIDs
+	found map[accountKey]int64
+}
+
+func (l *accountLookup) id(ctx context.Context, db DBTX, kind AccountKind, currency string, partyID int64) (int64, error) {
+	k := accountKey{kind, currency, partyID}
+	if id, ok := l.known.get(k); ok {
+		return id, nil
+	}
+	if id, ok := l.found[k]; ok {
+		return id, nil
+	}
+	id, err := Account(ctx, db, kind, currency, partyID)
+	if err != nil {
+		return 0, err
+	}
+	if l.found == nil {
+		l.found = make(map[accountKey]int64)
+	}
+	l.found[k] = id
+	return id, nil
+}
+
 // Post writes an entry and its postings in one transaction and returns the entry's id. If an
 // entry with the same idempotency key exists, it posts nothing and returns that entry's id
 // with ErrDuplicate. The entry is checked here as the database will check it at commit.
 func Post(ctx context.Context, db DBTX, e Entry) (int64, error) {
+	if err := e.validate(); err != nil {
+		return 0, err
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var err error
+		id, err = post(ctx, tx, e)
+		return err
+	})
+	return id, err
+}
+
+// post is Post inside the caller's transaction, without a savepoint of its own: the caller
+// rolls back (to its own savepoint) on an error other than ErrDuplicate.
+func post(ctx context.Context, tx pgx.Tx, e Entry) (int64, error) {
 	if err := e.validate(); err != nil {
 		return 0, err
 	}
@@ -157,39 +236,91 @@ func Post(ctx context.Context, db DBTX, e Entry) (int64, error) {
 		accounts[i], currencies[i], amounts[i], roles[i] = p.AccountID, p.Currency, p.Amount, p.Role
 	}
 	var id int64
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO journal_entries (kind, description, idempotency_key, occurred_at, stripe_object_id,
-				stripe_event_id, show_id, source, share_plan_id, reverses_entry_id)
-			VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, 0), NULLIF($8, ''),
-				NULLIF($9, 0), NULLIF($10, 0))
-			ON CONFLICT (idempotency_key) DO NOTHING
-			RETURNING id`,
-			e.Kind, e.Description, e.IdempotencyKey, e.OccurredAt, e.StripeObjectID,
-			e.StripeEventID, e.ShowID, e.Source, e.SharePlanID, e.ReversesEntryID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if err := tx.QueryRow(ctx, `SELECT id FROM journal_entries WHERE idempotency_key = $1`,
-				e.IdempotencyKey).Scan(&id); err != nil {
-				return dbError(err)
-			}
-			return ErrDuplicate
+	err := tx.QueryRow(ctx, `
+		INSERT INTO journal_entries (kind, description, idempotency_key, occurred_at, stripe_object_id,
+			stripe_event_id, show_id, source, share_plan_id, reverses_entry_id)
+		VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, 0), NULLIF($8, ''),
+			NULLIF($9, 0), NULLIF($10, 0))
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id`,
+		e.Kind, e.Description, e.IdempotencyKey, e.OccurredAt, e.StripeObjectID,
+		e.StripeEventID, e.ShowID, e.Source, e.SharePlanID, e.ReversesEntryID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.QueryRow(ctx, `SELECT id FROM journal_entries WHERE idempotency_key = $1`,
+			e.IdempotencyKey).Scan(&id); err != nil {
+			return 0, fmt.Errorf("post %s entry: %w", e.Kind, dbError(err))
 		}
-		if err != nil {
-			return dbError(err)
-		}
+		return id, fmt.Errorf("post %s entry %q: %w", e.Kind, e.IdempotencyKey, ErrDuplicate)
+	}
+	if err == nil {
 		_, err = tx.Exec(ctx, `
 			INSERT INTO postings (entry_id, account_id, currency, amount, role)
 			SELECT $1, a, c, m, r FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) AS t(a, c, m, r)`,
 			id, accounts, currencies, amounts, roles)
-		return dbError(err)
-	})
-	if errors.Is(err, ErrDuplicate) {
-		return id, fmt.Errorf("post %s entry %q: %w", e.Kind, e.IdempotencyKey, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("post %s entry: %w", e.Kind, err)
+		return 0, fmt.Errorf("post %s entry: %w", e.Kind, dbError(err))
 	}
 	return id, nil
+}
+
+// postMany is post for many entries at once, in two statements, inside the caller's
+// transaction. Their idempotency keys must be set and distinct. It returns the ids of the
+// entries posted, by key: a key posted before is left out, as post answers ErrDuplicate.
+func postMany(ctx context.Context, tx pgx.Tx, entries []Entry) (map[string]int64, error) {
+	n := len(entries)
+	kinds, descs, keys, objects, events, sources := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	occurred, shows, plans, reverses := make([]time.Time, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	seen := make(map[string]bool, n)
+	for i, e := range entries {
+		if err := e.validate(); err != nil {
+			return nil, err
+		}
+		if e.IdempotencyKey == "" || seen[e.IdempotencyKey] {
+			return nil, fmt.Errorf("%w: entries to post together need distinct idempotency keys (%q)", ErrInvalid, e.IdempotencyKey)
+		}
+		seen[e.IdempotencyKey] = true
+		kinds[i], descs[i], keys[i], objects[i], events[i], sources[i] = e.Kind, e.Description, e.IdempotencyKey,
+			e.StripeObjectID, e.StripeEventID, e.Source
+		occurred[i], shows[i], plans[i], reverses[i] = e.OccurredAt, e.ShowID, e.SharePlanID, e.ReversesEntryID
+	}
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO journal_entries (kind, description, idempotency_key, occurred_at, stripe_object_id,
+			stripe_event_id, show_id, source, share_plan_id, reverses_entry_id)
+		SELECT k, d, ik, o, NULLIF(so, ''), NULLIF(se, ''), NULLIF(sh, 0), NULLIF(src, ''), NULLIF(pl, 0), NULLIF(rv, 0)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[],
+			$8::text[], $9::bigint[], $10::bigint[]) AS t(k, d, ik, o, so, se, sh, src, pl, rv)
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING idempotency_key, id`,
+		kinds, descs, keys, occurred, objects, events, shows, sources, plans, reverses)
+	ids := make(map[string]int64, n)
+	var key string
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[key] = id; return nil }); err != nil {
+		return nil, fmt.Errorf("post %d entries: %w", n, dbError(err))
+	}
+	var entryIDs, accounts, amounts []int64
+	var currencies, roles []string
+	for _, e := range entries {
+		id, ok := ids[e.IdempotencyKey]
+		if !ok {
+			continue
+		}
+		for _, p := range e.Postings {
+			entryIDs, accounts, amounts = append(entryIDs, id), append(accounts, p.AccountID), append(amounts, p.Amount)
+			currencies, roles = append(currencies, p.Currency), append(roles, p.Role)
+		}
+	}
+	if len(entryIDs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO postings (entry_id, account_id, currency, amount, role)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])`,
+			entryIDs, accounts, currencies, amounts, roles); err != nil {
+			return nil, fmt.Errorf("post %d entries: %w", n, dbError(err))
+		}
+	}
+	return ids, nil
 }
 
 // validate checks what the schema checks, so that a bad entry fails with a message here

@@ -322,7 +322,7 @@ func TestLedgerSchema(t *testing.T) {
 		{"ErrDeletePosting", fmt.Sprintf(`DELETE FROM postings WHERE entry_id = %d`, entryID)},
 		{"ErrUpdateEntry", fmt.Sprintf(`UPDATE journal_entries SET description = 'x' WHERE id = %d`, entryID)},
 		{"ErrDeleteEntry", fmt.Sprintf(`DELETE FROM journal_entries WHERE id = %d`, entryID)},
-		{"ErrTruncate", `TRUNCATE postings, journal_entries`},
+		{"ErrTruncate", `TRUNCATE postings, journal_entries CASCADE`},
 		{"ErrUpdateAccount", fmt.Sprintf(`UPDATE ledger_accounts SET currency = 'EUR' WHERE id = %d`, clearing)},
 		{"ErrUpdatePlanLine", `UPDATE share_plan_lines SET basis_points = basis_points`},
 		// A committed entry is closed, even to postings that balance.

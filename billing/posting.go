@@ -35,45 +35,26 @@ type Payment struct {
 //	                 share (+fee on its payable) up to that share, the rest of the fee being a
 //	                 platform cost (+rest on platform_revenue).
 func PostPayment(ctx context.Context, db DBTX, p Payment, plan Plan) (int64, error) {
-	cur, err := p.validate(plan)
-	if err != nil {
-		return 0, err
-	}
-	base := p.Gross - p.Fee
-	if plan.FeePolicy == FeePolicyGross {
-		base = p.Gross
-	}
-	shares, err := SplitByPlan(base, plan)
-	if err != nil {
+	if _, err := p.validate(plan); err != nil {
 		return 0, err
 	}
 	var id int64
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		b := postingBuilder{ctx: ctx, db: tx, currency: cur}
-		b.add(StripeClearing, 0, p.Gross, RoleGross)
-		b.add(ProcessorFees, 0, -p.Fee, RoleFee)
-		absorbed := int64(0)
-		for _, s := range shares {
-			b.add(PartyPayable, s.PartyID, -s.Amount, RoleShare)
-			if plan.FeePolicy == FeePolicyGross && s.PartyKind == PartyDistributor {
-				absorbed = min(p.Fee, s.Amount)
-				b.add(PartyPayable, s.PartyID, absorbed, RoleFeeAbsorbed)
-			}
-		}
-		if plan.FeePolicy == FeePolicyGross {
-			b.add(PlatformRevenue, 0, p.Fee-absorbed, RoleFeeAbsorbed)
-		}
-		if b.err != nil {
-			return b.err
-		}
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var err error
-		id, err = Post(ctx, tx, Entry{
-			Kind: EntryPayment, Description: p.Description, IdempotencyKey: p.IdempotencyKey,
-			OccurredAt: p.OccurredAt, StripeObjectID: p.StripeObjectID, StripeEventID: p.StripeEventID,
-			ShowID: plan.ShowID, Source: p.Source, SharePlanID: plan.ID, Postings: b.list,
-		})
+		id, err = postPayment(ctx, tx, p, plan, nil)
 		return err
 	})
+	return id, err
+}
+
+// postPayment is PostPayment inside the caller's transaction, without a savepoint of its
+// own, finding accounts through accounts when it is not nil.
+func postPayment(ctx context.Context, tx pgx.Tx, p Payment, plan Plan, accounts *accountLookup) (int64, error) {
+	e, err := paymentEntry(ctx, tx, p, plan, accounts)
+	if err != nil {
+		return 0, err
+	}
+	id, err := post(ctx, tx, e)
 	if errors.Is(err, ErrDuplicate) {
 		return id, err
 	}
@@ -81,6 +62,44 @@ func PostPayment(ctx context.Context, db DBTX, p Payment, plan Plan) (int64, err
 		return 0, fmt.Errorf("post payment %q: %w", p.IdempotencyKey, err)
 	}
 	return id, nil
+}
+
+// paymentEntry is the entry of a payment split by plan, as PostPayment posts it.
+func paymentEntry(ctx context.Context, tx pgx.Tx, p Payment, plan Plan, accounts *accountLookup) (Entry, error) {
+	cur, err := p.validate(plan)
+	if err != nil {
+		return Entry{}, err
+	}
+	base := p.Gross - p.Fee
+	if plan.FeePolicy == FeePolicyGross {
+		base = p.Gross
+	}
+	shares, err := SplitByPlan(base, plan)
+	if err != nil {
+		return Entry{}, err
+	}
+	b := postingBuilder{ctx: ctx, db: tx, currency: cur, accounts: accounts}
+	b.add(StripeClearing, 0, p.Gross, RoleGross)
+	b.add(ProcessorFees, 0, -p.Fee, RoleFee)
+	absorbed := int64(0)
+	for _, s := range shares {
+		b.add(PartyPayable, s.PartyID, -s.Amount, RoleShare)
+		if plan.FeePolicy == FeePolicyGross && s.PartyKind == PartyDistributor {
+			absorbed = min(p.Fee, s.Amount)
+			b.add(PartyPayable, s.PartyID, absorbed, RoleFeeAbsorbed)
+		}
+	}
+	if plan.FeePolicy == FeePolicyGross {
+		b.add(PlatformRevenue, 0, p.Fee-absorbed, RoleFeeAbsorbed)
+	}
+	if b.err != nil {
+		return Entry{}, fmt.Errorf("post payment %q: %w", p.IdempotencyKey, b.err)
+	}
+	return Entry{
+		Kind: EntryPayment, Description: p.Description, IdempotencyKey: p.IdempotencyKey,
+		OccurredAt: p.OccurredAt, StripeObjectID: p.StripeObjectID, StripeEventID: p.StripeEventID,
+		ShowID: plan.ShowID, Source: p.Source, SharePlanID: plan.ID, Postings: b.list,
+	}, nil
 }
 
 func (p Payment) validate(plan Plan) (string, error) {
@@ -222,7 +241,8 @@ func PostReversal(ctx context.Context, db DBTX, r Reversal) (int64, error) {
 	return id, nil
 }
 
-// reversalHistory is a payment entry and what earlier refunds and disputes took back from it.
+// reversalHistory is a payment entry and what earlier refunds and disputes took back from it
+// (less what won disputes gave back).
 type reversalHistory struct {
 	currency      string
 	gross         int64 // the payment's gross
@@ -253,6 +273,8 @@ func loadReversalHistory(ctx context.Context, db DBTX, entryID int64) (reversalH
 		JOIN postings p ON p.entry_id = e.id
 		JOIN ledger_accounts a ON a.id = p.account_id
 		WHERE e.id = $1 OR (e.reverses_entry_id = $1 AND e.kind IN ('refund', 'dispute'))
+		   OR (e.kind = 'dispute_won' AND e.reverses_entry_id IN
+		       (SELECT id FROM journal_entries WHERE reverses_entry_id = $1 AND kind = 'dispute'))
 		ORDER BY e.id, p.id`, entryID)
 	lines, err := pgx.CollectRows(rows, pgx.RowToStructByName[line])
 	if err != nil {
@@ -297,6 +319,7 @@ type postingBuilder struct {
 	ctx      context.Context
 	db       DBTX
 	currency string
+	accounts *accountLookup // nil: each account is looked up
 	list     []Posting
 	err      error
 }
@@ -305,7 +328,13 @@ func (b *postingBuilder) add(kind AccountKind, partyID, amount int64, role strin
 	if b.err != nil || amount == 0 {
 		return
 	}
-	id, err := Account(b.ctx, b.db, kind, b.currency, partyID)
+	var id int64
+	var err error
+	if b.accounts != nil {
+		id, err = b.accounts.id(b.ctx, b.db, kind, b.currency, partyID)
+	} else {
+		id, err = Account(b.ctx, b.db, kind, b.currency, partyID)
+	}
 	if err != nil {
 		b.err = err
 		return
@@ -348,4 +377,87 @@ func splitByWeights(amount int64, weights []int64) ([]int64, error) {
 		parts[order[k]]++
 	}
 	return parts, nil
+}
+
+// DisputeWon is a dispute closed in the platform's favour: Stripe gives the disputed amount
+// back, and Fee is the fee it reports with the reinstatement (negative when it returns the
+// dispute fee).
+type DisputeWon struct {
+	DisputeEntryID int64
+	Fee            int64
+	OccurredAt     time.Time
+	IdempotencyKey string // required: "dispute_won:" + the dispute id, say
+	StripeObjectID string
+	StripeEventID  string
+}
+
+// PostDisputeWon reinstates a dispute: it posts the dispute entry's lines with the signs
+// turned round (each party gets back exactly what the dispute took from it), except the
+// dispute's fee lines, in whose place it posts the reinstatement's fee effect:
+//
+//	processor_fees  -fee
+//	dispute_losses  +fee
+func PostDisputeWon(ctx context.Context, db DBTX, d DisputeWon) (int64, error) {
+	if d.IdempotencyKey == "" {
+		return 0, fmt.Errorf("%w: reinstatement has no idempotency key", ErrInvalid)
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var kind string
+		var payID, showID, planID int64
+		var source string
+		err := tx.QueryRow(ctx, `SELECT kind, coalesce(reverses_entry_id, 0), coalesce(show_id, 0), coalesce(source, ''),
+			coalesce(share_plan_id, 0) FROM journal_entries WHERE id = $1`, d.DisputeEntryID).Scan(&kind, &payID, &showID, &source, &planID)
+		if err != nil {
+			return dbError(err)
+		}
+		if kind != EntryDispute {
+			return fmt.Errorf("%w: entry %d is a %s, not a dispute", ErrInvalid, d.DisputeEntryID, kind)
+		}
+		// Under the payment's lock, as reversals of it are.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM journal_entries WHERE id = $1 FOR UPDATE`, payID); err != nil {
+			return dbError(err)
+		}
+		err = tx.QueryRow(ctx, `SELECT id FROM journal_entries WHERE idempotency_key = $1`, d.IdempotencyKey).Scan(&id)
+		if err == nil {
+			return ErrDuplicate
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return dbError(err)
+		}
+		rows, _ := tx.Query(ctx, `SELECT p.account_id, p.amount, p.currency, p.role FROM postings p
+			WHERE p.entry_id = $1 ORDER BY p.id`, d.DisputeEntryID)
+		lines, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Posting])
+		if err != nil {
+			return dbError(err)
+		}
+		var list []Posting
+		currency := ""
+		for _, l := range lines {
+			currency = l.Currency
+			if l.Role == RoleFee {
+				continue
+			}
+			list = append(list, Posting{AccountID: l.AccountID, Amount: -l.Amount, Currency: l.Currency, Role: l.Role})
+		}
+		b := postingBuilder{ctx: ctx, db: tx, currency: currency, list: list}
+		b.add(ProcessorFees, 0, -d.Fee, RoleFee)
+		b.add(DisputeLosses, 0, d.Fee, RoleFee)
+		if b.err != nil {
+			return b.err
+		}
+		id, err = Post(ctx, tx, Entry{
+			Kind: EntryDisputeWon, Description: "Dispute won", IdempotencyKey: d.IdempotencyKey, OccurredAt: d.OccurredAt,
+			StripeObjectID: d.StripeObjectID, StripeEventID: d.StripeEventID, ShowID: showID, Source: source,
+			SharePlanID: planID, ReversesEntryID: d.DisputeEntryID, Postings: b.list,
+		})
+		return err
+	})
+	if errors.Is(err, ErrDuplicate) {
+		return id, fmt.Errorf("post dispute won %q: %w", d.IdempotencyKey, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("post dispute won of entry %d: %w", d.DisputeEntryID, err)
+	}
+	return id, nil
 }

@@ -1,0 +1,159 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Payout is one transfer of what the platform owes a party in one currency, for a period.
+type Payout struct {
+	ID               int64     `db:"id"`
+	PartyID          int64     `db:"party_id"`
+	PartyName        string    `db:"party_name"`
+	Currency         string    `db:"currency"`
+	Period           string    `db:"period"`
+	Amount           int64     `db:"amount"`
+	Status           string    `db:"status"`
+	StripeTransferID *string   `db:"stripe_transfer_id"`
+	EntryID          *int64    `db:"entry_id"`
+	Failure          string    `db:"failure"`
+	CreatedAt        time.Time `db:"created_at"`
+	UpdatedAt        time.Time `db:"updated_at"`
+}
+
+// Money returns the payout's amount.
+func (p Payout) Money() Money { return Money{Amount: p.Amount, Currency: p.Currency} }
+
+const payoutColumns = `o.id, o.party_id, pa.name AS party_name, o.currency, o.period, o.amount, o.status,
+	o.stripe_transfer_id, o.entry_id, o.failure, o.created_at, o.updated_at`
+
+var periodRE = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
+
+// ValidPeriod reports whether p is a payout period such as 2026-11.
+func ValidPeriod(p string) bool { return periodRE.MatchString(p) }
+
+// PayoutOptions tunes a payout run.
+type PayoutOptions struct {
+	// AfterTransfer runs between Stripe's answer and the database write, where a crash would
+	// leave a transfer unrecorded; tests inject that crash through it.
+	AfterTransfer func(p Payout, transferID string) error
+}
+
+// payoutsLockID keeps two payout runs from overlapping.
+const payoutsLockID = 0x7061796f757473 // "payouts"
+
+// RunPayouts pays every party with a connected account (payouts enabled) what the platform owes
+// it beyond its threshold: one payout row per party, currency and period, written before Stripe
+// is called, then one Stripe transfer with the idempotency key "payout:<payout id>", then the
+// ledger posting and the status. Rows left pending by a run that stopped after calling Stripe
+// are finished first, with the same key, so a party is never paid twice. In offline test mode
+// no money moves: transfers get test ids. It returns the period's payouts.
+func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOptions) ([]Payout, error) {
+	if !ValidPeriod(period) {
+		return nil, fmt.Errorf("%w: period %q is not like 2026-11", ErrInvalid, period)
+	}
+	conn, err := s.DB.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(payoutsLockID)).Scan(&locked); err != nil {
+		return nil, dbError(err)
+	}
+	if !locked {
+		return nil, fmt.Errorf("%w: another payout run is in progress", ErrConflict)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(payoutsLockID))
+
+	// What is owed, less payouts already started but not yet recorded in the ledger.
+	if _, err := s.DB.Exec(ctx, `
+		INSERT INTO payouts (party_id, currency, period, amount)
+		SELECT b.party_id, b.currency, $1, b.owed - coalesce(q.pending, 0)
+		FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed
+		      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id
+		      WHERE a.kind = 'party_payable' GROUP BY a.party_id, a.currency) b
+		JOIN parties pa ON pa.id = b.party_id
+		LEFT JOIN LATERAL (SELECT sum(amount) AS pending FROM payouts
+		                   WHERE party_id = b.party_id AND currency = b.currency AND status = 'pending') q ON true
+		WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
+		  AND b.owed - coalesce(q.pending, 0) > greatest(pa.payout_threshold, 0)
+		ON CONFLICT (party_id, currency, period) DO NOTHING`, period); err != nil {
+		return nil, fmt.Errorf("payout run %s: %w", period, dbError(err))
+	}
+	rows, _ := s.DB.Query(ctx, `SELECT `+payoutColumns+`, pa.stripe_account_id FROM payouts o JOIN parties pa ON pa.id = o.party_id
+		WHERE o.status = 'pending' ORDER BY o.id`)
+	type pending struct {
+		Payout
+		Destination *string `db:"stripe_account_id"`
+	}
+	todo, err := pgx.CollectRows(rows, pgx.RowToStructByName[pending])
+	if err != nil {
+		return nil, fmt.Errorf("pending payouts: %w", dbError(err))
+	}
+	for _, p := range todo {
+		if err := s.pay(ctx, p.Payout, p.Destination, opts); err != nil {
+			return nil, err
+		}
+	}
+	return ListPayouts(ctx, s.DB, period)
+}
+
+func (s *Service) pay(ctx context.Context, p Payout, destination *string, opts PayoutOptions) error {
+	key := "payout:" + strconv.FormatInt(p.ID, 10)
+	transferID := "tr_test_fanseed_payout_" + strconv.FormatInt(p.ID, 10)
+	if s.Stripe != nil {
+		if destination == nil {
+			return fmt.Errorf("%w: party %d has no connected account", ErrInvalid, p.PartyID)
+		}
+		var err error
+		if transferID, err = s.Stripe.Transfer(ctx, key, *destination, p.Amount, p.Currency, "payouts-"+p.Period); err != nil {
+			return fmt.Errorf("payout %d: %w", p.ID, err)
+		}
+	}
+	if opts.AfterTransfer != nil {
+		if err := opts.AfterTransfer(p, transferID); err != nil {
+			return err
+		}
+	}
+	return pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := lockObject(ctx, tx, transferID); err != nil {
+			return err
+		}
+		b := postingBuilder{ctx: ctx, db: tx, currency: p.Currency}
+		b.add(PartyPayable, p.PartyID, p.Amount, RoleTransfer)
+		b.add(StripeClearing, 0, -p.Amount, RoleTransfer)
+		if b.err != nil {
+			return b.err
+		}
+		entryID, err := Post(ctx, tx, Entry{
+			Kind: EntryPayout, Description: fmt.Sprintf("Payout %d for %s", p.ID, p.Period), IdempotencyKey: key,
+			OccurredAt: time.Now(), StripeObjectID: transferID, Postings: b.list,
+		})
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payouts SET status = 'transferred', stripe_transfer_id = $2, entry_id = $3,
+			updated_at = now() WHERE id = $1 AND status = 'pending'`, p.ID, transferID, entryID); err != nil {
+			return dbError(err)
+		}
+		return s.wake(ctx, tx, []string{transferID})
+	})
+}
+
+// ListPayouts lists a period's payouts (every period when period is ""), newest first.
+func ListPayouts(ctx context.Context, db DBTX, period string) ([]Payout, error) {
+	rows, _ := db.Query(ctx, `SELECT `+payoutColumns+` FROM payouts o JOIN parties pa ON pa.id = o.party_id
+		WHERE $1 = '' OR o.period = $1 ORDER BY o.id DESC LIMIT 500`, period)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Payout])
+	if err != nil {
+		return nil, fmt.Errorf("payouts: %w", dbError(err))
+	}
+	return list, nil
+}
