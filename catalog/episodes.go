@@ -72,3 +72,21 @@ func ListEpisodes(ctx context.Context, db DBTX, showID int64) ([]Episode, error)
 	}
 	return eps, nil
 }
+
+// PublishedEpisodes lists a show's public episodes, newest first.
+func PublishedEpisodes(ctx context.Context, db DBTX, showID int64, limit int) ([]Episode, error) {
+	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND status = 'published'
+		ORDER BY published_at DESC NULLS LAST, id DESC LIMIT $2`, showID, limit)
+	eps, err := pgx.CollectRows(rows, pgx.RowToStructByName[Episode])
+	if err != nil {
+		return nil, fmt.Errorf("published episodes: %w", err)
+	}
+	return eps, nil
+}
+
+// FindPublishedEpisode loads a public episode of a show.
+func FindPublishedEpisode(ctx context.Context, db DBTX, showID, id int64) (Episode, error) {
+	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND id = $2 AND status = 'published'`, showID, id)
+	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
+	return e, notFound(err, "episode")
+}

@@ -22,6 +22,7 @@ type Show struct {
 	Description string    `db:"description"`
 	Currency    string    `db:"currency"`
 	FundingGoal int64     `db:"funding_goal"` // minor units per month; 0 means no goal
+	ArtworkType string    `db:"artwork_type"` // empty when the show has no image
 	CreatedAt   time.Time `db:"created_at"`
 	UpdatedAt   time.Time `db:"updated_at"`
 }
@@ -83,7 +84,7 @@ func (in *ShowInput) parse() (currency string, goal int64, err error) {
 	return cur.Code, goal, nil
 }
 
-const showColumns = `id, owner_id, slug, title, description, currency, funding_goal, created_at, updated_at`
+const showColumns = `id, owner_id, slug, title, description, currency, funding_goal, artwork_type, created_at, updated_at`
 
 // CreateShow stores a new show owned by ownerID.
 func CreateShow(ctx context.Context, db DBTX, ownerID int64, in ShowInput) (Show, error) {

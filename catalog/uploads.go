@@ -163,6 +163,10 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
+		// A file that failed to publish before gives way to this one.
+		if _, err := tx.Exec(ctx, `UPDATE torrents SET status = 'deleted' WHERE episode_id = $1 AND status = 'failed'`, up.EpisodeID); err != nil {
+			return err
+		}
 		rec, err := seeding.CreateTorrent(ctx, tx, seeding.Record{
 			EpisodeID: up.EpisodeID, InfoHash: t.InfoHash[:], Name: t.Name, Length: hashes.Length,
 			PieceLength: hashes.PieceLength, SHA256: hashes.SHA256[:], ContentType: ctype,

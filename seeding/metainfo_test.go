@@ -171,7 +171,7 @@ func TestBuildTorrentRejects(t *testing.T) {
 func TestBuildTorrentMatchesMktorrent(t *testing.T) {
 	mktorrent, err := exec.LookPath("mktorrent")
 	if err != nil {
-		t.Skip("mktorrent not installed (apt-get install mktorrent)")
+		t.Fatal("mktorrent is not installed (bash .ci/test installs it: apt-get install mktorrent)")
 	}
 	dir := t.TempDir()
 	data := randomBytes(4, 3<<20+12345)

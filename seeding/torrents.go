@@ -225,3 +225,17 @@ func RecordStatsEvery(ctx context.Context, db DBTX, t *Tracker, every time.Durat
 		}
 	}
 }
+
+// PublishedTorrents returns the published torrents of the given episodes, by episode id.
+func PublishedTorrents(ctx context.Context, db DBTX, episodeIDs []int64) (map[int64]Record, error) {
+	rows, _ := db.Query(ctx, `SELECT `+recordColumns+` FROM torrents WHERE episode_id = ANY($1) AND status = 'published'`, episodeIDs)
+	recs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Record])
+	if err != nil {
+		return nil, fmt.Errorf("published torrents: %w", err)
+	}
+	out := make(map[int64]Record, len(recs))
+	for _, r := range recs {
+		out[r.EpisodeID] = r
+	}
+	return out, nil
+}

@@ -1,0 +1,565 @@
+package seeding
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Node statuses: up while it heartbeats, down after missing heartbeats, draining once an operator
+// removes it (it seeds until its torrents have replicas elsewhere), removed when drained.
+const (
+	NodeUp       = "up"
+	NodeDown     = "down"
+	NodeDraining = "draining"
+	NodeRemoved  = "removed"
+)
+
+// Assignment states: a node is asked to hold a torrent (assigned), reports fetching and then
+// seeding; dropping rows wait for the node to confirm it let the torrent go.
+const (
+	StateAssigned = "assigned"
+	StateFetching = "fetching"
+	StateSeeding  = "seeding"
+	StateDropping = "dropping"
+)
+
+// Defaults of the Fleet's settings, as the Publishing issue states them.
+const (
+	DefaultReplicas       = 2
+	DefaultDownAfter      = 30 * time.Second
+	DefaultPublishTimeout = 30 * time.Minute
+)
+
+// fleetLockKey is the advisory lock that lets one control-plane process reconcile at a time.
+const fleetLockKey = 7366156620
+
+// Fleet is the control plane's side of the seedbox fleet: registration, heartbeats, replica
+// assignment, failover, draining, and publishing torrents once R nodes seed them. Every method
+// is safe with several control-plane processes on one database.
+type Fleet struct {
+	DB interface {
+		DBTX
+		Begin(ctx context.Context) (pgx.Tx, error)
+	}
+	Replicas       int           // R: nodes that must seed a torrent; DefaultReplicas when zero
+	DownAfter      time.Duration // a node without a heartbeat for this long is down; DefaultDownAfter when zero
+	PublishTimeout time.Duration // a torrent not published by then fails; DefaultPublishTimeout when zero
+	Published      *Published    // this process's tracker set, invalidated after publishing; may be nil
+	Log            *slog.Logger
+}
+
+func (f *Fleet) replicas() int {
+	if f.Replicas > 0 {
+		return f.Replicas
+	}
+	return DefaultReplicas
+}
+
+func (f *Fleet) downAfter() time.Duration {
+	if f.DownAfter > 0 {
+		return f.DownAfter
+	}
+	return DefaultDownAfter
+}
+
+func (f *Fleet) publishTimeout() time.Duration {
+	if f.PublishTimeout > 0 {
+		return f.PublishTimeout
+	}
+	return DefaultPublishTimeout
+}
+
+// NodeInfo is what a node says about itself when it registers.
+type NodeInfo struct {
+	Name          string `json:"name"`
+	ListenAddr    string `json:"listen_addr"`    // host:port of its BitTorrent listener
+	PublicAddr    string `json:"public_addr"`    // host:port peers dial
+	CapacityBytes int64  `json:"capacity_bytes"` // how much content it may hold
+}
+
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func (n NodeInfo) validate() error {
+	if !nodeNameRE.MatchString(n.Name) {
+		return invalidf("node name %q must be 1 to 63 letters, digits, dots, dashes or underscores", n.Name)
+	}
+	for what, a := range map[string]string{"listen address": n.ListenAddr, "public address": n.PublicAddr} {
+		if err := checkHostPort(what, a); err != nil {
+			return err
+		}
+	}
+	if n.CapacityBytes <= 0 {
+		return invalidf("capacity must be a positive number of bytes")
+	}
+	return nil
+}
+
+func checkHostPort(what, a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+		return invalidf("%s %q must be host:port with a port from 1 to 65535", what, a)
+	}
+	return nil
+}
+
+// Register adds a node, or updates one that registers again under its name (after a restart).
+// A draining node stays draining; any other comes back up.
+func (f *Fleet) Register(ctx context.Context, n NodeInfo) (int64, error) {
+	if err := n.validate(); err != nil {
+		return 0, err
+	}
+	var id int64
+	err := f.DB.QueryRow(ctx, `
+		INSERT INTO nodes (name, listen_addr, public_addr, capacity_bytes) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET listen_addr = EXCLUDED.listen_addr, public_addr = EXCLUDED.public_addr,
+			capacity_bytes = EXCLUDED.capacity_bytes, last_heartbeat = now(),
+			status = CASE WHEN nodes.status = 'draining' THEN 'draining' ELSE 'up' END
+		RETURNING id`, n.Name, n.ListenAddr, n.PublicAddr, n.CapacityBytes).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("register node %s: %w", n.Name, err)
+	}
+	return id, nil
+}
+
+// Report is a node's account of one torrent it holds, sent with each heartbeat.
+type Report struct {
+	InfoHash string `json:"infohash"` // 40 hex digits
+	State    string `json:"state"`    // fetching or seeding
+	Uploaded int64  `json:"uploaded"` // payload bytes sent to peers since the node started
+	Peers    int    `json:"peers"`
+	Seeders  int    `json:"seeders"`
+	Leechers int    `json:"leechers"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Heartbeat is what a node sends every few seconds.
+type Heartbeat struct {
+	DiskUsed int64    `json:"disk_used"`
+	Torrents []Report `json:"torrents"`
+}
+
+// Want is a torrent the control plane wants a node to hold.
+type Want struct {
+	InfoHash  string   `json:"infohash"`
+	Metainfo  []byte   `json:"metainfo,omitempty"` // the .torrent; left out when the node already reports it
+	Published bool     `json:"published"`          // announce to the tracker (it refuses unpublished torrents)
+	Peers     []string `json:"peers"`              // the other nodes holding it, to fetch from directly
+}
+
+// Orders is the answer to a heartbeat: the node's status and every torrent it should hold.
+// A node drops any torrent not listed.
+type Orders struct {
+	Status   string `json:"status"`
+	Torrents []Want `json:"torrents"`
+}
+
+// Heartbeat records a node's reports and returns what it should hold. A node that was down comes
+// back up (its old torrents were reassigned, so it is told to drop them).
+func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orders, error) {
+	hashes := make([][]byte, 0, len(hb.Torrents))
+	var states, errs []string
+	var uploaded []int64
+	var peers, seeders, leechers []int32
+	for _, r := range hb.Torrents {
+		ih, err := hex.DecodeString(r.InfoHash)
+		if err != nil || len(ih) != 20 {
+			return Orders{}, invalidf("infohash %q is not 40 hex digits", r.InfoHash)
+		}
+		if r.State != StateFetching && r.State != StateSeeding {
+			return Orders{}, invalidf("state %q must be fetching or seeding", r.State)
+		}
+		if r.Uploaded < 0 || r.Peers < 0 || r.Seeders < 0 || r.Leechers < 0 {
+			return Orders{}, invalidf("counters must not be negative")
+		}
+		if len(r.Error) > 500 {
+			r.Error = r.Error[:500]
+		}
+		hashes = append(hashes, ih)
+		states, errs, uploaded = append(states, r.State), append(errs, r.Error), append(uploaded, r.Uploaded)
+		peers, seeders, leechers = append(peers, int32(r.Peers)), append(seeders, int32(r.Seeders)), append(leechers, int32(r.Leechers))
+	}
+	if hb.DiskUsed < 0 {
+		return Orders{}, invalidf("disk_used must not be negative")
+	}
+	var orders Orders
+	published := 0
+	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			UPDATE nodes SET last_heartbeat = now(), disk_used = $2,
+				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
+			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed).Scan(&orders.Status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE u.state END,
+				uploaded = u.uploaded, peers = u.peers, seeders = u.seeders, leechers = u.leechers, error = u.error,
+				updated_at = now()
+			FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
+				AS u(infohash, state, uploaded, peers, seeders, leechers, error)
+			JOIN torrents t ON t.infohash = u.infohash
+			WHERE a.node_id = $1 AND a.torrent_id = t.id`,
+			nodeID, hashes, states, uploaded, peers, seeders, leechers, errs); err != nil {
+			return fmt.Errorf("record reports: %w", err)
+		}
+		// A torrent being dropped that the node no longer reports is gone from it.
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM assignments a WHERE a.node_id = $1 AND a.state = 'dropping'
+			AND NOT EXISTS (SELECT 1 FROM torrents t WHERE t.id = a.torrent_id AND t.infohash = ANY($2::bytea[]))`,
+			nodeID, hashes); err != nil {
+			return fmt.Errorf("confirm drops: %w", err)
+		}
+		if published, err = f.publishReady(ctx, tx); err != nil {
+			return err
+		}
+		if orders.Status == NodeRemoved {
+			return nil
+		}
+		rows, _ := tx.Query(ctx, `
+			SELECT t.infohash, CASE WHEN t.infohash = ANY($2::bytea[]) THEN NULL ELSE t.metainfo END,
+				t.status = 'published',
+				ARRAY(SELECT n.public_addr FROM assignments o JOIN nodes n ON n.id = o.node_id
+					WHERE o.torrent_id = t.id AND o.node_id <> $1 AND o.state <> 'dropping'
+					AND n.status IN ('up', 'draining') ORDER BY n.id)
+			FROM assignments a JOIN torrents t ON t.id = a.torrent_id
+			WHERE a.node_id = $1 AND a.state <> 'dropping' AND t.status IN ('processing', 'published')
+			ORDER BY t.id`, nodeID, hashes)
+		var ih []byte
+		var w Want
+		_, err = pgx.ForEachRow(rows, []any{&ih, &w.Metainfo, &w.Published, &w.Peers}, func() error {
+			w.InfoHash = hex.EncodeToString(ih)
+			orders.Torrents = append(orders.Torrents, w)
+			w = Want{}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return Orders{}, fmt.Errorf("heartbeat of node %d: %w", nodeID, err)
+	}
+	if published > 0 && f.Published != nil {
+		f.Published.Invalidate()
+	}
+	return orders, nil
+}
+
+// lockNodes takes the nodes' row locks in id order before anything touches assignments, so that
+// capacity is counted by one transaction at a time and concurrent transactions cannot deadlock.
+func lockNodes(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT id FROM nodes WHERE status <> 'removed' ORDER BY id FOR UPDATE`)
+	return err
+}
+
+// Assign gives a new torrent its R replicas, in the transaction that creates it (the Publisher's
+// Assigned hook). Too few nodes is not an error: reconciling adds replicas as nodes appear.
+func (f *Fleet) Assign(ctx context.Context, tx pgx.Tx, t Record) error {
+	if err := lockNodes(ctx, tx); err != nil {
+		return err
+	}
+	_, err := f.assign(ctx, tx, t.ID, t.Length, f.replicas())
+	return err
+}
+
+// assign adds up to n replicas of a torrent on up nodes that do not hold it yet and have room for
+// it, the emptiest first. The caller holds the node locks.
+func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, n int) (int64, error) {
+	tag, err := tx.Exec(ctx, `
+		WITH used AS (
+			SELECT a.node_id, sum(t.length) AS bytes FROM assignments a JOIN torrents t ON t.id = a.torrent_id
+			WHERE a.state <> 'dropping' AND a.torrent_id <> $1 GROUP BY a.node_id
+		), pick AS (
+			SELECT n.id FROM nodes n LEFT JOIN used u ON u.node_id = n.id
+			WHERE n.status = 'up' AND n.last_heartbeat > now() - $4::bigint * interval '1 millisecond'
+			  AND n.capacity_bytes - coalesce(u.bytes, 0) >= $2
+			  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.torrent_id = $1 AND a.node_id = n.id AND a.state <> 'dropping')
+			ORDER BY n.capacity_bytes - coalesce(u.bytes, 0) DESC, n.id
+			LIMIT $3
+		)
+		INSERT INTO assignments (torrent_id, node_id) SELECT $1, id FROM pick
+		ON CONFLICT (torrent_id, node_id) DO UPDATE SET state = 'assigned', error = '', updated_at = now()`,
+		torrentID, length, n, f.downAfter().Milliseconds())
+	if err != nil {
+		return 0, fmt.Errorf("assign torrent %d: %w", torrentID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// publishReady publishes every torrent in processing that R up nodes report seeding.
+func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
+	var n int
+	// The one statement where seeding writes a catalog table: an episode is published in the same
+	// transaction as its torrent, so neither is ever public without the other.
+	err := tx.QueryRow(ctx, `
+		WITH ready AS (
+			SELECT t.id FROM torrents t
+			WHERE t.status = 'processing' AND (
+				SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') >= $1
+			FOR UPDATE OF t SKIP LOCKED
+		), pub AS (
+			UPDATE torrents t SET status = 'published', published_at = now() FROM ready WHERE t.id = ready.id
+			RETURNING t.episode_id
+		), ep AS (
+			UPDATE episodes e SET status = 'published', failure_reason = '', published_at = coalesce(e.published_at, now())
+			FROM pub WHERE e.id = pub.episode_id AND e.status = 'processing'
+		)
+		SELECT count(*) FROM pub`, f.replicas()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("publish ready torrents: %w", err)
+	}
+	return n, nil
+}
+
+// ReconcileResult counts what one Reconcile changed, for logs and tests.
+type ReconcileResult struct {
+	Skipped   bool // another process holds the fleet lock
+	Down      int  // nodes marked down
+	Assigned  int  // replicas added
+	Published int  // torrents published
+	Failed    int  // torrents failed
+}
+
+// Reconcile brings the fleet to where it should be: marks silent nodes down and forgets their
+// replicas, drops deleted and failed torrents, drains draining nodes, tops every live torrent up
+// to R replicas, publishes what R nodes seed and fails what could not be published in time. One
+// process at a time does it (an advisory lock); the others skip.
+func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
+	var res ReconcileResult
+	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, fleetLockKey).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			res.Skipped = true
+			return nil
+		}
+		if err := lockNodes(ctx, tx); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE nodes SET status = 'down' WHERE status = 'up' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'`, f.downAfter().Milliseconds())
+		if err != nil {
+			return fmt.Errorf("mark nodes down: %w", err)
+		}
+		res.Down = int(tag.RowsAffected())
+		steps := []struct {
+			what, sql string
+			args      []any
+		}{
+			{"forget replicas on silent nodes", `DELETE FROM assignments WHERE node_id IN (
+				SELECT id FROM nodes WHERE status IN ('down', 'removed') OR last_heartbeat < now() - $1::bigint * interval '1 millisecond')`,
+				[]any{f.downAfter().Milliseconds()}},
+			{"drop unpublished torrents", `UPDATE assignments SET state = 'dropping', updated_at = now()
+				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
+			{"drain nodes", `UPDATE assignments a SET state = 'dropping', updated_at = now()
+				WHERE a.state <> 'dropping' AND a.node_id IN (SELECT id FROM nodes WHERE status = 'draining')
+				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
+				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
+				[]any{f.replicas()}},
+			{"remove drained nodes", `UPDATE nodes SET status = 'removed' WHERE status = 'draining'
+				AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.node_id = nodes.id)`, nil},
+		}
+		for _, s := range steps {
+			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+				return fmt.Errorf("%s: %w", s.what, err)
+			}
+		}
+		type short struct{ id, length, missing int64 }
+		rows, _ := tx.Query(ctx, `
+			SELECT t.id, t.length, $1 - (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up')
+			FROM torrents t WHERE t.status IN ('processing', 'published') ORDER BY t.id`, f.replicas())
+		var s short
+		var under []short
+		if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.length, &s.missing}, func() error {
+			if s.missing > 0 {
+				under = append(under, s)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("find under-replicated torrents: %w", err)
+		}
+		for _, u := range under {
+			n, err := f.assign(ctx, tx, u.id, u.length, int(u.missing))
+			if err != nil {
+				return err
+			}
+			res.Assigned += int(n)
+		}
+		if res.Published, err = f.publishReady(ctx, tx); err != nil {
+			return err
+		}
+		res.Failed, err = f.failStale(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return ReconcileResult{}, fmt.Errorf("reconcile fleet: %w", err)
+	}
+	if res.Published > 0 && f.Published != nil {
+		f.Published.Invalidate()
+	}
+	return res, nil
+}
+
+// failStale fails torrents still in processing after the publish timeout, with a reason the
+// creator reads on the episode page.
+func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
+	type stale struct {
+		id, episodeID, seeding, held int64
+		nodeErr                      string
+	}
+	rows, _ := tx.Query(ctx, `
+		SELECT t.id, t.episode_id,
+			(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+			 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up'),
+			(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping'),
+			coalesce((SELECT a.error FROM assignments a WHERE a.torrent_id = t.id AND a.error <> '' LIMIT 1), '')
+		FROM torrents t WHERE t.status = 'processing' AND t.created_at < now() - $1::bigint * interval '1 millisecond'
+		FOR UPDATE OF t SKIP LOCKED`, f.publishTimeout().Milliseconds())
+	var s stale
+	var all []stale
+	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.nodeErr}, func() error {
+		all = append(all, s)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("find stale torrents: %w", err)
+	}
+	for _, s := range all {
+		reason := fmt.Sprintf("Publishing did not finish within %s: %d of the %d seedbox nodes needed could fetch and verify the file.",
+			f.publishTimeout(), s.seeding, f.replicas())
+		if s.held < int64(f.replicas()) {
+			reason = fmt.Sprintf("Publishing did not finish within %s: only %d of the %d seedbox nodes needed had room for the file.",
+				f.publishTimeout(), s.held, f.replicas())
+		}
+		if s.nodeErr != "" {
+			reason += " A node reported: " + s.nodeErr
+		}
+		reason += " Upload the file again, or ask the operator."
+		// As in publishReady, the episode's status follows its torrent's in the same statement.
+		if _, err := tx.Exec(ctx, `
+			WITH t AS (UPDATE torrents SET status = 'failed' WHERE id = $1)
+			UPDATE episodes SET status = 'failed', failure_reason = $3 WHERE id = $2 AND status = 'processing'`,
+			s.id, s.episodeID, reason); err != nil {
+			return 0, fmt.Errorf("fail torrent %d: %w", s.id, err)
+		}
+	}
+	return len(all), nil
+}
+
+// Run reconciles every interval until ctx ends.
+func (f *Fleet) Run(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		res, err := f.Reconcile(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			f.Log.Warn("reconcile fleet", slog.Any("error", err))
+		case res.Down+res.Assigned+res.Published+res.Failed > 0:
+			f.Log.Info("fleet reconciled", slog.Int("nodes_down", res.Down), slog.Int("replicas_assigned", res.Assigned),
+				slog.Int("published", res.Published), slog.Int("failed", res.Failed))
+		}
+	}
+}
+
+// Drain removes a node the safe way: it keeps seeding until its torrents have R replicas on
+// other nodes, then drops them, then is marked removed.
+func (f *Fleet) Drain(ctx context.Context, nodeID int64) error {
+	tag, err := f.DB.Exec(ctx, `UPDATE nodes SET status = 'draining' WHERE id = $1 AND status IN ('up', 'down')`, nodeID)
+	if err != nil {
+		return fmt.Errorf("drain node %d: %w", nodeID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("node %d (or it is already draining or removed): %w", nodeID, ErrNotFound)
+	}
+	return nil
+}
+
+// DrainByName is Drain for the command line, which knows nodes by name.
+func (f *Fleet) DrainByName(ctx context.Context, name string) error {
+	var id int64
+	if err := f.DB.QueryRow(ctx, `SELECT id FROM nodes WHERE name = $1`, name).Scan(&id); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("node %q: %w", name, ErrNotFound)
+		}
+		return err
+	}
+	return f.Drain(ctx, id)
+}
+
+// NodeView is a node as the admin fleet page shows it.
+type NodeView struct {
+	ID            int64     `db:"id"`
+	Name          string    `db:"name"`
+	PublicAddr    string    `db:"public_addr"`
+	Status        string    `db:"status"`
+	CapacityBytes int64     `db:"capacity_bytes"`
+	DiskUsed      int64     `db:"disk_used"`
+	LastHeartbeat time.Time `db:"last_heartbeat"`
+	Torrents      int64     `db:"torrents"`
+	Seeding       int64     `db:"seeding"`
+	Uploaded      int64     `db:"uploaded"`
+}
+
+// UnderReplicated is a live torrent with fewer than R nodes seeding it.
+type UnderReplicated struct {
+	ID       int64  `db:"id"`
+	Name     string `db:"name"`
+	InfoHash []byte `db:"infohash"`
+	Status   string `db:"status"`
+	Seeding  int64  `db:"seeding"`
+	Assigned int64  `db:"assigned"`
+}
+
+// Overview is the fleet's health for the admin page.
+type Overview struct {
+	Replicas        int
+	Nodes           []NodeView
+	UnderReplicated []UnderReplicated
+}
+
+// Overview reads the fleet's health: every node that is not removed, with what it holds, and the
+// torrents short of R seeding replicas.
+func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
+	o := Overview{Replicas: f.replicas()}
+	rows, _ := f.DB.Query(ctx, `
+		SELECT n.id, n.name, n.public_addr, n.status, n.capacity_bytes, n.disk_used, n.last_heartbeat,
+			count(a.torrent_id) FILTER (WHERE a.state <> 'dropping') AS torrents,
+			count(a.torrent_id) FILTER (WHERE a.state = 'seeding') AS seeding,
+			coalesce(sum(a.uploaded), 0)::bigint AS uploaded
+		FROM nodes n LEFT JOIN assignments a ON a.node_id = n.id
+		WHERE n.status <> 'removed' GROUP BY n.id ORDER BY n.name`)
+	var err error
+	if o.Nodes, err = pgx.CollectRows(rows, pgx.RowToStructByName[NodeView]); err != nil {
+		return o, fmt.Errorf("list nodes: %w", err)
+	}
+	rows, _ = f.DB.Query(ctx, `
+		SELECT * FROM (
+			SELECT t.id, t.name, t.infohash, t.status,
+				(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') AS seeding,
+				(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping') AS assigned
+			FROM torrents t WHERE t.status IN ('processing', 'published')) x
+		WHERE seeding < $1 ORDER BY id`, f.replicas())
+	if o.UnderReplicated, err = pgx.CollectRows(rows, pgx.RowToStructByName[UnderReplicated]); err != nil {
+		return o, fmt.Errorf("list under-replicated torrents: %w", err)
+	}
+	return o, nil
+}

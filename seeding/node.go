@@ -1,0 +1,449 @@
+package seeding
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+)
+
+// DefaultHeartbeatEvery is how often a node heartbeats when NodeConfig.HeartbeatEvery is zero.
+const DefaultHeartbeatEvery = 2 * time.Second
+
+// NodeConfig is a seedbox node's settings.
+type NodeConfig struct {
+	ControlURL     string // the control plane's base URL; empty for a node that only seeds what it is given (benchmarks)
+	Token          string // the shared node token, sent as a Bearer header
+	Name           string
+	DataDir        string // torrents live under DataDir/torrents/<infohash>/<name>
+	ListenAddr     string // host:port of the BitTorrent listener; port 0 picks a free one
+	PublicAddr     string // host:port peers dial; empty means the address listened on
+	CapacityBytes  int64
+	HeartbeatEvery time.Duration
+	HTTPClient     *http.Client // nil means a client with a 30 s timeout
+	Log            *slog.Logger
+}
+
+// Node is one seedbox: a BitTorrent client (anacrolix/torrent) that fetches what the control
+// plane assigns it from the origin web seed and the other nodes, verifies every piece, seeds it,
+// and reports swarm counters in each heartbeat.
+type Node struct {
+	cfg   NodeConfig
+	cl    *torrent.Client
+	store storage.ClientImplCloser
+	http  *http.Client
+	log   *slog.Logger
+	addr  string // public address
+
+	mu       sync.Mutex
+	id       int64
+	torrents map[metainfo.Hash]*held
+}
+
+// held is a torrent the node holds.
+type held struct {
+	t         *torrent.Torrent
+	announce  string // the tracker, added once the torrent is published
+	announced bool
+	verified  chan struct{} // closed once the data on disk was hashed
+}
+
+// NewNode starts a node's BitTorrent client. Run connects it to the control plane.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	dir := filepath.Join(cfg.DataDir, "torrents")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("node data directory: %w", err)
+	}
+	host, port, err := net.SplitHostPort(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node listen address %q: %w", cfg.ListenAddr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("node listen port %q: %w", port, err)
+	}
+	// Plain files, named as in the torrent under a directory per infohash, and piece completion in
+	// a bolt database beside them: a node restarts without fetching again, and VerifyData on add
+	// hashes what is on disk rather than trusting a file of the right size.
+	store := storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir: dir,
+		UsePartFiles:  g.Some(false),
+		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
+			return filepath.Join(base, ih.HexString())
+		},
+		Logger: cfg.Log,
+	})
+	tc := torrent.NewDefaultClientConfig()
+	tc.DataDir = dir
+	tc.DefaultStorage = store
+	tc.Seed = true
+	tc.NoDHT = true
+	tc.NoDefaultPortForwarding = true
+	// A seedbox serves many fans, often behind one address; the accept limiter is for DHT strays.
+	tc.DisableAcceptRateLimiting = true
+	tc.ListenHost = func(string) string { return host }
+	tc.ListenPort = p
+	tc.Slogger = cfg.Log.With(slog.String("component", "torrent"))
+	tc.HTTPUserAgent = "Fanseed-seedbox"
+	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short
+	// path waits on the buffer rather than the network.
+	tc.MaxAllocPeerRequestDataPerConn = 8 << 20
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		tc.DisableIPv6 = true
+	}
+	cl, err := torrent.NewClient(tc)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("start BitTorrent client on %s: %w", cfg.ListenAddr, err)
+	}
+	n := &Node{cfg: cfg, cl: cl, store: store, http: cfg.HTTPClient, log: cfg.Log, torrents: map[metainfo.Hash]*held{}}
+	if n.http == nil {
+		n.http = &http.Client{Timeout: 30 * time.Second}
+	}
+	n.addr = cfg.PublicAddr
+	if n.addr == "" {
+		n.addr = net.JoinHostPort(host, strconv.Itoa(cl.LocalPort()))
+	}
+	return n, nil
+}
+
+// Addr is the address other peers dial.
+func (n *Node) Addr() string { return n.addr }
+
+// ListenAddr is the address the BitTorrent client listens on.
+func (n *Node) ListenAddr() string {
+	host, _, _ := net.SplitHostPort(n.cfg.ListenAddr)
+	return net.JoinHostPort(host, strconv.Itoa(n.cl.LocalPort()))
+}
+
+// Close stops the BitTorrent client; the data stays on disk.
+func (n *Node) Close() {
+	n.cl.Close()
+	n.store.Close()
+}
+
+// ContentPath is where the node keeps a torrent's file.
+func (n *Node) ContentPath(ih [20]byte, name string) string {
+	return filepath.Join(n.cfg.DataDir, "torrents", hex.EncodeToString(ih[:]), name)
+}
+
+// Add makes the node hold a torrent: it hashes what is on disk, then fetches the rest from the
+// web seeds in the metainfo and from peers, and seeds. announce says whether to announce to the
+// tracker in the metainfo (which refuses torrents until they are published).
+func (n *Node) Add(mi *metainfo.MetaInfo, peers []string, announce bool) error {
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		return err
+	}
+	spec.Trackers = nil
+	spec.PeerAddrs = peers
+	t, isNew, err := n.cl.AddTorrentSpec(spec)
+	if err != nil {
+		return fmt.Errorf("add torrent %s: %w", spec.InfoHash.HexString(), err)
+	}
+	n.mu.Lock()
+	h := n.torrents[t.InfoHash()]
+	if h == nil || isNew {
+		h = &held{t: t, announce: mi.Announce, verified: make(chan struct{})}
+		n.torrents[t.InfoHash()] = h
+		go n.fetch(h)
+	}
+	n.mu.Unlock()
+	if announce {
+		n.announce(h)
+	}
+	return nil
+}
+
+// fetch verifies what is on disk, then downloads every missing piece; anacrolix/torrent checks
+// each piece against its SHA-1 before it counts as complete.
+func (n *Node) fetch(h *held) {
+	<-h.t.GotInfo()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-h.t.Closed():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer cancel()
+	if err := h.t.VerifyDataContext(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("verify torrent data", slog.String("infohash", h.t.InfoHash().HexString()), slog.Any("error", err))
+	}
+	close(h.verified)
+	if ctx.Err() == nil {
+		h.t.DownloadAll()
+	}
+}
+
+// announce adds the tracker once a torrent is published, so that fans find the node.
+func (n *Node) announce(h *held) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if h.announced || h.announce == "" {
+		return
+	}
+	h.announced = true
+	h.t.AddTrackers([][]string{{h.announce}})
+}
+
+// drop lets a torrent go and deletes its data.
+func (n *Node) drop(ih metainfo.Hash) {
+	n.mu.Lock()
+	h := n.torrents[ih]
+	delete(n.torrents, ih)
+	n.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.t.Drop()
+	dir := filepath.Join(n.cfg.DataDir, "torrents", ih.HexString())
+	if err := os.RemoveAll(dir); err != nil {
+		n.log.Warn("remove dropped torrent", slog.String("infohash", ih.HexString()), slog.Any("error", err))
+	}
+	n.log.Info("dropped torrent", slog.String("infohash", ih.HexString()))
+}
+
+// Seeding reports whether the node holds all of a torrent, verified.
+func (n *Node) Seeding(ih [20]byte) bool {
+	n.mu.Lock()
+	h := n.torrents[ih]
+	n.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	select {
+	case <-h.verified:
+		return h.t.Complete().Bool()
+	default:
+		return false
+	}
+}
+
+// Reports is the node's account of every torrent it holds.
+func (n *Node) Reports() (reports []Report, diskUsed int64) {
+	n.mu.Lock()
+	hs := make([]*held, 0, len(n.torrents))
+	for _, h := range n.torrents {
+		hs = append(hs, h)
+	}
+	n.mu.Unlock()
+	for _, h := range hs {
+		r := Report{InfoHash: h.t.InfoHash().HexString(), State: StateFetching}
+		if n.Seeding(h.t.InfoHash()) {
+			r.State = StateSeeding
+		}
+		st := h.t.Stats()
+		r.Uploaded = st.BytesWrittenData.Int64()
+		if bad := st.PiecesDirtiedBad.Int64(); bad > 0 && r.State != StateSeeding {
+			r.Error = fmt.Sprintf("%d pieces failed verification", bad)
+		}
+		if info := h.t.Info(); info != nil {
+			diskUsed += h.t.BytesCompleted()
+			for _, pc := range h.t.PeerConns() {
+				r.Peers++
+				if pc.PeerPieces().GetCardinality() == uint64(h.t.NumPieces()) {
+					r.Seeders++
+				} else {
+					r.Leechers++
+				}
+			}
+		}
+		reports = append(reports, r)
+	}
+	return reports, diskUsed
+}
+
+// Apply makes the node hold exactly the torrents in the orders.
+func (n *Node) Apply(o Orders) {
+	want := map[metainfo.Hash]bool{}
+	for _, w := range o.Torrents {
+		var ih metainfo.Hash
+		if err := ih.FromHexString(w.InfoHash); err != nil {
+			n.log.Warn("bad infohash in orders", slog.String("infohash", w.InfoHash))
+			continue
+		}
+		want[ih] = true
+		n.mu.Lock()
+		h := n.torrents[ih]
+		n.mu.Unlock()
+		if h != nil {
+			if w.Published {
+				n.announce(h)
+			}
+			if !n.Seeding(ih) && len(w.Peers) > 0 {
+				h.t.AddPeers(peerInfos(w.Peers))
+			}
+			continue
+		}
+		if len(w.Metainfo) == 0 {
+			// The node reported it, yet does not hold it: it dropped the torrent meanwhile. The
+			// next heartbeat does not report it, so the control plane sends the metainfo again.
+			continue
+		}
+		mi, err := metainfo.Load(bytes.NewReader(w.Metainfo))
+		if err != nil || mi.HashInfoBytes() != ih {
+			n.log.Warn("bad metainfo in orders", slog.String("infohash", w.InfoHash), slog.Any("error", err))
+			continue
+		}
+		if err := n.Add(mi, w.Peers, w.Published); err != nil {
+			n.log.Warn("add torrent", slog.String("infohash", w.InfoHash), slog.Any("error", err))
+			continue
+		}
+		n.log.Info("fetching torrent", slog.String("infohash", w.InfoHash), slog.Int("peers", len(w.Peers)))
+	}
+	n.mu.Lock()
+	var drop []metainfo.Hash
+	for ih := range n.torrents {
+		if !want[ih] {
+			drop = append(drop, ih)
+		}
+	}
+	n.mu.Unlock()
+	for _, ih := range drop {
+		n.drop(ih)
+	}
+	n.removeStale(want)
+}
+
+// removeStale deletes the data of torrents the node no longer holds, such as those dropped while
+// it was stopped.
+func (n *Node) removeStale(want map[metainfo.Hash]bool) {
+	dir := filepath.Join(n.cfg.DataDir, "torrents")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		var ih metainfo.Hash
+		if !e.IsDir() || len(e.Name()) != 40 || ih.FromHexString(e.Name()) != nil || want[ih] {
+			continue
+		}
+		n.mu.Lock()
+		_, held := n.torrents[ih]
+		n.mu.Unlock()
+		if !held {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+			n.log.Info("removed data of a torrent no longer held", slog.String("infohash", e.Name()))
+		}
+	}
+}
+
+func peerInfos(addrs []string) []torrent.PeerInfo {
+	out := make([]torrent.PeerInfo, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect, Trusted: true})
+	}
+	return out
+}
+
+// errNodeUnknown is the control plane not knowing the node (its database was reset): register again.
+var errNodeUnknown = errors.New("control plane does not know this node")
+
+// Run registers with the control plane and heartbeats until ctx ends, then closes the node.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.Close()
+	tick := time.NewTicker(n.cfg.HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		n.mu.Lock()
+		id := n.id
+		n.mu.Unlock()
+		var err error
+		if id == 0 {
+			err = n.register(ctx)
+		} else {
+			err = n.heartbeat(ctx, id)
+			if errors.Is(err, errNodeUnknown) {
+				n.mu.Lock()
+				n.id = 0
+				n.mu.Unlock()
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("seedbox node", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) register(ctx context.Context) error {
+	info := NodeInfo{Name: n.cfg.Name, ListenAddr: n.ListenAddr(), PublicAddr: n.addr, CapacityBytes: n.cfg.CapacityBytes}
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	if err := n.post(ctx, "/api/nodes", info, &out); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	n.mu.Lock()
+	n.id = out.ID
+	n.mu.Unlock()
+	n.log.Info("registered with the control plane", slog.Int64("node_id", out.ID), slog.String("public_addr", n.addr))
+	return nil
+}
+
+func (n *Node) heartbeat(ctx context.Context, id int64) error {
+	reports, disk := n.Reports()
+	var o Orders
+	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{DiskUsed: disk, Torrents: reports}, &o); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	n.Apply(o)
+	return nil
+}
+
+func (n *Node) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(n.cfg.ControlURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.cfg.Token)
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return errNodeUnknown
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return fmt.Errorf("control plane answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
