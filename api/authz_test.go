@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 )
 
@@ -37,6 +38,13 @@ func TestAuthorizationWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	gonePath := fmt.Sprintf("%s/episodes/%d", sp, gone.ID)
+	// The owner's creator party (linked to the account), for the statement routes.
+	ownerParty, err := billing.EnsureParty(ctx, ts.db, billing.PartyCreator, "Owner", "owner@example.com", &owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stp := fmt.Sprintf("/statements/%d", ownerParty.ID)
+	apiStp := fmt.Sprintf("/api/v1/statements/%d", ownerParty.ID)
 	editForm := url.Values{"slug": {"owned"}, "title": {"Owned"}, "currency": {"USD"}, "funding_goal": {"100"}}
 	planForm := url.Values{"name": {"Fanseed (distributor)", "Owner"}, "email": {"", "owner@example.com"},
 		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"preview"}}
@@ -78,6 +86,56 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"GET", "/shows/999999", nil, want{S, 404, 404, 403, 404}},
 		{"GET", "/shows/abc", nil, want{S, 404, 404, 403, 404}},
 		{"GET", "/admin", nil, want{S, 403, 403, 403, 200}},
+		{"GET", "/admin/fleet", nil, want{S, 403, 403, 403, 200}},
+		{"POST", "/admin/fleet/nodes/999999/drain", url.Values{}, want{S, 403, 403, 403, 404}},
+		{"POST", "/api/nodes", url.Values{}, want{401, 401, 401, 401, 401}},
+		{"POST", "/api/nodes/1/heartbeat", url.Values{}, want{401, 401, 401, 401, 401}},
+		{"GET", "/s/owned/donate", nil, want{200, 200, 200, 200, 200}},
+		{"POST", "/s/owned/donate", url.Values{"amount": {"1"}}, want{400, 400, 400, 400, 400}},
+		{"GET", "/s/owned/donate/thanks", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/owned/donate/cancelled", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/nobody/donate", nil, want{404, 404, 404, 404, 404}},
+		{"GET", "/checkout/test/cs_test_fanseed_nope", nil, want{404, 404, 404, 404, 404}},
+		{"POST", "/checkout/test/cs_test_fanseed_nope", url.Values{"action": {"pay"}}, want{404, 404, 404, 404, 404}},
+		{"GET", "/sponsor/sp_nope", nil, want{404, 404, 404, 404, 404}},
+		{"POST", "/sponsor/sp_nope", url.Values{}, want{404, 404, 404, 404, 404}},
+		{"POST", "/webhooks/stripe", url.Values{}, want{400, 400, 400, 400, 400}},
+		{"GET", sp + "/sponsorships", nil, want{S, 200, 404, 403, 200}},
+		{"POST", sp + "/sponsorships", url.Values{"sponsor_name": {""}}, want{S, 400, 404, 403, 400}},
+		{"POST", sp + "/sponsorships/999999/cancel", url.Values{}, want{S, 404, 404, 403, 404}},
+		{"GET", "/connect", nil, want{S, 200, 200, 200, 200}},
+		{"POST", "/connect", url.Values{"party": {"999999"}}, want{S, 404, 404, 404, 404}},
+		{"GET", "/admin/payouts", nil, want{S, 403, 403, 403, 200}},
+		{"POST", "/admin/payouts", url.Values{"period": {"soon"}}, want{S, 403, 403, 403, 400}},
+		{"GET", "/s/owned", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/owned/embed", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/owned/torrents.rss", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/owned/podcast.rss", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/s/owned/artwork", nil, want{404, 404, 404, 404, 404}}, // none uploaded
+		{"GET", "/s/owned/e/999999", nil, want{404, 404, 404, 404, 404}},
+		{"GET", "/s/missing", nil, want{404, 404, 404, 404, 404}},
+		{"GET", sp + "/dashboard", nil, want{S, 200, 404, 403, 200}},
+		{"GET", sp + "/dashboard/money.csv", nil, want{S, 200, 404, 403, 200}},
+		{"POST", sp + "/artwork", url.Values{}, want{S, 400, 404, 403, 400}},
+		{"GET", "/statements", nil, want{S, 200, 200, 200, 200}},
+		{"GET", stp, nil, want{S, 200, 403, 403, 200}},
+		{"GET", stp + ".csv?period=2026-01", nil, want{S, 200, 403, 403, 200}},
+		{"GET", stp + ".json", nil, want{S, 200, 403, 403, 200}},
+		{"GET", stp + "?from=2026-02-01&to=2026-01-01", nil, want{S, 400, 403, 403, 400}},
+		{"GET", "/statements/999999", nil, want{S, 404, 404, 404, 404}},
+		{"GET", "/account/tokens", nil, want{S, 200, 200, 200, 200}},
+		{"POST", "/account/tokens", url.Values{"name": {""}}, want{S, 400, 400, 400, 400}},
+		{"POST", "/account/tokens/999999/revoke", url.Values{}, want{S, 404, 404, 404, 404}},
+		{"GET", "/api/v1/openapi.json", nil, want{200, 200, 200, 200, 200}},
+		{"GET", "/api/v1/shows", nil, want{401, 200, 200, 200, 200}},
+		{"GET", "/api/v1" + sp, nil, want{401, 200, 404, 404, 200}},
+		{"GET", "/api/v1" + sp + "/episodes", nil, want{401, 200, 404, 404, 200}},
+		{"GET", "/api/v1/donations", nil, want{401, 200, 200, 200, 200}},
+		{"GET", "/api/v1/statements", nil, want{401, 200, 200, 200, 200}},
+		{"GET", apiStp, nil, want{401, 200, 403, 403, 200}},
+		{"GET", apiStp + "?period=2026-13", nil, want{401, 400, 403, 403, 400}},
+		{"POST", "/api/v1/shows", url.Values{}, want{405, 405, 405, 405, 405}},
+		{"GET", "/api/v1/nothing", nil, want{404, 404, 404, 404, 404}},
 		{"GET", "/no-such-page", nil, want{404, 404, 404, 404, 404}},
 	}
 	visitors := []struct {

@@ -17,7 +17,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict):
 		return http.StatusConflict

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 
@@ -18,7 +19,7 @@ type episodePage struct {
 	Show      catalog.Show
 	Episode   catalog.Episode
 	Torrent   *seeding.Record
-	Magnet    string
+	Magnet    template.URL
 	WebSeed   string
 	Upload    *catalog.Upload
 	MaxBytes  int64
@@ -67,7 +68,7 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
-			p.Magnet = seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed)
+			p.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed))
 		}
 		s.render(w, r, http.StatusOK, "episode", p)
 	}

@@ -127,6 +127,7 @@ func (s *Server) handleShowUpdate() http.HandlerFunc {
 
 type showPage struct {
 	layout
+	BaseURL       string
 	Show          catalog.Show
 	Plan          []planLineView
 	PreviewAmount string
@@ -140,7 +141,7 @@ func (s *Server) showPageData(r *http.Request, show catalog.Show) (*showPage, er
 	if err != nil {
 		return nil, err
 	}
-	p := &showPage{layout: layout{Title: show.Title}, Show: show, Episodes: eps}
+	p := &showPage{layout: layout{Title: show.Title}, Show: show, Episodes: eps, BaseURL: s.publisher.BaseURL}
 	plan, err := s.currentPlanView(r, show)
 	if err != nil {
 		return nil, err
@@ -195,7 +196,9 @@ func (s *Server) handleEpisodeCreate() http.HandlerFunc {
 
 type adminPage struct {
 	layout
-	Shows []catalog.Show
+	Shows     []catalog.Show
+	Totals    []billing.CurrencyTotals
+	Reversals []billing.ReversalLine
 }
 
 func (s *Server) handleAdmin() http.HandlerFunc {
@@ -205,6 +208,15 @@ func (s *Server) handleAdmin() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.render(w, r, http.StatusOK, "admin", &adminPage{layout: layout{Title: "Admin"}, Shows: shows})
+		p := &adminPage{layout: layout{Title: "Admin"}, Shows: shows}
+		if p.Totals, err = billing.TotalsByCurrency(r.Context(), s.db); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if p.Reversals, err = billing.RecentReversals(r.Context(), s.db, 50); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "admin", p)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -144,3 +145,31 @@ func clientAddr(r *http.Request) string {
 
 // remoteIP is the peer's address as the tracker records it.
 func remoteIP(r *http.Request) net.IP { return net.ParseIP(clientAddr(r)) }
+
+// loadToken lets an API token stand for its account (Authorization: Bearer <token>), in place
+// of any session. Tokens only read: a token request other than GET or HEAD is refused, and a
+// wrong or revoked token is 401, with the JSON API's error body.
+func (s *Server) loadToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			s.apiError(w, r, fmt.Errorf("authorization scheme %q: %w", scheme, catalog.ErrUnauthorized))
+			return
+		}
+		a, _, err := catalog.AccountByToken(r.Context(), s.db, strings.TrimSpace(token))
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			apiErrorBody(w, http.StatusForbidden, "read_only", errReadOnly.Error())
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, &a)))
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -20,11 +21,16 @@ import (
 type Config struct {
 	BaseURL        *url.URL // public URL; cookies are Secure when its scheme is https
 	UploadMaxBytes int64    // the largest file an upload may be
+	ArtworkDir     string   // where show images are kept
 
 	Uploads   *catalog.UploadStore // where upload bytes live
 	Publisher *catalog.Publisher   // turns finished uploads into torrents
 	Tracker   *seeding.Tracker     // our BitTorrent tracker
 	Published *seeding.Published   // the torrents the tracker serves
+	Fleet     *seeding.Fleet       // seedbox nodes and their assignments
+	NodeToken string               // the shared secret seedbox nodes send; empty closes the node API
+
+	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
 }
 
 // Server holds the dependencies shared by handlers.
@@ -41,6 +47,8 @@ type Server struct {
 	publisher *catalog.Publisher
 	tracker   *seeding.Tracker
 	published *seeding.Published
+	fleet     *seeding.Fleet
+	fans      fanCache
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -51,7 +59,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
-		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published}
+		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

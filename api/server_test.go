@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	published := &seeding.Published{DB: db}
 	cfg := api.Config{
-		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
+		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, ArtworkDir: filepath.Join(dir, "artwork"),
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 	}
@@ -84,16 +85,7 @@ func (ts *testServer) do(t *testing.T, u *user, method, path string, form url.Va
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	if u != nil {
-		req.AddCookie(&http.Cookie{Name: "fanseed_session", Value: u.token})
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return ts.send(t, u, req)
 }
 
 func readBody(t *testing.T, resp *http.Response) string {

@@ -85,7 +85,8 @@ func (ts *testServer) send(t *testing.T, u *user, req *http.Request) *http.Respo
 	if u != nil {
 		req.AddCookie(&http.Cookie{Name: "fanseed_session", Value: u.token})
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

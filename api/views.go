@@ -23,13 +23,14 @@ func parseViews() (*views, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := template.New("layout.html").ParseFS(templates.FS, "layout.html")
+	// The layout and the partials (files named _*.html) are shared by every page.
+	base, err := template.New("layout.html").ParseFS(templates.FS, "layout.html", "_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, name := range names {
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		t, err := template.Must(base.Clone()).ParseFS(templates.FS, name)
@@ -69,6 +70,19 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	buf.WriteTo(w)
+}
+
+// renderBytes renders a page for an anonymous visitor, for pages cached whole.
+func (s *Server) renderBytes(page string, data pageData) ([]byte, error) {
+	t, ok := s.views.pages[page]
+	if !ok {
+		return nil, fmt.Errorf("no template %q", page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", page, err)
+	}
+	return buf.Bytes(), nil
 }
 
 type errorPage struct {

@@ -120,4 +120,5 @@
     if (file.size > Number(box.dataset.max)) { say("The file is " + human(file.size) + "; the limit is " + human(Number(box.dataset.max)) + ".", true); return; }
     upload(file);
   });
+  box.dataset.ready = "1"; // for tests and scripts: the uploader is listening
 })();

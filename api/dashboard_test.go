@@ -1,0 +1,98 @@
+package api_test
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
+)
+
+func TestShowDashboard(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	owner := ts.newUser(t, "maker@example.com", catalog.RoleCreator)
+	other := ts.newUser(t, "other@example.com", catalog.RoleCreator)
+	show, err := catalog.CreateShow(ctx, ts.db, owner.ID, catalog.ShowInput{Slug: "dash", Title: "Dash", Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
+	day := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces) VALUES
+		($1, $2, 3, 5, 4, 40), ($1, $3, 6, 1, 2, 10), ($1, $4, 1, 1, 9, 5)`,
+		rec.ID, day.Add(10*time.Hour), day.Add(11*time.Hour), day.AddDate(0, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	dist, _ := billing.DistributorParty(ctx, ts.db)
+	plan, err := billing.CreatePlan(ctx, ts.db, show.ID, billing.SourceAll, billing.FeePolicyNet, day.AddDate(0, -1, 0),
+		[]billing.PlanLine{{PartyID: dist.ID, BasisPoints: 10000}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(key string, gross, fee int64, source, desc string, at time.Time) {
+		t.Helper()
+		if _, err := billing.PostPayment(ctx, ts.db, billing.Payment{Gross: gross, Fee: fee, Currency: "EUR", OccurredAt: at,
+			Source: source, IdempotencyKey: key, Description: desc}, plan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pay("payment:a", 1000, 40, billing.SourceDonations, "Donation", day.Add(9*time.Hour))
+	pay("payment:b", 500, 20, billing.SourceDonations, "Monthly donation", day.Add(9*time.Hour))
+	pay("payment:c", 20000, 610, billing.SourceSponsorship, "Sponsorship", day.AddDate(0, 0, 1))
+
+	path := fmt.Sprintf("/shows/%d/dashboard?from=2026-11-01&to=2026-11-30", show.ID)
+	resp := ts.do(t, &owner, "GET", path, nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, want := range []string{"<strong>15</strong> completed downloads", "10.00 EUR", "5.00 EUR", "200.00 EUR", "6.70 EUR",
+		`<svg class="chart"`, "Completed downloads per day", "Pilot"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+
+	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/downloads.csv?from=2026-11-01&to=2026-11-30", show.ID), nil)
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"day", "completed_downloads", "peak_peers", "announces"}, {"2026-11-03", "6", "8", "50"}, {"2026-11-04", "9", "2", "5"}}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("downloads.csv = %v, want %v", rows, want)
+	}
+	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/money.csv?from=2026-11-01&to=2026-11-30", show.ID), nil)
+	rows, _ = csv.NewReader(resp.Body).ReadAll()
+	if len(rows) != 3 || rows[1][2] != "10.00" || rows[1][3] != "5.00" || rows[2][4] != "200.00" {
+		t.Errorf("money.csv = %v", rows)
+	}
+
+	for _, tt := range []struct {
+		path   string
+		status int
+		msg    string
+	}{
+		{"?from=2026-11-30&to=2026-11-01", 400, "reversed"},
+		{"?from=2015-01-01&to=2026-11-01", 400, "longer than 5 years"},
+		{"?from=yesterday", 400, "from: "},
+	} {
+		resp := ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard%s", show.ID, tt.path), nil)
+		if body := readBody(t, resp); resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {
+			t.Errorf("%s: status %d, want %d with %q", tt.path, resp.StatusCode, tt.status, tt.msg)
+		}
+	}
+	if resp := ts.do(t, &other, "GET", path, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another creator: status %d, want 404", resp.StatusCode)
+	}
+	if resp := ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/secrets.csv", show.ID), nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown table: status %d, want 404", resp.StatusCode)
+	}
+}

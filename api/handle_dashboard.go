@@ -1,0 +1,260 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/seeding"
+)
+
+// dateRange is a validated [From, To) range of whole days (UTC).
+type dateRange struct {
+	From, To time.Time // To is exclusive
+}
+
+// maxRange is the longest range a page or export may cover.
+const maxRange = 5 * 366 * 24 * time.Hour
+
+// parseRange reads from and to (YYYY-MM-DD, both inclusive), defaulting to the last 30 days.
+func parseRange(r *http.Request, now time.Time) (dateRange, error) {
+	today := time.Date(now.UTC().Year(), now.UTC().Month(), now.UTC().Day(), 0, 0, 0, 0, time.UTC)
+	rg := dateRange{From: today.AddDate(0, 0, -29), To: today.AddDate(0, 0, 1)}
+	q := r.URL.Query()
+	if v := q.Get("from"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return rg, fmt.Errorf("%w: from: %q is not a date like 2026-11-01", catalog.ErrInvalid, v)
+		}
+		rg.From = t
+	}
+	if v := q.Get("to"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return rg, fmt.Errorf("%w: to: %q is not a date like 2026-11-30", catalog.ErrInvalid, v)
+		}
+		rg.To = t.AddDate(0, 0, 1)
+	}
+	switch {
+	case !rg.To.After(rg.From):
+		return rg, fmt.Errorf("%w: the range is reversed: from %s is after to %s", catalog.ErrInvalid,
+			rg.From.Format(time.DateOnly), rg.To.AddDate(0, 0, -1).Format(time.DateOnly))
+	case rg.To.Sub(rg.From) > maxRange:
+		return rg, fmt.Errorf("%w: the range is longer than 5 years; choose a shorter one", catalog.ErrInvalid)
+	}
+	return rg, nil
+}
+
+// days lists the days of the range, for chart labels.
+func (rg dateRange) days() []time.Time {
+	var out []time.Time
+	for d := rg.From; d.Before(rg.To); d = d.AddDate(0, 0, 1) {
+		out = append(out, d)
+	}
+	return out
+}
+
+// FromText and ToText fill the range form.
+func (rg dateRange) FromText() string { return rg.From.Format(time.DateOnly) }
+func (rg dateRange) ToText() string   { return rg.To.AddDate(0, 0, -1).Format(time.DateOnly) }
+
+// Query is the range as URL parameters, for export links.
+func (rg dateRange) Query() string { return "from=" + rg.FromText() + "&to=" + rg.ToText() }
+
+type dashEpisode struct {
+	Episode catalog.Episode
+	Traffic seeding.TorrentTraffic
+}
+
+type dashboardData struct {
+	Show       catalog.Show
+	Range      dateRange
+	Swarm      []seeding.SwarmDay
+	MoneyDays  []billing.MoneyDay
+	Episodes   []dashEpisode
+	PaidOut    []billing.PartyPaidOut
+	Monthly    int
+	Totals     billing.MoneyDay
+	Downloads  int64
+	cur        billing.Currency
+	swarmByDay map[time.Time]seeding.SwarmDay
+	moneyByDay map[time.Time]billing.MoneyDay
+}
+
+// Money formats minor units of the show's currency.
+func (d *dashboardData) Money(minor int64) string { return d.cur.Format(minor) + " " + d.cur.Code }
+
+func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRange) (*dashboardData, error) {
+	cur, err := billing.LookupCurrency(show.Currency)
+	if err != nil {
+		return nil, err
+	}
+	d := &dashboardData{Show: show, Range: rg, cur: cur}
+	eps, torrents, err := s.publishedEpisodes(ctx, show.ID, 1000)
+	if err != nil {
+		return nil, err
+	}
+	var tids []int64
+	for _, t := range torrents {
+		tids = append(tids, t.ID)
+	}
+	traffic, err := seeding.Traffic(ctx, s.db, tids, rg.From, rg.To)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range eps {
+		de := dashEpisode{Episode: e}
+		if t, ok := torrents[e.ID]; ok {
+			de.Traffic = traffic[t.ID]
+		}
+		d.Episodes = append(d.Episodes, de)
+	}
+	if d.Swarm, err = seeding.SwarmDaily(ctx, s.db, tids, rg.From, rg.To); err != nil {
+		return nil, err
+	}
+	if d.MoneyDays, err = billing.ShowMoneyDaily(ctx, s.db, show.ID, show.Currency, rg.From, rg.To); err != nil {
+		return nil, err
+	}
+	if d.PaidOut, err = billing.ShowPartiesPaidOut(ctx, s.db, show.ID, rg.From, rg.To); err != nil {
+		return nil, err
+	}
+	if d.Monthly, err = billing.ActiveMonthlySupporters(ctx, s.db, show.ID); err != nil {
+		return nil, err
+	}
+	d.swarmByDay, d.moneyByDay = map[time.Time]seeding.SwarmDay{}, map[time.Time]billing.MoneyDay{}
+	for _, sd := range d.Swarm {
+		d.swarmByDay[sd.Day.UTC()] = sd
+		d.Downloads += sd.Completed
+	}
+	for _, m := range d.MoneyDays {
+		d.moneyByDay[m.Day.UTC()] = m
+		d.Totals.Donations += m.Donations
+		d.Totals.Subscriptions += m.Subscriptions
+		d.Totals.Sponsorships += m.Sponsorships
+		d.Totals.Fees += m.Fees
+		d.Totals.Refunds += m.Refunds
+		d.Totals.Disputes += m.Disputes
+	}
+	return d, nil
+}
+
+// DownloadsChart, PeersChart and MoneyChart are the dashboard's charts, drawn on the server.
+func (d *dashboardData) DownloadsChart() any {
+	labels, vals := d.daily(func(t time.Time) float64 { return float64(d.swarmByDay[t].Completed) })
+	return barChart("Completed downloads per day", labels, []chartSeries{{Name: "downloads", Color: "#1f5fd1", Values: vals}},
+		func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) })
+}
+
+func (d *dashboardData) PeersChart() any {
+	labels, vals := d.daily(func(t time.Time) float64 { return float64(d.swarmByDay[t].PeakPeers) })
+	return barChart("Peak peers per day", labels, []chartSeries{{Name: "peers", Color: "#7c3aed", Values: vals}},
+		func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) })
+}
+
+func (d *dashboardData) MoneyChart() any {
+	get := func(f func(billing.MoneyDay) int64) []float64 {
+		_, v := d.daily(func(t time.Time) float64 { return float64(f(d.moneyByDay[t])) })
+		return v
+	}
+	labels, _ := d.daily(func(time.Time) float64 { return 0 })
+	return barChart("Money received per day", labels, []chartSeries{
+		{Name: "donations", Color: "#0f7b52", Values: get(func(m billing.MoneyDay) int64 { return m.Donations })},
+		{Name: "monthly", Color: "#34a36f", Values: get(func(m billing.MoneyDay) int64 { return m.Subscriptions })},
+		{Name: "sponsorships", Color: "#d97706", Values: get(func(m billing.MoneyDay) int64 { return m.Sponsorships })},
+	}, func(v float64) string { return d.cur.Format(int64(v)) })
+}
+
+func (d *dashboardData) daily(f func(time.Time) float64) ([]string, []float64) {
+	var labels []string
+	var vals []float64
+	for _, day := range d.Range.days() {
+		labels = append(labels, day.Format("Jan 2"))
+		vals = append(vals, f(day))
+	}
+	return labels, vals
+}
+
+// dashboardFromRequest loads the dashboard of the show and range a request names.
+func (s *Server) dashboardFromRequest(r *http.Request) (*dashboardData, error) {
+	show, err := s.showFromURL(r)
+	if err != nil {
+		return nil, err
+	}
+	rg, err := parseRange(r, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return s.dashboardData(r.Context(), show, rg)
+}
+
+type showDashboardPage struct {
+	layout
+	*dashboardData
+}
+
+// handleShowDashboard is a show's numbers over a date range: downloads, peers, fleet traffic,
+// money by source, refunds and disputes, payouts and monthly supporters.
+func (s *Server) handleShowDashboard() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.dashboardFromRequest(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "show_dashboard", &showDashboardPage{layout: layout{Title: d.Show.Title + " dashboard"}, dashboardData: d})
+	}
+}
+
+// handleShowDashboardCSV exports one of the dashboard's tables.
+func (s *Server) handleShowDashboardCSV() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		table := chi.URLParam(r, "table")
+		if table != "downloads" && table != "money" && table != "episodes" && table != "payouts" {
+			s.fail(w, r, fmt.Errorf("table %q: %w", table, catalog.ErrNotFound))
+			return
+		}
+		d, err := s.dashboardFromRequest(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		show, rg := d.Show, d.Range
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s-%s.csv"`, show.Slug, table, rg.FromText(), rg.ToText()))
+		cw := csv.NewWriter(w)
+		i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+		switch table {
+		case "downloads":
+			cw.Write([]string{"day", "completed_downloads", "peak_peers", "announces"})
+			for _, sd := range d.Swarm {
+				cw.Write([]string{sd.Day.UTC().Format(time.DateOnly), i64(sd.Completed), i64(sd.PeakPeers), i64(sd.Announces)})
+			}
+		case "money":
+			cw.Write([]string{"day", "currency", "donations", "monthly_donations", "sponsorships", "fees", "refunds", "disputes"})
+			for _, m := range d.MoneyDays {
+				cw.Write([]string{m.Day.UTC().Format(time.DateOnly), show.Currency, d.cur.Format(m.Donations), d.cur.Format(m.Subscriptions),
+					d.cur.Format(m.Sponsorships), d.cur.Format(m.Fees), d.cur.Format(m.Refunds), d.cur.Format(m.Disputes)})
+			}
+		case "episodes":
+			cw.Write([]string{"episode_id", "title", "completed_downloads", "bytes_served_by_fleet", "seeders", "leechers"})
+			for _, e := range d.Episodes {
+				cw.Write([]string{i64(e.Episode.ID), e.Episode.Title, i64(e.Traffic.Completed), i64(e.Traffic.BytesServed),
+					i64(e.Traffic.Seeders), i64(e.Traffic.Leechers)})
+			}
+		case "payouts":
+			cw.Write([]string{"party_id", "party", "currency", "paid_out"})
+			for _, p := range d.PaidOut {
+				c, _ := billing.LookupCurrency(p.Currency)
+				cw.Write([]string{i64(p.PartyID), p.Name, p.Currency, c.Format(p.Amount)})
+			}
+		}
+		cw.Flush()
+	}
+}

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
+)
+
+// donateForm is the donate form as typed.
+type donateForm struct {
+	Amount      string // a preset in minor units, or "custom"
+	Custom      string
+	Frequency   string // "once" or "monthly"
+	DisplayName string
+	Message     string
+	Anonymous   bool
+	EpisodeID   string
+}
+
+type donatePreset struct {
+	Value, Label string
+}
+
+type donatePage struct {
+	layout
+	Show     catalog.Show
+	Episode  *catalog.Episode
+	Presets  []donatePreset
+	Min, Max string
+	Form     donateForm
+	Errors   map[string]string
+	Open     bool // the show has a share plan, so money can be split
+	TestMode bool
+	Recent   []billing.Donation
+}
+
+func (s *Server) donatePage(r *http.Request, show catalog.Show, form donateForm) (*donatePage, error) {
+	cur, err := billing.LookupCurrency(show.Currency)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, presets, err := billing.DonationLimits(show.Currency)
+	if err != nil {
+		return nil, err
+	}
+	p := &donatePage{layout: layout{Title: "Support " + show.Title}, Show: show, Form: form, Errors: map[string]string{},
+		Min: cur.Format(lo), Max: cur.Format(hi), TestMode: s.cfg.Money.Offline()}
+	for _, v := range presets {
+		p.Presets = append(p.Presets, donatePreset{Value: strconv.FormatInt(v, 10), Label: cur.Format(v)})
+	}
+	_, err = billing.PlanAt(r.Context(), s.db, show.ID, billing.SourceDonations, time.Now())
+	switch {
+	case errors.Is(err, billing.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		p.Open = true
+	}
+	if form.EpisodeID != "" {
+		id, _ := strconv.ParseInt(form.EpisodeID, 10, 64)
+		eps, err := catalog.ListEpisodes(r.Context(), s.db, show.ID)
+		if err != nil {
+			return nil, err
+		}
+		for i := range eps {
+			if eps[i].ID == id {
+				p.Episode = &eps[i]
+			}
+		}
+		if p.Episode == nil {
+			p.Form.EpisodeID = ""
+		}
+	}
+	if p.Recent, err = billing.RecentDonations(r.Context(), s.db, show.ID, 5); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Server) handleDonateForm() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		show, err := catalog.FindShowBySlug(r.Context(), s.db, chi.URLParam(r, "slug"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		_, _, presets, _ := billing.DonationLimits(show.Currency)
+		form := donateForm{Frequency: "once", EpisodeID: r.URL.Query().Get("episode")}
+		if len(presets) > 1 {
+			form.Amount = strconv.FormatInt(presets[1], 10)
+		}
+		p, err := s.donatePage(r, show, form)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "donate", p)
+	}
+}
+
+// parseDonateForm validates the form; errors are keyed by field.
+func parseDonateForm(r *http.Request, show catalog.Show) (donateForm, int64, map[string]string) {
+	f := donateForm{
+		Amount: strings.TrimSpace(r.PostFormValue("amount")), Custom: strings.TrimSpace(r.PostFormValue("custom")),
+		Frequency: r.PostFormValue("frequency"), DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
+		Message: strings.TrimSpace(r.PostFormValue("message")), Anonymous: r.PostFormValue("anonymous") != "",
+		EpisodeID: r.PostFormValue("episode"),
+	}
+	errs := map[string]string{}
+	cur, _ := billing.LookupCurrency(show.Currency)
+	lo, hi, presets, _ := billing.DonationLimits(show.Currency)
+	var amount int64
+	if f.Amount == "custom" || (f.Amount == "" && f.Custom != "") {
+		f.Amount = "custom"
+		v, err := cur.Parse(f.Custom)
+		switch {
+		case f.Custom == "":
+			errs["custom"] = "Type an amount, or pick one above."
+		case err != nil:
+			errs["custom"] = "Amount must be a number such as " + cur.Format(presets[0]) + "."
+		case v < lo || v > hi:
+			errs["custom"] = "Amount must be from " + cur.Format(lo) + " to " + cur.Format(hi) + " " + cur.Code + "."
+		default:
+			amount = v
+		}
+	} else {
+		v, err := strconv.ParseInt(f.Amount, 10, 64)
+		ok := false
+		for _, p := range presets {
+			ok = ok || (err == nil && v == p)
+		}
+		if !ok {
+			errs["amount"] = "Choose an amount."
+		} else {
+			amount = v
+		}
+	}
+	if f.Frequency != "once" && f.Frequency != "monthly" {
+		errs["frequency"] = "Choose once or monthly."
+		f.Frequency = "once"
+	}
+	if utf8.RuneCountInString(f.DisplayName) > 60 {
+		errs["display_name"] = "Name must be at most 60 characters."
+	}
+	if utf8.RuneCountInString(f.Message) > 500 {
+		errs["message"] = "Message must be at most 500 characters."
+	}
+	return f, amount, errs
+}
+
+func (s *Server) handleDonationCreate() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		show, err := catalog.FindShowBySlug(r.Context(), s.db, chi.URLParam(r, "slug"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		form, amount, errs := parseDonateForm(r, show)
+		p, err := s.donatePage(r, show, form)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !p.Open {
+			errs["form"] = "This show is not taking donations yet."
+		}
+		if len(errs) > 0 {
+			p.Errors = errs
+			s.render(w, r, http.StatusBadRequest, "donate", p)
+			return
+		}
+		in := billing.DonationInput{ShowID: show.ID, Amount: amount, Currency: show.Currency, Monthly: form.Frequency == "monthly",
+			DisplayName: form.DisplayName, Message: form.Message, Anonymous: form.Anonymous}
+		if p.Episode != nil {
+			in.EpisodeID = p.Episode.ID
+		}
+		d, err := billing.CreateDonation(r.Context(), s.db, in)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		base := "/s/" + url.PathEscape(show.Slug) + "/donate"
+		title := "Donation to " + show.Title
+		if in.Monthly {
+			title = "Monthly donation to " + show.Title
+		}
+		target, err := s.cfg.Money.StartDonation(r.Context(), d, billing.CheckoutPage{
+			Title:      title,
+			SuccessURL: s.absoluteURL(r, base+"/thanks?donation="+strconv.FormatInt(d.ID, 10)),
+			CancelURL:  s.absoluteURL(r, base+"/cancelled"),
+			TestURL:    "/checkout/test/{session}",
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	}
+}
+
+type donateDonePage struct {
+	layout
+	Show      catalog.Show
+	Donation  *billing.Donation
+	Cancelled bool
+}
+
+func (s *Server) handleDonateThanks() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		show, err := catalog.FindShowBySlug(r.Context(), s.db, chi.URLParam(r, "slug"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := &donateDonePage{layout: layout{Title: "Thank you"}, Show: show}
+		if id, err := strconv.ParseInt(r.URL.Query().Get("donation"), 10, 64); err == nil {
+			if d, err := billing.FindDonation(r.Context(), s.db, id); err == nil && d.ShowID == show.ID {
+				p.Donation = &d
+			}
+		}
+		s.render(w, r, http.StatusOK, "donate_done", p)
+	}
+}
+
+func (s *Server) handleDonateCancelled() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		show, err := catalog.FindShowBySlug(r.Context(), s.db, chi.URLParam(r, "slug"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "donate_done", &donateDonePage{layout: layout{Title: "Donation cancelled"}, Show: show, Cancelled: true})
+	}
+}

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fanseed/fanseed/seeding"
+)
+
+type fleetPage struct {
+	layout
+	Fleet seeding.Overview
+	Nodes []fleetNode
+}
+
+// fleetNode is a node with its sizes and times written for people.
+type fleetNode struct {
+	seeding.NodeView
+	DiskUsedText, CapacityText, UploadedText, HeartbeatAgo string
+}
+
+// fleetOrEmpty is the configured fleet, or one over the same database for servers built without
+// it (tests of other pages), so the admin page always renders.
+func (s *Server) fleetOrEmpty() *seeding.Fleet {
+	if s.fleet != nil {
+		return s.fleet
+	}
+	return &seeding.Fleet{DB: s.db, Log: s.log}
+}
+
+// handleFleet is the operator's view of the fleet: nodes, their status and disk, what each
+// holds, and the torrents short of R seeding replicas.
+func (s *Server) handleFleet() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		o, err := s.fleetOrEmpty().Overview(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := &fleetPage{layout: layout{Title: "Fleet"}, Fleet: o}
+		for _, n := range o.Nodes {
+			p.Nodes = append(p.Nodes, fleetNode{NodeView: n, DiskUsedText: humanBytes(n.DiskUsed), CapacityText: humanBytes(n.CapacityBytes),
+				UploadedText: humanBytes(n.Uploaded), HeartbeatAgo: time.Since(n.LastHeartbeat).Round(time.Second).String()})
+		}
+		s.render(w, r, http.StatusOK, "fleet", p)
+	}
+}
+
+// handleNodeDrain removes a node safely: it keeps seeding until every torrent it holds has R
+// seeding replicas elsewhere, then drops them and is marked removed.
+func (s *Server) handleNodeDrain() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(chi.URLParam(r, "nodeID"), 10, 64)
+		if err != nil {
+			s.renderError(w, r, http.StatusNotFound, "Not found", "There is no such node.")
+			return
+		}
+		err = s.fleetOrEmpty().Drain(r.Context(), id)
+		switch {
+		case errors.Is(err, seeding.ErrNotFound):
+			s.renderError(w, r, http.StatusNotFound, "Not found", "There is no such node, or it is already draining.")
+			return
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		}
+		s.log.InfoContext(r.Context(), "seedbox node draining", "node_id", id, "by", accountFrom(r.Context()).ID)
+		http.Redirect(w, r, fmt.Sprintf("/admin/fleet#node-%d", id), http.StatusSeeOther)
+	}
+}

@@ -1,0 +1,148 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
+)
+
+// webhookMaxBytes bounds a Stripe event body; Stripe's largest events are far smaller.
+const webhookMaxBytes = 256 << 10
+
+// moneyRoutes adds the money pages: donations, the offline test checkout, sponsorships,
+// Stripe Connect onboarding, payouts and the Stripe webhook.
+func (s *Server) moneyRoutes(r chi.Router) {
+	if s.cfg.Money == nil {
+		s.cfg.Money = offlineMoney(s)
+	}
+	r.Post("/webhooks/stripe", s.handleStripeWebhook())
+	r.Get("/s/{slug}/donate", s.handleDonateForm())
+	r.Post("/s/{slug}/donate", s.handleDonationCreate())
+	r.Get("/s/{slug}/donate/thanks", s.handleDonateThanks())
+	r.Get("/s/{slug}/donate/cancelled", s.handleDonateCancelled())
+	r.Get("/checkout/test/{session}", s.handleCheckoutTest())
+	r.Post("/checkout/test/{session}", s.handleCheckoutTestComplete())
+	r.Get("/sponsor/{token}", s.handleSponsorPay())
+	r.Post("/sponsor/{token}", s.handleSponsorCheckout())
+	r.Get("/sponsor/{token}/thanks", s.handleSponsorThanks())
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAccount)
+		r.Get("/connect", s.handleConnect())
+		r.Post("/connect", s.handleConnectStart())
+		r.With(requireRole(s, catalog.RoleCreator, catalog.RoleAdmin)).Route("/shows/{showID}/sponsorships", func(r chi.Router) {
+			r.Get("/", s.handleSponsorships())
+			r.Post("/", s.handleSponsorshipCreate())
+			r.Post("/{sponsorshipID}/cancel", s.handleSponsorshipCancel())
+		})
+		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/payouts", s.handlePayouts())
+		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/payouts", s.handlePayoutRun())
+	})
+}
+
+// offlineMoney is the money service of a server built without one: offline test mode, with a
+// job client that only inserts (nothing applies events unless a worker runs elsewhere).
+func offlineMoney(s *Server) *billing.Service {
+	m := &billing.Service{DB: s.db, Log: s.log, WebhookSecret: "whsec_offline_" + randomHex(16)}
+	if _, err := billing.NewJobClient(m, billing.JobOptions{}); err != nil {
+		s.log.Error("job client", slog.Any("error", err))
+	}
+	return m
+}
+
+// handleStripeWebhook receives Stripe's events: it checks the size, the signature (with its
+// timestamp) and the API version, stores the event and enqueues its application in one
+// transaction, and answers at once. Anything wrong with the request is a 400 that changes
+// nothing; a repeated event is acknowledged and ignored.
+func (s *Server) handleStripeWebhook() http.HandlerFunc {
+	type response struct {
+		Received  bool   `json:"received"`
+		Duplicate bool   `json:"duplicate,omitempty"`
+		Error     string `json:"error,omitempty"`
+	}
+	reply := func(w http.ResponseWriter, status int, resp response) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(resp)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		money := s.cfg.Money
+		payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhookMaxBytes))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			reply(w, http.StatusBadRequest, response{Error: "body too large"})
+			return
+		}
+		if err != nil {
+			reply(w, http.StatusBadRequest, response{Error: "unreadable body"})
+			return
+		}
+		ev, err := webhook.ConstructEventWithOptions(payload, r.Header.Get("Stripe-Signature"), money.WebhookSecret,
+			webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
+		if err != nil {
+			msg := "bad signature"
+			if !errors.Is(err, webhook.ErrNoValidSignature) && !errors.Is(err, webhook.ErrNotSigned) &&
+				!errors.Is(err, webhook.ErrInvalidHeader) && !errors.Is(err, webhook.ErrTooOld) {
+				msg = "malformed event"
+			} else if errors.Is(err, webhook.ErrTooOld) {
+				msg = "signature timestamp too old"
+			}
+			s.log.WarnContext(r.Context(), "stripe webhook refused", slog.String("reason", msg), slog.Any("error", err),
+				slog.String("request_id", requestID(r)))
+			reply(w, http.StatusBadRequest, response{Error: msg})
+			return
+		}
+		if ev.ID == "" || ev.Type == "" || ev.Data == nil {
+			reply(w, http.StatusBadRequest, response{Error: "malformed event"})
+			return
+		}
+		if ev.APIVersion != stripe.APIVersion {
+			s.log.ErrorContext(r.Context(), "stripe webhook API version mismatch: set the webhook endpoint's API version in "+
+				"the Stripe dashboard to the one this build expects",
+				slog.String("event_id", ev.ID), slog.String("event_api_version", ev.APIVersion),
+				slog.String("expected_api_version", stripe.APIVersion))
+			reply(w, http.StatusBadRequest, response{Error: "API version " + ev.APIVersion + " is not " + stripe.APIVersion})
+			return
+		}
+		fresh, err := money.StoreEvent(r.Context(), ev, payload)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "stripe webhook not stored", slog.String("event_id", ev.ID), slog.Any("error", err),
+				slog.String("request_id", requestID(r)))
+			reply(w, http.StatusInternalServerError, response{Error: "not stored, send again"})
+			return
+		}
+		reply(w, http.StatusOK, response{Received: true, Duplicate: !fresh})
+	}
+}
+
+// absoluteURL is path on this site: BASE_URL when set, else the host the request came to.
+func (s *Server) absoluteURL(r *http.Request, path string) string {
+	if s.cfg.BaseURL != nil {
+		return strings.TrimRight(s.cfg.BaseURL.String(), "/") + path
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
