@@ -17,6 +17,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/fanseed/fanseed/bench/internal/benchkit"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -36,6 +37,11 @@ func runHash(ctx context.Context, cfg config, file string, out io.Writer) error 
 		return fmt.Errorf("piece length 2^%d is below mktorrent's minimum 2^15: use a larger -size", log2)
 	}
 	torrentFile := filepath.Join(filepath.Dir(file), "out.torrent")
+	if _, err := exec.LookPath(cfg.mktorrent); err != nil && cfg.mktorrent == "mktorrent" {
+		if err := benchkit.AptInstall(ctx, out, "mktorrent"); err != nil {
+			return err
+		}
+	}
 
 	var ours seeding.Hashes
 	var best [3]float64

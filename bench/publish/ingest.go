@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,14 +10,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/fanseed/fanseed/bench/internal/benchkit"
 )
 
 // runIngest uploads files of growing size through the tus endpoint of a real `fanseed serve`
@@ -28,13 +25,11 @@ import (
 // plain Go handler that only writes them to disk: the ceiling for loopback HTTP plus a disk
 // write on this machine.
 func runIngest(ctx context.Context, cfg config, _ string, out io.Writer) error {
-	bin := filepath.Join(cfg.dir, "fanseed")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/fanseed")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build fanseed: %w", err)
+	bin, err := benchkit.BuildFanseed(ctx, cfg.dir)
+	if err != nil {
+		return err
 	}
-	dbURL, drop, err := benchDatabase(ctx)
+	dbURL, drop, err := benchkit.CreateDatabase(ctx, "fanseed_bench_ingest")
 	if err != nil {
 		return err
 	}
@@ -46,13 +41,18 @@ func runIngest(ctx context.Context, cfg config, _ string, out io.Writer) error {
 		if err := writeMediaFile(file, size); err != nil {
 			return err
 		}
-		srv, err := startServe(ctx, bin, dbURL, cfg.dir)
+		dataDir, err := os.MkdirTemp(cfg.dir, "data-")
 		if err != nil {
 			return err
 		}
-		rate, ready, err := srv.upload(ctx, file, size)
-		rss := srv.peakRSS()
-		srv.stop()
+		srv, err := benchkit.StartServe(ctx, bin, "DATABASE_URL="+dbURL, "DATA_DIR="+dataDir,
+			"UPLOAD_MAX_BYTES=107374182400", "LOG_LEVEL=warn")
+		if err != nil {
+			return err
+		}
+		rate, ready, err := upload(ctx, srv.Base, file, size)
+		rss := srv.PeakRSS()
+		srv.Stop()
 		if err != nil {
 			return err
 		}
@@ -95,97 +95,13 @@ func writeMediaFile(name string, size int64) error {
 	return f.Close()
 }
 
-// benchDatabase creates an empty database on the local server (FANSEED_BENCH_DATABASE_URL, or
-// PostgreSQL on 127.0.0.1:5432) and returns its URL and a function that drops it.
-func benchDatabase(ctx context.Context) (string, func(), error) {
-	server := os.Getenv("FANSEED_BENCH_DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL (set FANSEED_BENCH_DATABASE_URL): %w", err)
-	}
-	name := fmt.Sprintf("fanseed_bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		conn.Close(ctx)
-		return "", nil, err
-	}
-	u, _ := url.Parse(server)
-	u.Path = "/" + name
-	drop := func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(context.Background())
-	}
-	return u.String(), drop, nil
-}
-
-type serveProc struct {
-	cmd  *exec.Cmd
-	base string
-}
-
-func startServe(ctx context.Context, bin, dbURL, dir string) (*serveProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dataDir, err := os.MkdirTemp(dir, "data-")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "ADDR="+addr, "DATA_DIR="+dataDir,
-		"UPLOAD_MAX_BYTES=107374182400", "LOG_LEVEL=warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serveProc{cmd: cmd, base: "http://" + addr}
-	for range 300 {
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	p.stop()
-	return nil, errors.New("fanseed serve did not become ready")
-}
-
-func (p *serveProc) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	p.cmd.Wait()
-}
-
-// peakRSS is the process's high-water resident set size (VmHWM).
-func (p *serveProc) peakRSS() int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
 // upload signs up, makes a show and an episode, and sends the file in one PATCH as a tus client
 // with an unbounded chunk size does.
-func (p *serveProc) upload(ctx context.Context, file string, size int64) (rate float64, ready time.Duration, err error) {
+func upload(ctx context.Context, base, file string, size int64) (rate float64, ready time.Duration, err error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	post := func(path string, form url.Values) (*http.Response, error) {
-		resp, err := c.PostForm(p.base+path, form)
+		resp, err := c.PostForm(base+path, form)
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +126,7 @@ func (p *serveProc) upload(ctx context.Context, file string, size int64) (rate f
 		return 0, 0, fmt.Errorf("no episode page after creating one (at %s)", resp.Request.URL)
 	}
 
-	req, _ := http.NewRequestWithContext(ctx, "POST", p.base+"/api/uploads/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/uploads/", nil)
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Upload-Length", strconv.FormatInt(size, 10))
 	req.Header.Set("Upload-Metadata", "episode_id "+base64.StdEncoding.EncodeToString([]byte(m[1]))+

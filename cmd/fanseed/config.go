@@ -22,6 +22,12 @@ type config struct {
 	ShutdownTimeout time.Duration
 	UploadMaxBytes  int64
 	Replicas        int
+
+	StripeSecretKey     string // "" for offline test mode
+	StripeWebhookSecret string
+	StripeAPIBase       string // "" for Stripe itself
+	EventWorkers        int
+	EventBatchWorkers   int
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -39,6 +45,11 @@ var envVars = []envVar{
 	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run after SIGTERM."},
 	{"UPLOAD_MAX_BYTES", "21474836480", "the largest episode file an upload may be, in bytes (20 GiB)."},
 	{"REPLICAS", "2", "how many seedbox nodes must seed a torrent before it is published."},
+	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_live_..., sk_test_... or rk_...); unset for offline test mode, where donations complete on a test checkout page."},
+	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY."},
+	{"STRIPE_API_BASE", "https://api.stripe.com", "Stripe API base URL, for stripe-mock in tests."},
+	{"EVENT_WORKERS", "16", "how many Stripe events are applied one by one at once (those a batch leaves, and those woken by the payment they waited for)."},
+	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -96,6 +107,27 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.Replicas, err = strconv.Atoi(get("REPLICAS", "2")); err != nil || c.Replicas < 1 || c.Replicas > 20 {
 		errs = append(errs, fmt.Errorf("REPLICAS: %q must be a whole number from 1 to 20", getenv("REPLICAS")))
+	}
+	c.StripeSecretKey, c.StripeWebhookSecret = get("STRIPE_SECRET_KEY", ""), get("STRIPE_WEBHOOK_SECRET", "")
+	if k := c.StripeSecretKey; k != "" && !strings.HasPrefix(k, "sk_") && !strings.HasPrefix(k, "rk_") {
+		errs = append(errs, errors.New("STRIPE_SECRET_KEY: must start with sk_ or rk_"))
+	}
+	if c.StripeSecretKey != "" && c.StripeWebhookSecret == "" {
+		errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET: is required with STRIPE_SECRET_KEY (the endpoint's signing secret, whsec_...)"))
+	}
+	if raw := get("STRIPE_API_BASE", ""); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("STRIPE_API_BASE: %q must be an absolute http or https URL", raw))
+		} else {
+			c.StripeAPIBase = strings.TrimRight(raw, "/")
+		}
+	}
+	if c.EventWorkers, err = strconv.Atoi(get("EVENT_WORKERS", "16")); err != nil || c.EventWorkers < 1 || c.EventWorkers > 1000 {
+		errs = append(errs, fmt.Errorf("EVENT_WORKERS: %q must be a whole number from 1 to 1000", getenv("EVENT_WORKERS")))
+	}
+	if c.EventBatchWorkers, err = strconv.Atoi(get("EVENT_BATCH_WORKERS", "2")); err != nil || c.EventBatchWorkers < 1 || c.EventBatchWorkers > 100 {
+		errs = append(errs, fmt.Errorf("EVENT_BATCH_WORKERS: %q must be a whole number from 1 to 100", getenv("EVENT_BATCH_WORKERS")))
 	}
 	return c, errors.Join(errs...)
 }

@@ -5,18 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,34 +25,6 @@ import (
 	"github.com/fanseed/fanseed/seeding"
 )
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
-// fanseedBinary builds the fanseed command once per test run, for tests that need a real
-// process to kill.
-func fanseedBinary(t *testing.T) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fanseed-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "fanseed")
-		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
-
 // serveProcess is `fanseed serve` as a child process.
 type serveProcess struct {
 	cmd  *exec.Cmd
@@ -65,7 +34,7 @@ type serveProcess struct {
 
 func startServeProcess(t *testing.T, env ...string) *serveProcess {
 	t.Helper()
-	cmd := exec.Command(fanseedBinary(t), "serve")
+	cmd := exec.Command(buildFanseed(t), "serve")
 	cmd.Env = append(os.Environ(), env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations"
 	"github.com/fanseed/fanseed/seeding"
@@ -31,8 +33,10 @@ var version = "dev"
 var commands = []struct{ name, help string }{
 	{"serve", "run the control plane: portal, fan pages, API, webhooks, tracker, web seed"},
 	{"dev", "run everything in one process with no set-up (a private PostgreSQL when DATABASE_URL is unset)"},
+	{"seedbox", "run one seedbox node of the fleet (CONTROL_URL, NODE_TOKEN, NODE_*); `seedbox remove NAME` drains a node"},
 	{"migrate", "apply database migrations and exit"},
 	{"admin create-user", "create an account: -email, -name, -role (admin, creator, partner), -password-file"},
+	{"payouts run", "pay every connected party its balance: -period 2026-11"},
 	{"version", "print the version"},
 	{"help", "print this help"},
 }
@@ -49,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, getenv, stdout, stderr, false)
 	case "dev":
 		return serve(ctx, getenv, stdout, stderr, true)
+	case "seedbox":
+		return seedbox(ctx, args[2:], getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, getenv, stderr)
 	case "admin":
@@ -56,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("usage: fanseed admin create-user -email EMAIL -name NAME [-role admin] [-password-file FILE]")
 		}
 		return createUser(ctx, args[3:], getenv, stdout, stderr)
+	case "payouts":
+		return payouts(ctx, args[2:], getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "fanseed", version)
 		return nil
@@ -78,7 +86,7 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nEnvironment:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, v := range envVars {
+	for _, v := range slices.Concat(envVars, fleetEnvVars) {
 		fmt.Fprintf(tw, "  %s\t%s\t(default %s)\n", v.Name, v.Help, orNone(v.Default))
 	}
 	tw.Flush()
@@ -119,6 +127,15 @@ func openDB(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool
 	if len(applied) > 0 {
 		logger.Info("migrations applied", slog.Any("versions", applied))
 	}
+	// River's own tables, by its migrator, under the same advisory lock.
+	riverApplied, err := billing.MigrateJobs(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if len(riverApplied) > 0 {
+		logger.Info("river migrations applied", slog.Any("versions", riverApplied))
+	}
 	return pool, nil
 }
 
@@ -140,7 +157,8 @@ func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 // serve runs the control plane until ctx ends, then lets in-flight requests finish.
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, dev bool) error {
 	cfg, err := loadConfig(getenv, dev)
-	if err != nil {
+	fleetCfg, fleetErr := loadFleetConfig(getenv, dev)
+	if err = errors.Join(err, fleetErr); err != nil {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
@@ -187,10 +205,23 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tracker := &seeding.Tracker{Allowed: published.Allowed}
 	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
+	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
+
+	money, jobs, err := newMoney(cfg, pool, logger, true)
+	if err != nil {
+		return err
+	}
+	stopJobs, err := startJobs(ctx, jobs, logger)
+	if err != nil {
+		return err
+	}
+	defer stopJobs(cfg.ShutdownTimeout)
 
 	handler, err := api.NewServer(api.Config{
-		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes,
+		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
+		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
+		Money: money,
 	}, pool, logger, reg, ready)
 	if err != nil {
 		return err
@@ -206,6 +237,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("base_url", cfg.BaseURL.String()))
 	if dev {
+		stopNodes, err := startDevNodes(ctx, cfg, fleetCfg, "http://"+ln.Addr().String(), logger)
+		if err != nil {
+			return err
+		}
+		defer stopNodes()
 		fmt.Fprintf(stdout, "Fanseed is running at %s\n", cfg.BaseURL)
 	}
 

@@ -50,6 +50,12 @@ func freeAddr(t *testing.T) string {
 // startServe runs `fanseed serve` in the test process and waits until /readyz answers 200.
 func startServe(t *testing.T, env map[string]string) (baseURL string, stop func() error) {
 	t.Helper()
+	return startCommand(t, "serve", env)
+}
+
+// startCommand runs `fanseed serve` or `fanseed dev` in the test process until the test ends.
+func startCommand(t *testing.T, command string, env map[string]string) (baseURL string, stop func() error) {
+	t.Helper()
 	addr := freeAddr(t)
 	env["ADDR"] = addr
 	if env["DATA_DIR"] == "" {
@@ -59,7 +65,7 @@ func startServe(t *testing.T, env map[string]string) (baseURL string, stop func(
 	logs := &syncBuffer{}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"fanseed", "serve"}, func(k string) string { return env[k] }, io.Discard, logs)
+		errc <- run(ctx, []string{"fanseed", command}, func(k string) string { return env[k] }, io.Discard, logs)
 	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
@@ -89,7 +95,12 @@ func startServe(t *testing.T, env map[string]string) (baseURL string, stop func(
 		once.Do(func() { cancel(); runErr = <-errc })
 		return runErr
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", logs)
+		}
+	})
 	return base, stop
 }
 

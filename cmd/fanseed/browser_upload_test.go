@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fanseed/fanseed/migrations/dbtest"
+)
+
+// TestBrowserUpload is a creator in a real browser on `fanseed dev` (the control plane and two
+// seedbox nodes): uploads a file on the episode page, watches the progress bar reach 100%, and
+// sees the episode published with its torrent links.
+func TestBrowserUpload(t *testing.T) {
+	base, _ := startCommand(t, "dev", map[string]string{"DATABASE_URL": dbtest.NewURL(t)})
+	file := filepath.Join(t.TempDir(), "pilot.mp4")
+	if err := os.WriteFile(file, mediaFile(7, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t, 1000, 900)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/signup"),
+		chromedp.SendKeys(chromedp.ID("name"), "Uma Uploader"),
+		chromedp.SendKeys(chromedp.ID("email"), "uma@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/shows/new"]`)),
+		chromedp.Navigate(base+"/shows/new"),
+		chromedp.SendKeys(chromedp.ID("title"), "Upload Show"),
+		chromedp.SendKeys(chromedp.ID("slug"), "upload-show"),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("plan-form")),
+		chromedp.Navigate(strings.TrimSuffix(base, "/")+"/dashboard"),
+		chromedp.Click(chromedp.CSS(`ul.list a`)),
+		chromedp.WaitVisible(chromedp.ID("ep-title")),
+		chromedp.SendKeys(chromedp.ID("ep-title"), "Pilot"),
+		chromedp.Submit(chromedp.ID("ep-title")),
+		chromedp.WaitVisible(chromedp.CSS(`#uploader[data-ready="1"]`)),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+		chromedp.Click(chromedp.ID("upload-start")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bar reaches 100% and the page follows the episode until the fleet publishes it.
+	deadline := time.Now().Add(90 * time.Second)
+	var percent, status string
+	for time.Now().Before(deadline) {
+		percent, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("upload-percent"), chromedp.AtLeast(0)))
+		status, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("episode-status")))
+		if status == "published" {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if status != "published" {
+		msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		t.Fatalf("episode status %q, progress %q after 90 s:\n%s", status, percent, msg)
+	}
+	// The page reloads once published and shows the torrent links.
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`a[href$=".torrent"]`))); err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		os.WriteFile(filepath.Join(screenshotDir(t), "published.png"), shot, 0o644)
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/fanseed/fanseed/billing"
+)
+
+// newMoney wires billing: Stripe when a key is set (else offline test mode, with a webhook
+// secret made up for this process when none is set) and the River client, which works jobs
+// when work is set.
+func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*billing.Service, *river.Client[pgx.Tx], error) {
+	m := &billing.Service{DB: pool, Log: logger, WebhookSecret: cfg.StripeWebhookSecret}
+	if cfg.StripeSecretKey != "" {
+		m.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
+	} else {
+		if m.WebhookSecret == "" {
+			b := make([]byte, 24)
+			rand.Read(b)
+			m.WebhookSecret = "whsec_offline_" + hex.EncodeToString(b)
+		}
+		logger.Warn("STRIPE_SECRET_KEY is not set: offline test mode, donations complete on a test checkout page and no real money moves")
+	}
+	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers})
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, jobs, nil
+}
+
+// startJobs starts working jobs and returns the function that stops them, letting jobs in
+// flight finish within the timeout.
+func startJobs(ctx context.Context, jobs *river.Client[pgx.Tx], logger *slog.Logger) (stop func(timeout time.Duration), err error) {
+	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("start jobs: %w", err)
+	}
+	return func(timeout time.Duration) {
+		stopCtx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := jobs.Stop(stopCtx); err != nil {
+			logger.Warn("jobs did not stop in time", slog.Any("error", err))
+		}
+	}, nil
+}

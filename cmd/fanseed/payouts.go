@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/fanseed/fanseed/billing"
+)
+
+// payouts runs `fanseed payouts run --period 2026-11`: every party with a connected account
+// is paid its balance above its threshold, and the period's payouts are printed.
+func payouts(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 1 || args[0] != "run" {
+		return errors.New("usage: fanseed payouts run --period 2026-11")
+	}
+	fs := flag.NewFlagSet("payouts run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	period := fs.String("period", "", "the month paid for, such as 2026-11 (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if !billing.ValidPeriod(*period) {
+		return fmt.Errorf("--period: %q must be a month such as 2026-11", *period)
+	}
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	money, _, err := newMoney(cfg, pool, logger, false)
+	if err != nil {
+		return err
+	}
+	list, err := money.RunPayouts(ctx, *period, billing.PayoutOptions{})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PAYOUT\tPARTY\tAMOUNT\tSTATUS\tTRANSFER")
+	for _, p := range list {
+		transfer := ""
+		if p.StripeTransferID != nil {
+			transfer = *p.StripeTransferID
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p.ID, p.PartyName, p.Money(), p.Status, transfer)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d payouts for %s\n", len(list), *period)
+	return nil
+}

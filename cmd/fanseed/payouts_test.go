@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fanseed/fanseed/migrations/dbtest"
+)
+
+// TestOfflineMoneyPath is `fanseed serve` without a Stripe key: a fan donates through the
+// clearly marked test checkout, which posts a signed event to the real webhook endpoint; the
+// payment is split into the ledger; the creator connects a (test) account and
+// `fanseed payouts run` pays the creator once, however often it runs.
+func TestOfflineMoneyPath(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	env := map[string]string{"DATABASE_URL": dbURL}
+	base, _ := startServe(t, env)
+	newClient := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar}
+	}
+	send := func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = c.Get(base + path)
+		} else {
+			resp, err = c.PostForm(base+path, form)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	creator := newClient()
+	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
+	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
+	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
+		"email": {"", "nina@example.com"}, "percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
+	if !strings.Contains(body, "Shares saved") {
+		t.Fatalf("plan not saved: %d", resp.StatusCode)
+	}
+
+	fan := newClient()
+	resp, body = send(fan, "GET", "/s/night-signals/donate", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Test mode") || !strings.Contains(body, "10.00") {
+		t.Fatalf("donate page: %d\n%s", resp.StatusCode, body)
+	}
+	// A custom amount above the maximum is refused, keeping what was typed.
+	resp, body = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"custom"}, "custom": {"20000"},
+		"frequency": {"once"}, "display_name": {"Fan One"}})
+	if resp.StatusCode != 400 || !strings.Contains(body, "from 1.00 to 10000.00 USD") || !strings.Contains(body, `value="Fan One"`) {
+		t.Fatalf("too large a donation: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"custom"}, "custom": {"20.00"},
+		"frequency": {"once"}, "display_name": {"Fan One"}, "message": {"Keep going"}})
+	if !strings.HasPrefix(resp.Request.URL.Path, "/checkout/test/cs_test_fanseed_") || !strings.Contains(body, "TEST MODE") ||
+		!strings.Contains(body, "0.88 USD") {
+		t.Fatalf("not on the test checkout (test fee 2.9%% + 0.30 of 20.00 = 0.88): %s\n%s", resp.Request.URL, body)
+	}
+	resp, _ = send(fan, "POST", resp.Request.URL.Path, url.Values{"action": {"pay"}})
+	thanks := resp.Request.URL.RequestURI()
+	if !strings.HasPrefix(thanks, "/s/night-signals/donate/thanks") {
+		t.Fatalf("after paying landed on %s", thanks)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body = send(fan, "GET", thanks, nil)
+		if strings.Contains(body, "received") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("donation not received after 20s: %s", jobErrors(t, dbURL))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, body = send(fan, "GET", "/s/night-signals/donate", nil); !strings.Contains(body, "Fan One") || !strings.Contains(body, "Keep going") {
+		t.Errorf("the donate page does not thank Fan One")
+	}
+
+	// 20.00 less the 0.88 test fee is 19.12: 14.34 for Nina, 4.78 for the distributor.
+	_, body = send(creator, "GET", "/connect", nil)
+	m := regexp.MustCompile(`name="party" value="(\d+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no party to connect:\n%s", body)
+	}
+	if resp, _ = send(creator, "POST", "/connect", url.Values{"party": {m[1]}}); resp.StatusCode != 200 {
+		t.Fatalf("connect: %d", resp.StatusCode)
+	}
+	for range 2 {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", "2026-11"},
+			func(k string) string { return env[k] }, &out, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "Nina") || !strings.Contains(out.String(), "14.34 USD") ||
+			!strings.Contains(out.String(), "transferred") || !strings.Contains(out.String(), "1 payouts for 2026-11") {
+			t.Fatalf("payouts run printed:\n%s", out.String())
+		}
+	}
+	if err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", "November"},
+		func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--period") {
+		t.Fatalf("a bad period: %v", err)
+	}
+}
+
+func TestStripeConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"STRIPE_SECRET_KEY": "pk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_SECRET_KEY: must start with sk_"},
+		{map[string]string{"STRIPE_SECRET_KEY": "sk_test_x"}, "STRIPE_WEBHOOK_SECRET: is required"},
+		{map[string]string{"STRIPE_API_BASE": "localhost:12111"}, "STRIPE_API_BASE:"},
+		{map[string]string{"EVENT_WORKERS": "0"}, "EVENT_WORKERS:"},
+	}
+	for _, tt := range tests {
+		tt.env["DATABASE_URL"] = "postgres://x/y"
+		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("env %v: error %v, want one containing %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+// jobErrors describes the River jobs of a database, for failure messages.
+func jobErrors(t *testing.T, dbURL string) string {
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(context.Background())
+	var out string
+	conn.QueryRow(context.Background(), `SELECT coalesce(string_agg(kind || ' ' || state || ' ' || errors::text, E'\n'), 'no jobs')
+		FROM river_job`).Scan(&out)
+	return out
+}

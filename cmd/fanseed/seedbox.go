@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/seeding"
+)
+
+// fleetEnvVars document the fleet's variables, for `fanseed help` and the README.
+var fleetEnvVars = []envVar{
+	{"NODE_TOKEN", "random in dev", "shared secret of the control plane and its seedbox nodes (at least 16 characters); serve closes the node API without it."},
+	{"NODE_DOWN_AFTER", "30s", "serve: a seedbox node silent for this long is down and its torrents go to other nodes."},
+	{"RECONCILE_EVERY", "5s", "serve: how often replicas are checked, nodes marked down and torrents published or failed."},
+	{"PUBLISH_TIMEOUT", "30m", "serve: an episode not seeded by REPLICAS nodes by then fails, with the reason shown to its creator."},
+	{"CONTROL_URL", "", "seedbox: the control plane's URL (http or https). Required."},
+	{"NODE_NAME", "the host name", "seedbox: this node's name in the fleet."},
+	{"NODE_DATA_DIR", "./var/seedbox", "seedbox: where the node keeps its torrents."},
+	{"NODE_LISTEN_ADDR", "0.0.0.0:6881", "seedbox: host:port of the node's BitTorrent listener (TCP and uTP)."},
+	{"NODE_PUBLIC_ADDR", "NODE_LISTEN_ADDR", "seedbox: host:port peers dial; required when listening on all interfaces."},
+	{"NODE_CAPACITY_BYTES", "107374182400", "seedbox: how many bytes of episodes the node may hold (100 GiB)."},
+}
+
+// fleetConfig is what `serve` needs to run the fleet.
+type fleetConfig struct {
+	NodeToken      string
+	DownAfter      time.Duration
+	ReconcileEvery time.Duration
+	PublishTimeout time.Duration
+}
+
+// minTokenLen keeps the node token out of guessing range.
+const minTokenLen = 16
+
+func getOr(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func positiveDuration(getenv func(string) string, name, def string, errs *[]error) time.Duration {
+	d, err := time.ParseDuration(getOr(getenv, name, def))
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s: %q must be a positive duration such as %s", name, getenv(name), def))
+	}
+	return d
+}
+
+// loadFleetConfig reads the fleet's settings for serve and dev; dev makes up a node token.
+func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) {
+	var errs []error
+	c := fleetConfig{NodeToken: strings.TrimSpace(getenv("NODE_TOKEN"))}
+	if c.NodeToken == "" && dev {
+		c.NodeToken = randomToken()
+	}
+	if c.NodeToken != "" && len(c.NodeToken) < minTokenLen {
+		errs = append(errs, fmt.Errorf("NODE_TOKEN: must be at least %d characters (for example: openssl rand -hex 32)", minTokenLen))
+	}
+	c.DownAfter = positiveDuration(getenv, "NODE_DOWN_AFTER", "30s", &errs)
+	c.ReconcileEvery = positiveDuration(getenv, "RECONCILE_EVERY", "5s", &errs)
+	c.PublishTimeout = positiveDuration(getenv, "PUBLISH_TIMEOUT", "30m", &errs)
+	return c, errors.Join(errs...)
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startFleet wires the fleet into the control plane: new torrents get their replicas in the
+// transaction that creates them, and the fleet is reconciled in the background.
+func startFleet(ctx context.Context, cfg config, fc fleetConfig, pool *pgxpool.Pool, published *seeding.Published,
+	publisher *catalog.Publisher, logger *slog.Logger) *seeding.Fleet {
+	fleet := &seeding.Fleet{DB: pool, Replicas: cfg.Replicas, DownAfter: fc.DownAfter, PublishTimeout: fc.PublishTimeout,
+		Published: published, Log: logger}
+	publisher.Assigned = fleet.Assign
+	go fleet.Run(ctx, fc.ReconcileEvery)
+	if fc.NodeToken == "" {
+		logger.Warn("NODE_TOKEN is unset: seedbox nodes cannot register, so no episode can be published")
+	}
+	return fleet
+}
+
+// devNodeCapacity is what each of dev's nodes offers: plenty for a laptop's test episodes.
+const devNodeCapacity = 64 << 30
+
+// startDevNodes runs two seedbox nodes in this process for `fanseed dev`, under DATA_DIR/nodes.
+// stop ends them and waits until they have closed their files.
+func startDevNodes(ctx context.Context, cfg config, fc fleetConfig, controlURL string, logger *slog.Logger) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	stop = func() { cancel(); wg.Wait() }
+	for i := 1; i <= 2; i++ {
+		name := "dev-" + strconv.Itoa(i)
+		node, err := seeding.NewNode(seeding.NodeConfig{
+			ControlURL: controlURL, Token: fc.NodeToken, Name: name,
+			DataDir:    filepath.Join(cfg.DataDir, "nodes", strconv.Itoa(i)),
+			ListenAddr: "127.0.0.1:0", CapacityBytes: devNodeCapacity,
+			Log: logger.With(slog.String("node", name)),
+		})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("seedbox node %s: %w", name, err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); node.Run(ctx) }()
+	}
+	return stop, nil
+}
+
+// seedboxConfig is every setting of `fanseed seedbox`.
+type seedboxConfig struct {
+	ControlURL    string
+	Token         string
+	Name          string
+	DataDir       string
+	ListenAddr    string
+	PublicAddr    string
+	CapacityBytes int64
+	LogFormat     string
+	LogLevel      slog.Level
+}
+
+// loadSeedboxConfig reads and validates a node's environment. Every problem names its variable.
+func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
+	var errs []error
+	host, _ := os.Hostname()
+	c := seedboxConfig{
+		ControlURL: strings.TrimRight(getOr(getenv, "CONTROL_URL", ""), "/"),
+		Token:      strings.TrimSpace(getenv("NODE_TOKEN")),
+		Name:       getOr(getenv, "NODE_NAME", host),
+		DataDir:    getOr(getenv, "NODE_DATA_DIR", "./var/seedbox"),
+		ListenAddr: getOr(getenv, "NODE_LISTEN_ADDR", "0.0.0.0:6881"),
+		PublicAddr: getOr(getenv, "NODE_PUBLIC_ADDR", ""),
+		LogFormat:  getOr(getenv, "LOG_FORMAT", "json"),
+	}
+	if c.ControlURL == "" {
+		errs = append(errs, errors.New("CONTROL_URL: is required (the control plane's URL, for example https://fanseed.example)"))
+	} else if u, err := url.Parse(c.ControlURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("CONTROL_URL: %q must be an absolute http or https URL", c.ControlURL))
+	}
+	switch {
+	case c.Token == "":
+		errs = append(errs, errors.New("NODE_TOKEN: is required (the same secret the control plane has)"))
+	case len(c.Token) < minTokenLen:
+		errs = append(errs, fmt.Errorf("NODE_TOKEN: must be at least %d characters", minTokenLen))
+	}
+	if c.Name == "" || len(c.Name) > 63 || strings.Trim(c.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		errs = append(errs, fmt.Errorf("NODE_NAME: %q must be 1 to 63 letters, digits, dots, dashes or underscores", c.Name))
+	}
+	lhost, lport, err := net.SplitHostPort(c.ListenAddr)
+	if p, perr := strconv.Atoi(lport); err != nil || perr != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("NODE_LISTEN_ADDR: %q is not host:port", c.ListenAddr))
+	}
+	if c.PublicAddr != "" {
+		h, port, err := net.SplitHostPort(c.PublicAddr)
+		if p, perr := strconv.Atoi(port); err != nil || h == "" || perr != nil || p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("NODE_PUBLIC_ADDR: %q must be host:port with a port from 1 to 65535", c.PublicAddr))
+		}
+	} else if ip := net.ParseIP(lhost); lhost == "" || (ip != nil && ip.IsUnspecified()) {
+		errs = append(errs, fmt.Errorf("NODE_PUBLIC_ADDR: is required when NODE_LISTEN_ADDR (%s) listens on every interface: give the address peers dial", c.ListenAddr))
+	}
+	if c.CapacityBytes, err = strconv.ParseInt(getOr(getenv, "NODE_CAPACITY_BYTES", "107374182400"), 10, 64); err != nil || c.CapacityBytes <= 0 {
+		errs = append(errs, fmt.Errorf("NODE_CAPACITY_BYTES: %q must be a positive number of bytes", getenv("NODE_CAPACITY_BYTES")))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q must be json or text", c.LogFormat))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(getOr(getenv, "LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q must be debug, info, warn or error", getenv("LOG_LEVEL")))
+	}
+	return c, errors.Join(errs...)
+}
+
+// seedbox runs one node of the fleet until ctx ends; `seedbox remove NAME` drains a node.
+func seedbox(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "remove" {
+		if len(args) != 2 {
+			return errors.New("usage: fanseed seedbox remove NAME")
+		}
+		return removeNode(ctx, args[1], getenv, stdout, stderr)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("usage: fanseed seedbox [remove NAME]; %q is not a seedbox command", args[0])
+	}
+	c, err := loadSeedboxConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(config{LogFormat: c.LogFormat, LogLevel: c.LogLevel}, stderr).With(slog.String("node", c.Name))
+	node, err := seeding.NewNode(seeding.NodeConfig{
+		ControlURL: c.ControlURL, Token: c.Token, Name: c.Name, DataDir: c.DataDir,
+		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, Log: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("NODE_LISTEN_ADDR or NODE_DATA_DIR: %w", err)
+	}
+	logger.Info("seedbox node started", slog.String("listen_addr", node.ListenAddr()), slog.String("public_addr", node.Addr()),
+		slog.String("control_url", c.ControlURL))
+	return node.Run(ctx)
+}
+
+// removeNode drains a node: the fleet copies its torrents to other nodes, then it drops them
+// and is marked removed. It returns at once; the admin fleet page shows the progress.
+func removeNode(ctx context.Context, name string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := (&seeding.Fleet{DB: pool}).DrainByName(ctx, name); err != nil {
+		if errors.Is(err, seeding.ErrNotFound) {
+			return fmt.Errorf("no node named %q that is up or down (it may already be draining or removed)", name)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "node %s is draining: it is removed once its torrents are seeded elsewhere\n", name)
+	return nil
+}
