@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/bench/internal/benchkit"
 	"github.com/fanseed/fanseed/billing"
 )
 
@@ -68,22 +68,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "fanseed")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/fanseed")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build fanseed: %w", err)
+	bin, err := benchkit.BuildFanseed(ctx, dir)
+	if err != nil {
+		return err
 	}
-	dbURL, drop, err := benchDatabase(ctx)
+	dbURL, drop, err := benchkit.CreateDatabase(ctx, "fanseed_bench_webhooks")
 	if err != nil {
 		return err
 	}
 	defer drop()
-	srv, err := startServe(ctx, bin, dbURL, dir, *workers, *batchWorkers, *pool)
+	u, _ := url.Parse(dbURL)
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(*pool))
+	u.RawQuery = q.Encode()
+	serve, err := benchkit.StartServe(ctx, bin, "DATABASE_URL="+u.String(), "DATA_DIR="+filepath.Join(dir, "data"),
+		"LOG_LEVEL=warn", "STRIPE_WEBHOOK_SECRET="+secret, "EVENT_WORKERS="+strconv.Itoa(*workers),
+		"EVENT_BATCH_WORKERS="+strconv.Itoa(*batchWorkers))
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer serve.Stop()
+	srv := &serveProc{base: serve.Base}
 	showID, err := srv.setUp()
 	if err != nil {
 		return err
@@ -217,72 +222,9 @@ func pgbench(ctx context.Context, dbURL string, clients, secs int) (float64, err
 	return strconv.ParseFloat(string(m[1]), 64)
 }
 
-// benchDatabase creates an empty database on the local server and returns its URL and a
-// function that drops it.
-func benchDatabase(ctx context.Context) (string, func(), error) {
-	server := os.Getenv("FANSEED_BENCH_DATABASE_URL")
-	if server == "" {
-		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL (set FANSEED_BENCH_DATABASE_URL): %w", err)
-	}
-	name := fmt.Sprintf("fanseed_bench_webhooks_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		conn.Close(ctx)
-		return "", nil, err
-	}
-	u, _ := url.Parse(server)
-	u.Path = "/" + name
-	drop := func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(context.Background())
-	}
-	return u.String(), drop, nil
-}
-
+// serveProc is the running control plane the events are posted to.
 type serveProc struct {
-	cmd  *exec.Cmd
 	base string
-}
-
-func startServe(ctx context.Context, bin, dbURL, dir string, workers, batchWorkers, pool int) (*serveProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	u, _ := url.Parse(dbURL)
-	q := u.Query()
-	q.Set("pool_max_conns", strconv.Itoa(pool))
-	u.RawQuery = q.Encode()
-	cmd := exec.CommandContext(ctx, bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+u.String(), "ADDR="+addr, "DATA_DIR="+filepath.Join(dir, "data"),
-		"LOG_LEVEL=warn", "STRIPE_WEBHOOK_SECRET="+secret, "EVENT_WORKERS="+strconv.Itoa(workers),
-		"EVENT_BATCH_WORKERS="+strconv.Itoa(batchWorkers))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serveProc{cmd: cmd, base: "http://" + addr}
-	for range 300 {
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	p.stop()
-	return nil, errors.New("fanseed serve did not become ready")
-}
-
-func (p *serveProc) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	p.cmd.Wait()
 }
 
 // setUp signs up, creates a show with a 75/25 share plan and returns the show's id.
