@@ -23,11 +23,16 @@ func TestShowDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
+	ep, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
+	_, rec2 := ts.publishedEpisode(t, show, "Second", "second.mp3", []byte("ID3\x03 more audio"))
 	day := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
 	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces) VALUES
 		($1, $2, 3, 5, 4, 40), ($1, $3, 6, 1, 2, 10), ($1, $4, 1, 1, 9, 5)`,
 		rec.ID, day.Add(10*time.Hour), day.Add(11*time.Hour), day.AddDate(0, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces) VALUES ($1, $2, 1, 1, 100, 1)`,
+		rec2.ID, day.Add(10*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	dist, _ := billing.DistributorParty(ctx, ts.db)
@@ -53,14 +58,19 @@ func TestShowDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	for _, want := range []string{"<strong>15</strong> completed downloads", "10.00 EUR", "5.00 EUR", "200.00 EUR", "6.70 EUR",
+	for _, want := range []string{"<strong>115</strong> completed downloads", "10.00 EUR", "5.00 EUR", "200.00 EUR", "6.70 EUR",
 		`<svg class="chart"`, "Completed downloads per day", "Pilot"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
 	}
 
-	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/downloads.csv?from=2026-11-01&to=2026-11-30", show.ID), nil)
+	// One episode's numbers.
+	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard?from=2026-11-01&to=2026-11-30&episode=%d", show.ID, ep.ID), nil)
+	if body := readBody(t, resp); !strings.Contains(body, "<strong>15</strong> completed downloads") || strings.Contains(body, ">Second<") {
+		t.Errorf("dashboard of one episode: status %d, want its 15 downloads and no other episode", resp.StatusCode)
+	}
+	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/downloads.csv?from=2026-11-01&to=2026-11-30&episode=%d", show.ID, ep.ID), nil)
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +93,7 @@ func TestShowDashboard(t *testing.T) {
 		{"?from=2026-11-30&to=2026-11-01", 400, "reversed"},
 		{"?from=2015-01-01&to=2026-11-01", 400, "longer than 5 years"},
 		{"?from=yesterday", 400, "from: "},
+		{"?episode=abc", 400, "episode: "},
 	} {
 		resp := ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard%s", show.ID, tt.path), nil)
 		if body := readBody(t, resp); resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {

@@ -68,6 +68,14 @@ func (rg dateRange) ToText() string   { return rg.To.AddDate(0, 0, -1).Format(ti
 // Query is the range as URL parameters, for export links.
 func (rg dateRange) Query() string { return "from=" + rg.FromText() + "&to=" + rg.ToText() }
 
+// Query is the range and episode filter as URL parameters, for export links.
+func (d *dashboardData) Query() string {
+	if d.EpisodeID != 0 {
+		return d.Range.Query() + "&episode=" + strconv.FormatInt(d.EpisodeID, 10)
+	}
+	return d.Range.Query()
+}
+
 type dashEpisode struct {
 	Episode catalog.Episode
 	Traffic seeding.TorrentTraffic
@@ -76,6 +84,7 @@ type dashEpisode struct {
 type dashboardData struct {
 	Show       catalog.Show
 	Range      dateRange
+	EpisodeID  int64 // when set, the tracker charts and tables cover this episode only
 	Swarm      []seeding.SwarmDay
 	MoneyDays  []billing.MoneyDay
 	Episodes   []dashEpisode
@@ -91,25 +100,30 @@ type dashboardData struct {
 // Money formats minor units of the show's currency.
 func (d *dashboardData) Money(minor int64) string { return d.cur.Format(minor) + " " + d.cur.Code }
 
-func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRange) (*dashboardData, error) {
+func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRange, episodeID int64) (*dashboardData, error) {
 	cur, err := billing.LookupCurrency(show.Currency)
 	if err != nil {
 		return nil, err
 	}
-	d := &dashboardData{Show: show, Range: rg, cur: cur}
+	d := &dashboardData{Show: show, Range: rg, cur: cur, EpisodeID: episodeID}
 	eps, torrents, err := s.publishedEpisodes(ctx, show.ID, 1000)
 	if err != nil {
 		return nil, err
 	}
 	var tids []int64
 	for _, t := range torrents {
-		tids = append(tids, t.ID)
+		if d.EpisodeID == 0 || t.EpisodeID == d.EpisodeID {
+			tids = append(tids, t.ID)
+		}
 	}
 	traffic, err := seeding.Traffic(ctx, s.db, tids, rg.From, rg.To)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range eps {
+		if d.EpisodeID != 0 && e.ID != d.EpisodeID {
+			continue
+		}
 		de := dashEpisode{Episode: e}
 		if t, ok := torrents[e.ID]; ok {
 			de.Traffic = traffic[t.ID]
@@ -191,7 +205,13 @@ func (s *Server) dashboardFromRequest(r *http.Request) (*dashboardData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.dashboardData(r.Context(), show, rg)
+	var episodeID int64
+	if v := r.URL.Query().Get("episode"); v != "" {
+		if episodeID, err = strconv.ParseInt(v, 10, 64); err != nil || episodeID <= 0 {
+			return nil, fmt.Errorf("%w: episode: %q is not an episode id", catalog.ErrInvalid, v)
+		}
+	}
+	return s.dashboardData(r.Context(), show, rg, episodeID)
 }
 
 type showDashboardPage struct {

@@ -95,6 +95,9 @@ func (s *Server) handleDonateForm() http.HandlerFunc {
 		}
 		_, _, presets, _ := billing.DonationLimits(show.Currency)
 		form := donateForm{Frequency: "once", EpisodeID: r.URL.Query().Get("episode")}
+		if r.URL.Query().Get("monthly") == "1" { // the fan page's "Support monthly" button
+			form.Frequency = "monthly"
+		}
 		if len(presets) > 1 {
 			form.Amount = strconv.FormatInt(presets[1], 10)
 		}

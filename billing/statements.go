@@ -261,8 +261,24 @@ func BuildStatement(ctx context.Context, db DBTX, party Party, r Range) (Stateme
 func statementLines(ctx context.Context, db DBTX, st *Statement, byCur map[string]*CurrencyStatement, accounts []int64) error {
 	r, party := st.Range, st.Party
 	// The opening balance: every entry of the party's before the range.
-	rows, _ := db.Query(ctx, `SELECT currency, (-sum(amount))::bigint FROM party_entries
-		WHERE account_id = ANY($1) AND day < $2 GROUP BY currency`, accounts, r.From)
+	// Days that are over come summed from party_days, except days an entry arrived for since;
+	// the rest come from party_entries.
+	var rolled time.Time
+	if err := db.QueryRow(ctx, `SELECT coalesce((SELECT rolled_until FROM party_days_state), date '0001-01-01')`).Scan(&rolled); err != nil {
+		return fmt.Errorf("statement days: %w", dbError(err))
+	}
+	rows, _ := db.Query(ctx, `
+		SELECT currency, (-sum(amount))::bigint FROM (
+			SELECT d.currency, d.amount FROM party_days d
+			WHERE d.account_id = ANY($1) AND d.day < $2 AND d.day < $3
+			  AND NOT EXISTS (SELECT 1 FROM party_days_dirty x WHERE x.account_id = d.account_id AND x.day = d.day)
+			UNION ALL
+			SELECT e.currency, e.amount FROM party_entries e
+			WHERE e.account_id = ANY($1) AND e.day < $2 AND e.day >= $3
+			UNION ALL
+			SELECT e.currency, e.amount FROM party_days_dirty x JOIN party_entries e ON e.account_id = x.account_id AND e.day = x.day
+			WHERE x.account_id = ANY($1) AND x.day < $2 AND x.day < $3
+		) t GROUP BY currency`, accounts, r.From, rolled)
 	var cur string
 	var opening int64
 	if _, err := pgx.ForEachRow(rows, []any{&cur, &opening}, func() error {
@@ -274,18 +290,30 @@ func statementLines(ctx context.Context, db DBTX, st *Statement, byCur map[strin
 	// The lines, summed in one pass over the party's entries in the range (party_entries, kept
 	// by a trigger beside the postings), and the payouts and adjustments one by one.
 	rows, _ = db.Query(ctx, `
-		SELECT currency, kind, day, coalesce(show_id, 0), coalesce(source, ''), 0::bigint, '',
-		       count(*), sum(gross)::bigint, (-sum(fee))::bigint, (-sum(share))::bigint, sum(absorbed)::bigint,
+		SELECT currency, kind, day, show_id, source, 0::bigint, '',
+		       sum(n)::bigint, sum(gross)::bigint, (-sum(fee))::bigint, (-sum(share))::bigint, sum(absorbed)::bigint,
 		       (-sum(amount))::bigint
-		FROM party_entries
-		WHERE account_id = ANY($1) AND day BETWEEN $2 AND $3 AND kind NOT IN ('payout', 'adjustment')
+		FROM (
+			SELECT d.currency, d.kind, d.day, d.show_id, d.source, d.entries AS n, d.gross, d.fee, d.share, d.absorbed, d.amount
+			FROM party_days d
+			WHERE d.account_id = ANY($1) AND d.day BETWEEN $2 AND $3 AND d.day < $4 AND d.kind NOT IN ('payout', 'adjustment')
+			  AND NOT EXISTS (SELECT 1 FROM party_days_dirty x WHERE x.account_id = d.account_id AND x.day = d.day)
+			UNION ALL
+			SELECT e.currency, e.kind, e.day, coalesce(e.show_id, 0), coalesce(e.source, ''), 1, e.gross, e.fee, e.share, e.absorbed, e.amount
+			FROM party_entries e
+			WHERE e.account_id = ANY($1) AND e.day BETWEEN greatest($2::date, $4::date) AND $3 AND e.kind NOT IN ('payout', 'adjustment')
+			UNION ALL
+			SELECT e.currency, e.kind, e.day, coalesce(e.show_id, 0), coalesce(e.source, ''), 1, e.gross, e.fee, e.share, e.absorbed, e.amount
+			FROM party_days_dirty x JOIN party_entries e ON e.account_id = x.account_id AND e.day = x.day
+			WHERE x.account_id = ANY($1) AND x.day BETWEEN $2 AND $3 AND x.day < $4 AND e.kind NOT IN ('payout', 'adjustment')
+		) t
 		GROUP BY currency, kind, day, show_id, source
 		UNION ALL
 		SELECT currency, kind, day, coalesce(show_id, 0), coalesce(source, ''), entry_id, description,
 		       1, gross, -fee, -share, absorbed, -amount
 		FROM party_entries
 		WHERE account_id = ANY($1) AND day BETWEEN $2 AND $3 AND kind IN ('payout', 'adjustment')
-		ORDER BY 1, 3, 4, 5, 2, 6`, accounts, r.From, r.To)
+		ORDER BY 1, 3, 4, 5, 2, 6`, accounts, r.From, r.To, rolled)
 	var l StatementLine
 	showIDs := map[int64]bool{}
 	if _, err := pgx.ForEachRow(rows, []any{&cur, &l.Kind, &l.Day, &l.ShowID, &l.Source, &l.EntryID,

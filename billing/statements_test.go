@@ -303,7 +303,6 @@ func TestStatementReconciles(t *testing.T) {
 			{AccountID: account(t, f.db, PlatformRevenue, "USD", 0), Amount: 250, Currency: "USD", Role: RoleAdjustment}}})
 	must(t, err)
 
-	ledger := readLedger(t, f.db)
 	ranges := []Range{
 		{start, start.AddDate(1, 0, -1)},                   // everything
 		MonthRange(start.AddDate(0, 1, 0)),                 // February
@@ -313,80 +312,113 @@ func TestStatementReconciles(t *testing.T) {
 		from := start.AddDate(0, 0, rng.IntN(150))
 		ranges = append(ranges, Range{from, from.AddDate(0, 0, rng.IntN(60))})
 	}
-	for _, party := range []int64{f.creator, f.collaborator, f.distributor} {
-		p, err := FindParty(ctx, f.db, party)
-		must(t, err)
-		for _, r := range ranges {
-			st, err := BuildStatement(ctx, f.db, p, r)
+	// The same checks on the live entries, after the days are summed into party_days, with a
+	// late entry that dirties a summed day, and after that day is summed again.
+	check := func(stage string) {
+		t.Helper()
+		ledger := readLedger(t, f.db)
+		for _, party := range []int64{f.creator, f.collaborator, f.distributor} {
+			p, err := FindParty(ctx, f.db, party)
 			must(t, err)
-			want := expectStatement(ledger, party, r)
-			got := map[string]CurrencyStatement{}
-			for _, c := range st.Currencies {
-				got[c.Currency] = c
-			}
-			for cur, w := range want {
-				c := got[cur]
-				name := fmt.Sprintf("party %d %s %s", party, cur, r)
-				if c.Opening != w.Opening || c.Closing != w.Closing {
-					t.Errorf("%s: opening %d closing %d, want %d and %d", name, c.Opening, c.Closing, w.Opening, w.Closing)
+			for _, r := range ranges {
+				st, err := BuildStatement(ctx, f.db, p, r)
+				must(t, err)
+				want := expectStatement(ledger, party, r)
+				got := map[string]CurrencyStatement{}
+				for _, c := range st.Currencies {
+					got[c.Currency] = c
 				}
-				if c.Opening+c.Change() != c.Closing {
-					t.Errorf("%s: opening %d + change %d != closing %d", name, c.Opening, c.Change(), c.Closing)
-				}
-				for _, sec := range []struct {
-					name      string
-					got, want []StatementLine
-				}{{"sources", c.Sources, w.Sources}, {"adjustments", c.Adjustments, w.Adjustments},
-					{"payouts", c.Payouts, w.Payouts}, {"other", c.Other, w.Other}} {
-					g, wm := linesKeyed(sec.got), linesKeyed(sec.want)
-					if len(g) != len(wm) || len(sec.got) != len(sec.want) {
-						t.Errorf("%s %s: %d lines, want %d", name, sec.name, len(sec.got), len(sec.want))
+				for cur, w := range want {
+					c := got[cur]
+					name := fmt.Sprintf("%s: party %d %s %s", stage, party, cur, r)
+					if c.Opening != w.Opening || c.Closing != w.Closing {
+						t.Errorf("%s: opening %d closing %d, want %d and %d", name, c.Opening, c.Closing, w.Opening, w.Closing)
 					}
-					for k, wl := range wm {
-						if gl, ok := g[k]; !ok || gl != wl {
-							t.Errorf("%s %s line %s:\n got %+v\nwant %+v", name, sec.name, k, gl, wl)
+					if c.Opening+c.Change() != c.Closing {
+						t.Errorf("%s: opening %d + change %d != closing %d", name, c.Opening, c.Change(), c.Closing)
+					}
+					for _, sec := range []struct {
+						name      string
+						got, want []StatementLine
+					}{{"sources", c.Sources, w.Sources}, {"adjustments", c.Adjustments, w.Adjustments},
+						{"payouts", c.Payouts, w.Payouts}, {"other", c.Other, w.Other}} {
+						g, wm := linesKeyed(sec.got), linesKeyed(sec.want)
+						if len(g) != len(wm) || len(sec.got) != len(sec.want) {
+							t.Errorf("%s %s: %d lines, want %d", name, sec.name, len(sec.got), len(sec.want))
+						}
+						for k, wl := range wm {
+							if gl, ok := g[k]; !ok || gl != wl {
+								t.Errorf("%s %s line %s:\n got %+v\nwant %+v", name, sec.name, k, gl, wl)
+							}
 						}
 					}
 				}
-			}
-			for cur := range got {
-				if want[cur] == nil {
-					t.Errorf("party %d %s: statement has currency %s the ledger does not", party, r, cur)
-				}
-			}
-			// The CSV rows: one per entry, the running balance ending at the closing balance.
-			var rowsSum, last int64
-			rows := 0
-			err = EachStatementEntry(ctx, f.db, p, r,
-				func(cur string, b int64) error { rowsSum, last = 0, b; return nil },
-				func(e *StatementEntry) error { rows++; rowsSum += e.Amount; last = e.Balance; return nil },
-				func(cur string, b int64) error {
-					if w := want[cur]; w != nil && (b != w.Closing || last != w.Closing || rowsSum != w.Closing-w.Opening) {
-						t.Errorf("party %d %s %s CSV: closing %d, last balance %d, sum %d; want %d and %d", party, cur, r, b, last,
-							rowsSum, w.Closing, w.Closing-w.Opening)
+				for cur := range got {
+					if want[cur] == nil {
+						t.Errorf("party %d %s: statement has currency %s the ledger does not", party, r, cur)
 					}
-					return nil
-				})
-			must(t, err)
-			wantRows := int64(0)
-			for _, w := range want {
-				for _, sec := range [][]StatementLine{w.Sources, w.Adjustments, w.Payouts, w.Other} {
-					wantRows += Totals(sec).Count
+				}
+				// The CSV rows: one per entry, the running balance ending at the closing balance.
+				var rowsSum, last int64
+				rows := 0
+				err = EachStatementEntry(ctx, f.db, p, r,
+					func(cur string, b int64) error { rowsSum, last = 0, b; return nil },
+					func(e *StatementEntry) error { rows++; rowsSum += e.Amount; last = e.Balance; return nil },
+					func(cur string, b int64) error {
+						if w := want[cur]; w != nil && (b != w.Closing || last != w.Closing || rowsSum != w.Closing-w.Opening) {
+							t.Errorf("party %d %s %s CSV: closing %d, last balance %d, sum %d; want %d and %d", party, cur, r, b, last,
+								rowsSum, w.Closing, w.Closing-w.Opening)
+						}
+						return nil
+					})
+				must(t, err)
+				wantRows := int64(0)
+				for _, w := range want {
+					for _, sec := range [][]StatementLine{w.Sources, w.Adjustments, w.Payouts, w.Other} {
+						wantRows += Totals(sec).Count
+					}
+				}
+				if int64(rows) != wantRows {
+					t.Errorf("party %d %s CSV: %d rows, want %d", party, r, rows, wantRows)
 				}
 			}
-			if int64(rows) != wantRows {
-				t.Errorf("party %d %s CSV: %d rows, want %d", party, r, rows, wantRows)
-			}
-		}
-		// Up to today, the closing balance is the ledger's balance.
-		st, err := BuildStatement(ctx, f.db, p, Range{start, start.AddDate(1, 0, 0)})
-		must(t, err)
-		for _, c := range st.Currencies {
-			if o := owed(t, f.db, party, c.Currency); c.Closing != o {
-				t.Errorf("party %d %s: closing %d, PartyBalances %d", party, c.Currency, c.Closing, o)
+			// Up to today, the closing balance is the ledger's balance.
+			st, err := BuildStatement(ctx, f.db, p, Range{start, start.AddDate(1, 0, 0)})
+			must(t, err)
+			for _, c := range st.Currencies {
+				if o := owed(t, f.db, party, c.Currency); c.Closing != o {
+					t.Errorf("party %d %s: closing %d, PartyBalances %d", party, c.Currency, c.Closing, o)
+				}
 			}
 		}
 	}
+	check("live")
+	must(t, RollupStatementDays(ctx, f.db, time.Now()))
+	var days, dirty int
+	must(t, f.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM party_days), (SELECT count(*) FROM party_days_dirty)`).Scan(&days, &dirty))
+	if days == 0 || dirty != 0 {
+		t.Fatalf("after the rollup: %d summed days, %d dirty; want some and none", days, dirty)
+	}
+	check("rolled up")
+	_, err = Post(ctx, f.db, Entry{Kind: EntryAdjustment, Description: "Late correction", OccurredAt: start.AddDate(0, 0, 40).Add(3 * time.Hour),
+		Postings: []Posting{
+			{AccountID: account(t, f.db, PartyPayable, "USD", f.creator), Amount: -777, Currency: "USD", Role: RoleAdjustment},
+			{AccountID: account(t, f.db, PlatformRevenue, "USD", 0), Amount: 777, Currency: "USD", Role: RoleAdjustment}}})
+	must(t, err)
+	_, err = PostPayment(ctx, f.db, Payment{Gross: 4321, Fee: 99, Currency: "USD", OccurredAt: start.AddDate(0, 0, 40).Add(time.Hour),
+		Source: SourceDonations, IdempotencyKey: "payment:late", Description: "Donation"}, later)
+	if err != nil {
+		_, err = PostPayment(ctx, f.db, Payment{Gross: 4321, Fee: 99, Currency: "USD", OccurredAt: start.AddDate(0, 0, 40).Add(time.Hour),
+			Source: SourceDonations, IdempotencyKey: "payment:late", Description: "Donation"}, net)
+	}
+	must(t, err)
+	must(t, f.db.QueryRow(ctx, `SELECT count(*) FROM party_days_dirty`).Scan(&dirty))
+	if dirty == 0 {
+		t.Fatal("late entries for a summed day left no dirty mark")
+	}
+	check("dirty day")
+	must(t, RollupStatementDays(ctx, f.db, time.Now()))
+	check("rolled up again")
 }
 
 // TestStatementVisibility: who may read whose statement.

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/migrations"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
@@ -84,5 +85,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "loaded %d payments (%s to %s) in %s; database %s\n", fx.payments,
 		fx.first.Format(time.DateOnly), fx.last.Format(time.DateOnly), time.Since(t0).Round(time.Millisecond), name)
+	t0 = time.Now()
+	if err := billing.RollupStatementDays(ctx, db, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "summed the closed days into party_days in %s (serve does this every 10 minutes)\n", time.Since(t0).Round(time.Millisecond))
 	return measure(ctx, db, fx, *runs, out)
 }

@@ -205,6 +205,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tracker := &seeding.Tracker{Allowed: published.Allowed}
 	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
+	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
 
 	money, jobs, err := newMoney(cfg, pool, logger, true)
