@@ -148,3 +148,30 @@ func TestShowForm(t *testing.T) {
 		}
 	})
 }
+
+// Text PostgreSQL cannot store is a 400, not a 500, wherever it comes in.
+func TestBadTextRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	u := ts.newUser(t, "text@example.com", catalog.RoleCreator)
+	for _, tt := range []struct {
+		u      *user
+		method string
+		path   string
+		form   url.Values
+	}{
+		{nil, "POST", "/signup", url.Values{"name": {"A\x00B"}, "email": {"nul@example.com"}, "password": {"a long enough password"}}},
+		{nil, "POST", "/login", url.Values{"email": {"a\x00@example.com"}, "password": {"x"}}},
+		{&u, "POST", "/shows", url.Values{"title": {"T"}, "slug": {"s"}, "currency": {"USD"}, "description": {"\xff\xfe"}}},
+		{nil, "GET", "/s/%00", nil},
+		{nil, "GET", "/s/x?q=%ff", nil},
+	} {
+		resp := ts.do(t, tt.u, tt.method, tt.path, tt.form)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "valid UTF-8") {
+			t.Errorf("%s %s: status %d, want 400 naming the problem", tt.method, tt.path, resp.StatusCode)
+		}
+	}
+	if _, err := catalog.FindShowBySlug(context.Background(), ts.db, "s"); err == nil {
+		t.Error("a show was stored from a refused form")
+	}
+}

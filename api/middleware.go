@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -171,5 +172,41 @@ func (s *Server) loadToken(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, &a)))
+	})
+}
+
+// rejectBadText refuses text that PostgreSQL cannot store (invalid UTF-8 or NUL bytes) in the
+// path, the query or a urlencoded form, with a 400 before any handler sees it.
+func (s *Server) rejectBadText(next http.Handler) http.Handler {
+	bad := func(v string) bool { return !utf8.ValidString(v) || strings.ContainsRune(v, 0) }
+	badValues := func(vs url.Values) bool {
+		for k, list := range vs {
+			if bad(k) {
+				return true
+			}
+			for _, v := range list {
+				if bad(v) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refused := bad(r.URL.Path)
+		if !refused {
+			q, err := url.ParseQuery(r.URL.RawQuery)
+			refused = err == nil && badValues(q)
+		}
+		if !refused && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			if err := r.ParseForm(); err == nil {
+				refused = badValues(r.PostForm)
+			}
+		}
+		if refused {
+			s.renderError(w, r, http.StatusBadRequest, "Bad Request", "Text must be valid UTF-8 without NUL characters.")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -49,20 +49,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	dir, err := os.MkdirTemp("", "fanseed-pages-")
+	dir, bin, dbURL, cleanup, err := benchkit.Prepare(ctx, "pages")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.BuildFanseed(ctx, dir)
-	if err != nil {
-		return err
-	}
-	dbURL, drop, err := benchkit.CreateDatabase(ctx, "fanseed_bench_pages")
-	if err != nil {
-		return err
-	}
-	defer drop()
+	defer cleanup()
 	serve, err := benchkit.StartServe(ctx, bin, "DATABASE_URL="+dbURL, "DATA_DIR="+dir, "LOG_LEVEL=warn")
 	if err != nil {
 		return err

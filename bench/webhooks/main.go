@@ -63,20 +63,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *events <= 0 || *senders <= 0 {
 		return errors.New("-events and -senders must be positive")
 	}
-	dir, err := os.MkdirTemp("", "fanseed-bench-webhooks-")
+	dir, bin, dbURL, cleanup, err := benchkit.Prepare(ctx, "webhooks")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bin, err := benchkit.BuildFanseed(ctx, dir)
-	if err != nil {
-		return err
-	}
-	dbURL, drop, err := benchkit.CreateDatabase(ctx, "fanseed_bench_webhooks")
-	if err != nil {
-		return err
-	}
-	defer drop()
+	defer cleanup()
 	u, _ := url.Parse(dbURL)
 	q := u.Query()
 	q.Set("pool_max_conns", strconv.Itoa(*pool))

@@ -150,3 +150,22 @@ func AptInstall(ctx context.Context, out io.Writer, pkgs ...string) error {
 	}
 	return nil
 }
+
+// Prepare gives a benchmark a temporary directory, the fanseed binary built into it and a fresh
+// database named after name; cleanup removes them all.
+func Prepare(ctx context.Context, name string) (dir, bin, dbURL string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "fanseed-"+name+"-")
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	if bin, err = BuildFanseed(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", nil, err
+	}
+	dbURL, drop, err := CreateDatabase(ctx, "fanseed_bench_"+name)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", nil, err
+	}
+	return dir, bin, dbURL, func() { drop(); os.RemoveAll(dir) }, nil
+}
