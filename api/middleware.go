@@ -194,7 +194,9 @@ func (s *Server) rejectBadText(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refused := bad(r.URL.Path)
-		if !refused {
+		// The tracker's queries carry binary infohashes and peer ids by protocol (BEP 3).
+		binary := r.URL.Path == "/announce" || r.URL.Path == "/scrape"
+		if !refused && !binary {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			refused = err == nil && badValues(q)
 		}
