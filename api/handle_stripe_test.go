@@ -614,3 +614,62 @@ func TestPlanChangeAppliesFromItsEffectiveTime(t *testing.T) {
 		t.Fatalf("after the refund: distributor %d, creator %d; want 4800 each", d, c)
 	}
 }
+
+// An async payment (a bank debit) that fails marks the donation failed and leaves the deal
+// offered with the reason on the creator's and the sponsor's pages; when the sponsor then pays
+// the link another way, the deal is paid and the reason gone.
+func TestAsyncPaymentFailed(t *testing.T) {
+	t.Parallel()
+	ts, _ := newMoneyServer(t)
+	ctx := context.Background()
+	shows, deals, _ := monthFixture(t, ts)
+	show := shows[1]
+	var donation int64
+	if err := ts.db.QueryRow(ctx, `INSERT INTO donations (show_id, amount, currency) VALUES ($1, 1500, 'USD') RETURNING id`,
+		show.id).Scan(&donation); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	pending := func(id, kind string, md map[string]string) map[string]any {
+		md[billing.MetaKind], md[billing.MetaShowID] = kind, strconv.FormatInt(show.id, 10)
+		return map[string]any{"id": id, "object": "checkout.session", "mode": "payment", "status": "complete",
+			"payment_status": "unpaid", "amount_total": 40000, "currency": "usd", "metadata": md}
+	}
+	postSigned(t, ts.URL, billing.EventJSON("evt_don_failed", "checkout.session.async_payment_failed", at,
+		pending("cs_don", billing.KindDonation, map[string]string{billing.MetaDonationID: strconv.FormatInt(donation, 10)}), nil, ""))
+	dealMeta := map[string]string{billing.MetaSponsorshipID: strconv.FormatInt(deals[0], 10)}
+	postSigned(t, ts.URL, billing.EventJSON("evt_deal_failed", "checkout.session.async_payment_failed", at,
+		pending("cs_deal", billing.KindSponsorship, dealMeta), nil, ""))
+	waitApplied(t, ts)
+
+	var donationStatus, dealStatus, failure, token string
+	if err := ts.db.QueryRow(ctx, `SELECT (SELECT status FROM donations WHERE id = $1), status, failure, pay_token
+		FROM sponsorships WHERE id = $2`, donation, deals[0]).Scan(&donationStatus, &dealStatus, &failure, &token); err != nil {
+		t.Fatal(err)
+	}
+	if donationStatus != "failed" || dealStatus != "offered" || !strings.Contains(failure, "20 Nov 2026 failed") {
+		t.Fatalf("donation %s, deal %s (%q); want failed, offered with the reason", donationStatus, dealStatus, failure)
+	}
+	resp, err := http.Get(ts.URL + "/sponsor/" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "failed (the bank did not honour the debit)") || !strings.Contains(string(page), "<button") {
+		t.Fatalf("the sponsor's page does not show the failure and the pay button:\n%s", page)
+	}
+
+	gross := int64(40000)
+	postSigned(t, ts.URL, billing.EventJSON("evt_deal_paid", "checkout.session.async_payment_succeeded", at.Add(time.Hour),
+		billing.CheckoutSessionObject("cs_deal2", billing.ChargeObject("ch_deal", gross, 1200, "USD", at.Add(time.Hour)), "", gross, "USD",
+			map[string]string{billing.MetaKind: billing.KindSponsorship, billing.MetaShowID: strconv.FormatInt(show.id, 10),
+				billing.MetaSponsorshipID: strconv.FormatInt(deals[0], 10)}), nil, ""))
+	waitApplied(t, ts)
+	if err := ts.db.QueryRow(ctx, `SELECT status, failure FROM sponsorships WHERE id = $1`, deals[0]).Scan(&dealStatus, &failure); err != nil {
+		t.Fatal(err)
+	}
+	if dealStatus != "paid" || failure != "" {
+		t.Fatalf("after paying: deal %s (%q), want paid with no failure", dealStatus, failure)
+	}
+}

@@ -203,8 +203,18 @@ var errFetchLater = errors.New("charge to fetch from Stripe")
 
 // pendingEvent is a stored event to apply, with the facts fetched for it.
 type pendingEvent struct {
-	ev    stripe.Event
-	facts *chargeFacts
+	ev      stripe.Event
+	facts   *chargeFacts
+	refunds []refundFact // of a charge.refunded event
+}
+
+// refundFact is one refund of a charge and the fee Stripe reports on its balance transaction:
+// positive for a fee charged on the refund, negative for part of the payment's fee returned.
+type refundFact struct {
+	ID      string
+	Amount  int64 // in the charge's currency
+	Fee     int64 // in the ledger's (settlement) currency
+	Created int64
 }
 
 // ApplyEvent applies a stored event exactly once: its effect and its applied_at are written in
@@ -229,6 +239,10 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	refunds, err := s.prefetchRefunds(ctx, ev, true)
+	if err != nil {
+		return err
+	}
 	var failure error
 	found := make(map[accountKey]int64)
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -239,7 +253,7 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 		if appliedAt != nil {
 			return nil
 		}
-		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pendingEvent{ev: ev, facts: facts}, found)
+		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pendingEvent{ev: ev, facts: facts, refunds: refunds}, found)
 		if err != nil || f != nil {
 			failure = f
 			return err
@@ -473,7 +487,7 @@ func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, payments []payme
 	}
 	if len(sponsorships) > 0 {
 		if _, err := tx.Exec(ctx, `
-			UPDATE sponsorships d SET status = 'paid', charge_id = t.ch, paid_at = t.at
+			UPDATE sponsorships d SET status = 'paid', charge_id = t.ch, paid_at = t.at, failure = ''
 			FROM (SELECT DISTINCT ON (id) id, ch, at FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
 			      WITH ORDINALITY AS u(id, ch, at, i) ORDER BY id, i) t
 			WHERE d.id = t.id AND d.status IN ('offered', 'cancelled')`, sponsorships, sponsorshipCharges, sponsorshipTimes); err != nil {
@@ -484,8 +498,8 @@ func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, payments []payme
 }
 
 // claimPending locks up to n pending events that no other transaction has locked, the
-// oldest first, leaving out those waiting for another and those a job of their own is
-// applying (or has given up on). It returns the ones to apply, and the ids of those to hand to
+// oldest first, leaving out those waiting for another and those handed to a job of their own
+// (which applies them, or has given up on them). It returns the ones to apply, and the ids of those to hand to
 // a job of their own: they do not parse, or their charge must be fetched from Stripe.
 func (s *Service) claimPending(ctx context.Context, tx pgx.Tx, n int) (batch []pendingEvent, alone []string, err error) {
 	type row struct {
@@ -494,10 +508,8 @@ func (s *Service) claimPending(ctx context.Context, tx pgx.Tx, n int) (batch []p
 	}
 	rows, _ := tx.Query(ctx, `
 		SELECT id, payload FROM stripe_events e
-		WHERE applied_at IS NULL
+		WHERE applied_at IS NULL AND alone_at IS NULL
 		  AND NOT EXISTS (SELECT 1 FROM stripe_event_waits w WHERE w.event_id = e.id)
-		  AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'stripe_event'
-		                  AND j.args @> jsonb_build_object('event_id', e.id) AND j.state <> 'completed')
 		ORDER BY created LIMIT $1
 		FOR UPDATE OF e SKIP LOCKED`, n)
 	claimed, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
@@ -515,7 +527,12 @@ func (s *Service) claimPending(ctx context.Context, tx pgx.Tx, n int) (batch []p
 			alone = append(alone, c.ID)
 			continue
 		}
-		batch = append(batch, pendingEvent{ev: ev, facts: facts})
+		refunds, err := s.prefetchRefunds(ctx, ev, false)
+		if err != nil {
+			alone = append(alone, c.ID)
+			continue
+		}
+		batch = append(batch, pendingEvent{ev: ev, facts: facts, refunds: refunds})
 	}
 	return batch, alone, nil
 }
@@ -531,7 +548,7 @@ func (s *Service) applyInSavepoint(ctx context.Context, tx pgx.Tx, p pendingEven
 		return nil, false, nil, err
 	}
 	accounts := &accountLookup{known: &s.accounts}
-	touched, failure = s.apply(ctx, sp, p.ev, p.facts, accounts)
+	touched, failure = s.apply(ctx, sp, p, accounts)
 	applied = true
 	var wait waitFor
 	if errors.As(failure, &wait) {
@@ -566,10 +583,14 @@ func (s *Service) wake(ctx context.Context, tx pgx.Tx, objects []string) error {
 	return s.enqueueAlone(ctx, tx, ids)
 }
 
-// enqueueAlone enqueues a job of its own for each of the events ids.
+// enqueueAlone enqueues a job of its own for each of the events ids, and marks them so that
+// batches leave them to it.
 func (s *Service) enqueueAlone(ctx context.Context, tx pgx.Tx, ids []string) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE stripe_events SET alone_at = now() WHERE id = ANY($1) AND applied_at IS NULL`, ids); err != nil {
+		return dbError(err)
 	}
 	jobs := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
@@ -702,9 +723,79 @@ func (s *Service) prefetch(ctx context.Context, ev stripe.Event, fetch bool) (*c
 	return &f, nil
 }
 
+// prefetchRefunds learns the refunds of a charge.refunded event's charge with the fees Stripe
+// reports for them: from the payload when it carries them with their balance transactions,
+// else from Stripe (errFetchLater unless fetch is set). Without a Stripe key (offline test
+// mode, whose refunds carry no fees) a payload without them means no fee effects.
+func (s *Service) prefetchRefunds(ctx context.Context, ev stripe.Event, fetch bool) ([]refundFact, error) {
+	if ev.Type != "charge.refunded" {
+		return nil, nil
+	}
+	var ch stripe.Charge
+	if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
+		return nil, river.JobCancel(fmt.Errorf("%w: charge: %v", ErrInvalid, err))
+	}
+	var list []*stripe.Refund
+	if ch.Refunds != nil && refundsExpanded(ch.Refunds.Data) && !ch.Refunds.HasMore {
+		list = ch.Refunds.Data
+	} else if s.Stripe == nil {
+		return nil, nil
+	} else if !fetch {
+		return nil, errFetchLater
+	} else {
+		var err error
+		if list, err = s.Stripe.refunds(ctx, ch.ID); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]refundFact, 0, len(list))
+	for _, r := range list {
+		if r == nil || r.Status == stripe.RefundStatusFailed || r.Status == stripe.RefundStatusCanceled {
+			continue
+		}
+		f := refundFact{ID: r.ID, Amount: r.Amount, Created: r.Created}
+		if r.BalanceTransaction != nil {
+			f.Fee = r.BalanceTransaction.Fee
+		}
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b refundFact) int {
+		if a.Created != b.Created {
+			return int(a.Created - b.Created)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// refundsExpanded reports whether every refund carries its balance transaction, not only its id.
+func refundsExpanded(list []*stripe.Refund) bool {
+	for _, r := range list {
+		if r == nil || r.BalanceTransaction == nil || r.BalanceTransaction.Type == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// refundFees is the fee Stripe reports on the refunds that make up the first total of a
+// charge's amount refunded, in Stripe's order.
+func refundFees(refunds []refundFact, total int64) int64 {
+	var sum, fee int64
+	for _, r := range refunds {
+		if sum+r.Amount > total {
+			break
+		}
+		sum += r.Amount
+		fee += r.Fee
+	}
+	return fee
+}
+
 // apply makes an event's effect and returns the Stripe objects it posted for, whose waiting
 // events are then woken.
-func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev stripe.Event, facts *chargeFacts, accounts *accountLookup) ([]string, error) {
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, p pendingEvent, accounts *accountLookup) ([]string, error) {
+	ev, facts := p.ev, p.facts
 	raw := ev.Data.Raw
 	at := time.Unix(ev.Created, 0).UTC()
 	switch ev.Type {
@@ -721,6 +812,12 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev stripe.Event, facts *
 		}
 		if id := metaInt(sess.Metadata, MetaDonationID); id != 0 {
 			_, err := tx.Exec(ctx, `UPDATE donations SET status = 'failed' WHERE id = $1 AND status = 'pending'`, id)
+			return nil, dbError(err)
+		}
+		if id := metaInt(sess.Metadata, MetaSponsorshipID); id != 0 {
+			// The deal stays offered: the sponsor can pay the link again, another way.
+			_, err := tx.Exec(ctx, `UPDATE sponsorships SET failure = $2 WHERE id = $1 AND status = 'offered'`, id,
+				"The payment of "+time.Unix(ev.Created, 0).UTC().Format("2 Jan 2006")+" failed (the bank did not honour the debit); the link can be paid again.")
 			return nil, dbError(err)
 		}
 		return nil, nil
@@ -743,7 +840,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev stripe.Event, facts *
 		if v, ok := ev.Data.PreviousAttributes["amount_refunded"].(float64); ok {
 			prev = int64(v)
 		}
-		return s.applyRefund(ctx, tx, ev, ch, prev)
+		return s.applyRefund(ctx, tx, ev, ch, prev, p.refunds)
 	case "charge.dispute.created", "charge.dispute.closed":
 		var du stripe.Dispute
 		if err := json.Unmarshal(raw, &du); err != nil {
@@ -822,7 +919,7 @@ func (s *Service) applySessionPaid(ctx context.Context, tx pgx.Tx, ev stripe.Eve
 		if err != nil {
 			return nil, err
 		}
-		_, err = tx.Exec(ctx, `UPDATE sponsorships SET status = 'paid', charge_id = $2, paid_at = $3
+		_, err = tx.Exec(ctx, `UPDATE sponsorships SET status = 'paid', charge_id = $2, paid_at = $3, failure = ''
 			WHERE id = $1 AND status IN ('offered', 'cancelled')`, sponsorshipID, facts.ChargeID, facts.At)
 		return touched, dbError(err)
 	}
@@ -881,7 +978,7 @@ func scale(x, ledgerGross, chargeAmount int64) int64 {
 // carries the cumulative amount_refunded and the event the amount before it, so refunds of
 // one charge are posted in Stripe's order whatever order they arrive in: one that arrives
 // before an earlier refund waits for it.
-func (s *Service) applyRefund(ctx context.Context, tx pgx.Tx, ev stripe.Event, ch stripe.Charge, prev int64) ([]string, error) {
+func (s *Service) applyRefund(ctx context.Context, tx pgx.Tx, ev stripe.Event, ch stripe.Charge, prev int64, refunds []refundFact) ([]string, error) {
 	if err := lockObject(ctx, tx, ch.ID); err != nil {
 		return nil, err
 	}
@@ -904,8 +1001,19 @@ func (s *Service) applyRefund(ctx context.Context, tx pgx.Tx, ev stripe.Event, c
 	}
 	amount := scale(total, gross, ch.Amount) - scale(done, gross, ch.Amount)
 	if amount > 0 {
+		// The fee effect is what Stripe reports on the refunds up to this total, less what
+		// earlier refunds of the charge posted.
+		var feePosted int64
+		if err := tx.QueryRow(ctx, `
+			SELECT coalesce(-sum(p.amount), 0) FROM journal_entries e
+			JOIN postings p ON p.entry_id = e.id AND p.role = 'fee'
+			JOIN ledger_accounts a ON a.id = p.account_id AND a.kind = 'processor_fees'
+			WHERE e.reverses_entry_id = $1 AND e.kind = 'refund'`, payID).Scan(&feePosted); err != nil {
+			return nil, dbError(err)
+		}
 		_, err = PostReversal(ctx, tx, Reversal{
-			EntryID: payID, Kind: EntryRefund, Amount: amount, OccurredAt: time.Unix(ev.Created, 0).UTC(),
+			EntryID: payID, Kind: EntryRefund, Amount: amount, Fee: refundFees(refunds, total) - feePosted,
+			OccurredAt:     time.Unix(ev.Created, 0).UTC(),
 			IdempotencyKey: "refund:" + ch.ID + ":" + strconv.FormatInt(total, 10), StripeObjectID: ch.ID,
 			StripeEventID: ev.ID, Description: "Refund",
 		})

@@ -131,7 +131,7 @@ type Reversal struct {
 	EntryID        int64  // the payment entry
 	Kind           string // EntryRefund or EntryDispute
 	Amount         int64  // gross returned to the payer
-	Fee            int64  // fee Stripe withheld for it, such as a dispute fee; the platform bears it
+	Fee            int64  // fee Stripe withheld for it, such as a dispute fee; the platform bears it. On a refund it may be negative: part of the payment's fee Stripe returned, which the platform keeps
 	OccurredAt     time.Time
 	IdempotencyKey string // required: "refund:" + the refund id, say
 	StripeObjectID string
@@ -164,7 +164,7 @@ func PostReversal(ctx context.Context, db DBTX, r Reversal) (int64, error) {
 	switch {
 	case r.Kind != EntryRefund && r.Kind != EntryDispute:
 		return 0, fmt.Errorf("%w: reversal kind %q", ErrInvalid, r.Kind)
-	case r.Amount <= 0 || r.Fee < 0:
+	case r.Amount <= 0 || (r.Fee < 0 && r.Kind != EntryRefund) || -r.Fee > r.Amount:
 		return 0, fmt.Errorf("%w: reversal of %d with fee %d", ErrInvalid, r.Amount, r.Fee)
 	case r.IdempotencyKey == "":
 		return 0, fmt.Errorf("%w: reversal has no idempotency key", ErrInvalid)

@@ -38,13 +38,14 @@ type Sponsorship struct {
 	CreatedBy         *int64     `db:"created_by"`
 	CreatedAt         time.Time  `db:"created_at"`
 	PaidAt            *time.Time `db:"paid_at"`
+	Failure           string     `db:"failure"` // why the last payment failed; the deal stays offered
 }
 
 // Money returns the deal's amount.
 func (s Sponsorship) Money() Money { return Money{Amount: s.Amount, Currency: s.Currency} }
 
 const sponsorshipColumns = `id, show_id, sponsor_name, contact_email, period_start, period_end, episodes, amount, currency,
-	status, pay_token, checkout_session_id, charge_id, created_by, created_at, paid_at`
+	status, pay_token, checkout_session_id, charge_id, created_by, created_at, paid_at, failure`
 
 // SponsorshipInput is a validated deal to record.
 type SponsorshipInput struct {

@@ -126,6 +126,22 @@ func (s *Stripe) charge(ctx context.Context, id string) (*stripe.Charge, error) 
 	return ch, nil
 }
 
+// refunds fetches a charge's refunds with their balance transactions, oldest first.
+func (s *Stripe) refunds(ctx context.Context, chargeID string) ([]*stripe.Refund, error) {
+	p := &stripe.RefundListParams{Charge: stripe.String(chargeID)}
+	p.Context = ctx
+	p.AddExpand("data.balance_transaction")
+	var list []*stripe.Refund
+	it := s.api.Refunds.List(p)
+	for it.Next() {
+		list = append(list, it.Refund())
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("%w: refunds of charge %s: %w", ErrStripe, chargeID, err)
+	}
+	return list, nil
+}
+
 // Transfer sends amount to a connected account. The idempotency key makes a retry of the same
 // payout return the first transfer instead of paying twice.
 func (s *Stripe) Transfer(ctx context.Context, idempotencyKey, destination string, amount int64, currency, group string) (string, error) {
