@@ -105,6 +105,7 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"POST", sp + "/sponsorships/999999/cancel", url.Values{}, want{S, 404, 404, 403, 404}},
 		{"GET", "/connect", nil, want{S, 200, 200, 200, 200}},
 		{"POST", "/connect", url.Values{"party": {"999999"}}, want{S, 404, 404, 404, 404}},
+		{"POST", "/connect/threshold", url.Values{"party": {"999999"}, "currency": {"USD"}, "amount": {"5"}}, want{S, 404, 404, 404, 404}},
 		{"GET", "/admin/payouts", nil, want{S, 403, 403, 403, 200}},
 		{"POST", "/admin/payouts", url.Values{"period": {"soon"}}, want{S, 403, 403, 403, 400}},
 		{"GET", "/s/owned", nil, want{200, 200, 200, 200, 200}},

@@ -47,13 +47,13 @@ func (s *Server) handlePayouts() http.HandlerFunc {
 func (s *Server) handlePayoutRun() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		period := strings.TrimSpace(r.PostFormValue("period"))
-		if !billing.ValidPeriod(period) {
+		if _, err := billing.PeriodEnd(period, time.Now()); err != nil {
 			p, err := s.payoutsPage(r, period)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
-			p.Error = "Period must be a month such as 2026-11."
+			p.Error = "Period must be a month that has begun, such as " + lastPeriod(time.Now()) + "."
 			s.render(w, r, http.StatusBadRequest, "payouts", p)
 			return
 		}

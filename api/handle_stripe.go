@@ -42,6 +42,7 @@ func (s *Server) moneyRoutes(r chi.Router) {
 		r.Use(s.requireAccount)
 		r.Get("/connect", s.handleConnect())
 		r.Post("/connect", s.handleConnectStart())
+		r.Post("/connect/threshold", s.handleThreshold())
 		r.With(requireRole(s, catalog.RoleCreator, catalog.RoleAdmin)).Route("/shows/{showID}/sponsorships", func(r chi.Router) {
 			r.Get("/", s.handleSponsorships())
 			r.Post("/", s.handleSponsorshipCreate())

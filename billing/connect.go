@@ -17,12 +17,11 @@ type Connection struct {
 	StripeAccountID *string `db:"stripe_account_id"`
 	ChargesEnabled  bool    `db:"charges_enabled"`
 	PayoutsEnabled  bool    `db:"payouts_enabled"`
-	PayoutThreshold int64   `db:"payout_threshold"`
 }
 
 // ConnectionsOfAccount lists the parties a login account is (a creator or collaborator).
 func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64, email string) ([]Connection, error) {
-	rows, _ := db.Query(ctx, `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled, payout_threshold
+	rows, _ := db.Query(ctx, `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled
 		FROM parties WHERE kind <> 'distributor' AND (account_id = $1 OR lower(email) = lower($2)) ORDER BY id`, accountID, email)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Connection])
 	if err != nil {

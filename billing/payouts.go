@@ -38,6 +38,96 @@ var periodRE = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 // ValidPeriod reports whether p is a payout period such as 2026-11.
 func ValidPeriod(p string) bool { return periodRE.MatchString(p) }
 
+// PeriodEnd is when a payout period (a calendar month, UTC) ends, checking that it has
+// begun by now: a payout pays what was received before then.
+func PeriodEnd(period string, now time.Time) (time.Time, error) {
+	if !ValidPeriod(period) {
+		return time.Time{}, fmt.Errorf("%w: period %q is not a month like 2026-11", ErrInvalid, period)
+	}
+	start, err := time.Parse("2006-01", period)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: period %q: %v", ErrInvalid, period, err)
+	}
+	if start.After(now) {
+		return time.Time{}, fmt.Errorf("%w: period %s has not begun", ErrInvalid, period)
+	}
+	return start.AddDate(0, 1, 0), nil
+}
+
+// DefaultPayoutThreshold is the payout threshold of a currency for a party that has not set
+// its own: ten times the smallest donation (10.00 in most currencies, 1,000 in zero-decimal
+// ones such as JPY, whose unit is small).
+func DefaultPayoutThreshold(currency string) (int64, error) {
+	lo, _, _, err := DonationLimits(currency)
+	return 10 * lo, err
+}
+
+// PayoutThreshold is a party's payout threshold in a currency: its own, or the default.
+type PayoutThreshold struct {
+	Currency string
+	Amount   int64
+	Own      bool // set by the party; else the currency's default
+}
+
+// Money returns the threshold as an amount of its currency.
+func (t PayoutThreshold) Money() Money { return Money{Amount: t.Amount, Currency: t.Currency} }
+
+// PayoutThresholds lists a party's thresholds in the currencies it has set one for or is owed
+// in, by currency.
+func PayoutThresholds(ctx context.Context, db DBTX, partyID int64) ([]PayoutThreshold, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT c.currency, t.amount FROM (
+			SELECT currency FROM payout_thresholds WHERE party_id = $1
+			UNION SELECT currency FROM ledger_accounts WHERE kind = 'party_payable' AND party_id = $1) c
+		LEFT JOIN payout_thresholds t ON t.party_id = $1 AND t.currency = c.currency
+		ORDER BY c.currency`, partyID)
+	var out []PayoutThreshold
+	var cur string
+	var own *int64
+	_, err := pgx.ForEachRow(rows, []any{&cur, &own}, func() error {
+		t := PayoutThreshold{Currency: cur}
+		if own != nil {
+			t.Amount, t.Own = *own, true
+		} else {
+			var err error
+			if t.Amount, err = DefaultPayoutThreshold(cur); err != nil {
+				return err
+			}
+		}
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payout thresholds of party %d: %w", partyID, dbError(err))
+	}
+	return out, nil
+}
+
+// SetPayoutThreshold sets a party's own threshold in a currency, in its minor units; nil
+// goes back to the currency's default. It may be 0 (pay whatever is owed) up to the largest
+// donation of the currency.
+func SetPayoutThreshold(ctx context.Context, db DBTX, partyID int64, currency string, amount *int64) error {
+	cur, err := LookupCurrency(currency)
+	if err != nil {
+		return err
+	}
+	if amount == nil {
+		_, err := db.Exec(ctx, `DELETE FROM payout_thresholds WHERE party_id = $1 AND currency = $2`, partyID, cur.Code)
+		return dbError(err)
+	}
+	_, hi, _, _ := DonationLimits(cur.Code)
+	if *amount < 0 || *amount > hi {
+		return fmt.Errorf("%w: threshold must be between %s and %s", ErrInvalid, cur.Format(0), cur.Format(hi))
+	}
+	_, err = db.Exec(ctx, `
+		INSERT INTO payout_thresholds (party_id, currency, amount) VALUES ($1, $2, $3)
+		ON CONFLICT (party_id, currency) DO UPDATE SET amount = EXCLUDED.amount, updated_at = now()`, partyID, cur.Code, *amount)
+	if err != nil {
+		return fmt.Errorf("payout threshold of party %d: %w", partyID, dbError(err))
+	}
+	return nil
+}
+
 // PayoutOptions tunes a payout run.
 type PayoutOptions struct {
 	// AfterTransfer runs between Stripe's answer and the database write, where a crash would
@@ -55,8 +145,14 @@ const payoutsLockID = 0x7061796f757473 // "payouts"
 // are finished first, with the same key, so a party is never paid twice. In offline test mode
 // no money moves: transfers get test ids. It returns the period's payouts.
 func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOptions) ([]Payout, error) {
-	if !ValidPeriod(period) {
-		return nil, fmt.Errorf("%w: period %q is not like 2026-11", ErrInvalid, period)
+	end, err := PeriodEnd(period, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	codes := CurrencyCodes()
+	defaults := make([]int64, len(codes))
+	for i, c := range codes {
+		defaults[i], _ = DefaultPayoutThreshold(c)
 	}
 	conn, err := s.DB.Acquire(ctx)
 	if err != nil {
@@ -72,19 +168,25 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(payoutsLockID))
 
-	// What is owed, less payouts already started but not yet recorded in the ledger.
+	// What is owed for money received before the period's end: what is owed now, less what
+	// came in since (refunds since are not added back: a payout never exceeds what is owed
+	// now), less payouts already started but not yet recorded in the ledger; when it is above
+	// the party's threshold in that currency.
 	if _, err := s.DB.Exec(ctx, `
 		INSERT INTO payouts (party_id, currency, period, amount)
-		SELECT b.party_id, b.currency, $1, b.owed - coalesce(q.pending, 0)
-		FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed
-		      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id
+		SELECT b.party_id, b.currency, $1, least(b.owed, b.owed - b.later) - coalesce(q.pending, 0)
+		FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed,
+		             -coalesce(sum(p.amount) FILTER (WHERE e.occurred_at >= $2 AND e.kind NOT IN ('payout', 'adjustment')), 0) AS later
+		      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id JOIN journal_entries e ON e.id = p.entry_id
 		      WHERE a.kind = 'party_payable' GROUP BY a.party_id, a.currency) b
 		JOIN parties pa ON pa.id = b.party_id
+		LEFT JOIN payout_thresholds t ON t.party_id = b.party_id AND t.currency = b.currency
+		LEFT JOIN unnest($3::text[], $4::bigint[]) AS d(currency, amount) ON d.currency = b.currency
 		LEFT JOIN LATERAL (SELECT sum(amount) AS pending FROM payouts
 		                   WHERE party_id = b.party_id AND currency = b.currency AND status = 'pending') q ON true
 		WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
-		  AND b.owed - coalesce(q.pending, 0) > greatest(pa.payout_threshold, 0)
-		ON CONFLICT (party_id, currency, period) DO NOTHING`, period); err != nil {
+		  AND least(b.owed, b.owed - b.later) - coalesce(q.pending, 0) > coalesce(t.amount, d.amount, 0)
+		ON CONFLICT (party_id, currency, period) DO NOTHING`, period, end, codes, defaults); err != nil {
 		return nil, fmt.Errorf("payout run %s: %w", period, dbError(err))
 	}
 	rows, _ := s.DB.Query(ctx, `SELECT `+payoutColumns+`, pa.stripe_account_id FROM payouts o JOIN parties pa ON pa.id = o.party_id

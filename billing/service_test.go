@@ -160,7 +160,8 @@ func TestPayoutCrashRecovery(t *testing.T) {
 	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 6000, 1500, 2500))
 	pay(t, f, plan, "payment:ch_1", 10000, 400) // creator 5760, collaborator 1440, distributor 2400
 	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_creator', payouts_enabled = true WHERE id = $1`, f.creator))
-	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_collab', payouts_enabled = true, payout_threshold = 2000 WHERE id = $1`, f.collaborator))
+	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_collab', payouts_enabled = true WHERE id = $1`, f.collaborator))
+	must(t, SetPayoutThreshold(ctx, f.db, f.collaborator, "usd", ptr(int64(2000))))
 
 	crash := errors.New("crash after the transfer")
 	_, err := svc.RunPayouts(ctx, "2026-11", PayoutOptions{AfterTransfer: func(Payout, string) error { return crash }})

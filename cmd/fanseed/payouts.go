@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fanseed/fanseed/billing"
 )
 
 // payouts runs `fanseed payouts run --period 2026-11`: every party with a connected account
-// is paid its balance above its threshold, and the period's payouts are printed.
+// is paid what it is owed for money received by the end of the month, when that is above its
+// threshold in the currency, and the period's payouts are printed.
 func payouts(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 1 || args[0] != "run" {
 		return errors.New("usage: fanseed payouts run --period 2026-11")
@@ -23,8 +25,8 @@ func payouts(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if !billing.ValidPeriod(*period) {
-		return fmt.Errorf("--period: %q must be a month such as 2026-11", *period)
+	if _, err := billing.PeriodEnd(*period, time.Now()); err != nil {
+		return fmt.Errorf("--period: %q must be a month that has begun, such as 2026-11", *period)
 	}
 	cfg, err := loadConfig(getenv, false)
 	if err != nil {

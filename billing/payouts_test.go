@@ -1,0 +1,114 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// A payout for a month pays what was received before the month ended, never more than is owed
+// now; each currency has its own threshold, the default or the party's own; a month that has
+// not begun is refused.
+func TestPayoutPeriodAndThresholds(t *testing.T) {
+	t.Parallel()
+	f, svc := newService(t, nil) // offline test mode: transfers get test ids
+	ctx := context.Background()
+	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyGross, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 5000, 2500, 2500))
+	received := func(key string, gross int64, currency string, at time.Time) int64 {
+		t.Helper()
+		id, err := PostPayment(ctx, f.db, Payment{Gross: gross, Currency: currency, OccurredAt: at, Source: SourceDonations, IdempotencyKey: key}, plan)
+		must(t, err)
+		return id
+	}
+	oct := time.Date(2026, 10, 31, 23, 59, 59, 0, time.UTC)
+	nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	octPay := received("payment:oct", 10000, "USD", oct) // creator 5000, collaborator 2500
+	received("payment:nov", 4000, "USD", nov)            // creator 2000, collaborator 1000
+	jpy := received("payment:jpy", 6000, "JPY", oct)     // creator ¥3000, collaborator ¥1500
+	refund := func(key string, entry, amount int64) {
+		t.Helper()
+		_, err := PostReversal(ctx, f.db, Reversal{EntryID: entry, Kind: EntryRefund, Amount: amount, OccurredAt: nov.Add(time.Hour),
+			IdempotencyKey: key})
+		must(t, err)
+	}
+	refund("refund:oct", octPay, 1000) // in November: creator 500, collaborator 250
+	refund("refund:jpy", jpy, 2000)    // in November: creator ¥1000, collaborator ¥500
+	for _, p := range []int64{f.creator, f.collaborator} {
+		must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_'||id, payouts_enabled = true WHERE id = $1`, p))
+	}
+	// The collaborator waits for ¥2,000 (the default would be ¥1,000) and takes any USD amount.
+	must(t, SetPayoutThreshold(ctx, f.db, f.collaborator, "JPY", ptr(int64(2000))))
+	must(t, SetPayoutThreshold(ctx, f.db, f.collaborator, "USD", ptr(int64(0))))
+
+	if _, err := svc.RunPayouts(ctx, "2099-01", PayoutOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a month not begun: %v, want ErrInvalid", err)
+	}
+	if _, err := svc.RunPayouts(ctx, "2026-13", PayoutOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("month 13: %v, want ErrInvalid", err)
+	}
+	paid := func(period string) map[string]int64 {
+		t.Helper()
+		list, err := svc.RunPayouts(ctx, period, PayoutOptions{})
+		must(t, err)
+		got := map[string]int64{}
+		for _, p := range list {
+			who := map[int64]string{f.creator: "creator", f.collaborator: "collaborator"}[p.PartyID]
+			got[who+" "+p.Currency] = p.Amount
+		}
+		return got
+	}
+	// October: USD received before November, without November's 2000 and 1000 (the refund made
+	// in November is taken from November's payout). In yen nothing came in since, so the
+	// creator is paid what is owed now, ¥2000, not the ¥3000 October brought; the
+	// collaborator's ¥1000 is under its own threshold.
+	want := map[string]int64{"creator USD": 5000, "collaborator USD": 2500, "creator JPY": 2000}
+	if got := paid("2026-10"); !equalMaps(got, want) {
+		t.Fatalf("October's payouts %v, want %v", got, want)
+	}
+	// November: the rest.
+	want = map[string]int64{"creator USD": 2000 - 500, "collaborator USD": 1000 - 250}
+	if got := paid("2026-11"); !equalMaps(got, want) {
+		t.Fatalf("November's payouts %v, want %v", got, want)
+	}
+	if o, c := owed(t, f.db, f.creator, "USD"), owed(t, f.db, f.collaborator, "JPY"); o != 0 || c != 1000 {
+		t.Fatalf("after both runs the creator is owed %d USD cents and the collaborator ¥%d; want 0 and ¥1000", o, c)
+	}
+	// Thresholds read back per currency: the collaborator's own, the creator's defaults.
+	ths, err := PayoutThresholds(ctx, f.db, f.creator)
+	must(t, err)
+	if len(ths) != 2 || ths[0] != (PayoutThreshold{Currency: "JPY", Amount: 1000}) || ths[1] != (PayoutThreshold{Currency: "USD", Amount: 1000}) {
+		t.Fatalf("creator's thresholds %+v", ths)
+	}
+	ths, err = PayoutThresholds(ctx, f.db, f.collaborator)
+	must(t, err)
+	if len(ths) != 2 || ths[0] != (PayoutThreshold{Currency: "JPY", Amount: 2000, Own: true}) || ths[1] != (PayoutThreshold{Currency: "USD", Amount: 0, Own: true}) {
+		t.Fatalf("collaborator's thresholds %+v", ths)
+	}
+	if err := SetPayoutThreshold(ctx, f.db, f.collaborator, "USD", ptr(int64(-1))); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("negative threshold: %v", err)
+	}
+	if err := SetPayoutThreshold(ctx, f.db, f.collaborator, "XYZ", ptr(int64(1))); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown currency: %v", err)
+	}
+	must(t, SetPayoutThreshold(ctx, f.db, f.collaborator, "JPY", nil))
+	ths, err = PayoutThresholds(ctx, f.db, f.collaborator)
+	must(t, err)
+	if ths[0] != (PayoutThreshold{Currency: "JPY", Amount: 1000}) {
+		t.Fatalf("after going back to the default: %+v", ths[0])
+	}
+}
+
+func equalMaps(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
