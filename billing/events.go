@@ -876,12 +876,17 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p pendingEvent, accounts
 			return nil, err
 		}
 		status := map[stripe.EventType]string{"payout.paid": "paid", "payout.failed": "failed"}[ev.Type]
-		// A connected account's payout to its bank settles the transfers made to it before.
+		// A connected account's payout to its bank carries the transfers made to it before the
+		// payout was created (they are available at once) and not settled by an earlier one.
+		made := at
+		if p.Created != 0 {
+			made = time.Unix(p.Created, 0).UTC()
+		}
 		_, err := tx.Exec(ctx, `
 			UPDATE payouts SET status = $2, failure = $3, updated_at = now()
 			WHERE party_id = (SELECT id FROM parties WHERE stripe_account_id = $1)
-			  AND status = 'transferred' AND created_at <= $4`,
-			ev.Account, status, p.FailureMessage, at.Add(time.Minute))
+			  AND status = 'transferred' AND updated_at <= $4`,
+			ev.Account, status, p.FailureMessage, made)
 		return nil, dbError(err)
 	}
 	s.Log.DebugContext(ctx, "stripe event ignored", slog.String("event_id", ev.ID), slog.String("type", string(ev.Type)))

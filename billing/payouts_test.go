@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -111,4 +112,45 @@ func equalMaps(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// A connected account's payout.paid settles the transfers made to it before the payout was
+// created, and no later one; payout.failed marks them failed with Stripe's message.
+func TestConnectedPayoutEvents(t *testing.T) {
+	t.Parallel()
+	f, svc := newService(t, nil)
+	ctx := context.Background()
+	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 5000, 2500, 2500))
+	pay(t, f, plan, "payment:1", 10000, 0)
+	for _, p := range []int64{f.creator, f.collaborator} {
+		must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_'||id, payouts_enabled = true WHERE id = $1`, p))
+	}
+	_, err := svc.RunPayouts(ctx, "2026-11", PayoutOptions{})
+	must(t, err)
+	transferred := time.Now()
+	status := func(party int64) (string, string) {
+		t.Helper()
+		var s, failure string
+		must(t, f.db.QueryRow(ctx, `SELECT status, failure FROM payouts WHERE party_id = $1`, party).Scan(&s, &failure))
+		return s, failure
+	}
+	acct := func(party int64) string { return "acct_" + strconv.FormatInt(party, 10) }
+	payout := func(id string, created time.Time, status, failure string) map[string]any {
+		return map[string]any{"id": id, "object": "payout", "amount": 5000, "currency": "usd", "created": created.Unix(),
+			"status": status, "failure_message": failure}
+	}
+	// A payout the creator's account made before the transfer does not carry it.
+	deliver(t, f, svc, EventJSON("evt_po_old", "payout.paid", transferred, payout("po_old", transferred.Add(-time.Hour), "paid", ""), nil, acct(f.creator)))
+	if s, _ := status(f.creator); s != "transferred" {
+		t.Fatalf("after an earlier payout: %s, want transferred", s)
+	}
+	deliver(t, f, svc, EventJSON("evt_po_new", "payout.paid", transferred.Add(time.Hour), payout("po_new", transferred.Add(time.Minute), "paid", ""), nil, acct(f.creator)))
+	deliver(t, f, svc, EventJSON("evt_po_fail", "payout.failed", transferred.Add(time.Hour),
+		payout("po_fail", transferred.Add(time.Minute), "failed", "The bank account has been closed."), nil, acct(f.collaborator)))
+	if s, _ := status(f.creator); s != "paid" {
+		t.Fatalf("creator's payout %s, want paid", s)
+	}
+	if s, failure := status(f.collaborator); s != "failed" || failure != "The bank account has been closed." {
+		t.Fatalf("collaborator's payout %s (%q), want failed with Stripe's message", s, failure)
+	}
 }
