@@ -617,7 +617,8 @@ func TestPlanChangeAppliesFromItsEffectiveTime(t *testing.T) {
 
 // An async payment (a bank debit) that fails marks the donation failed and leaves the deal
 // offered with the reason on the creator's and the sponsor's pages; when the sponsor then pays
-// the link another way, the deal is paid and the reason gone.
+// the link another way, the deal is paid and the reason gone; a dispute the platform loses
+// makes it refunded.
 func TestAsyncPaymentFailed(t *testing.T) {
 	t.Parallel()
 	ts, _ := newMoneyServer(t)
@@ -671,5 +672,19 @@ func TestAsyncPaymentFailed(t *testing.T) {
 	}
 	if dealStatus != "paid" || failure != "" {
 		t.Fatalf("after paying: deal %s (%q), want paid with no failure", dealStatus, failure)
+	}
+	// The sponsor disputes the payment and the platform loses: the deal is refunded.
+	dispute := func(status string) map[string]any {
+		return map[string]any{"id": "du_deal", "object": "dispute", "amount": gross, "currency": "usd", "charge": "ch_deal",
+			"created": at.Add(2 * time.Hour).Unix(), "status": status}
+	}
+	postSigned(t, ts.URL, billing.EventJSON("evt_du_open", "charge.dispute.created", at.Add(2*time.Hour), dispute("needs_response"), nil, ""))
+	postSigned(t, ts.URL, billing.EventJSON("evt_du_lost", "charge.dispute.closed", at.Add(3*time.Hour), dispute("lost"), nil, ""))
+	waitApplied(t, ts)
+	if err := ts.db.QueryRow(ctx, `SELECT status FROM sponsorships WHERE id = $1`, deals[0]).Scan(&dealStatus); err != nil {
+		t.Fatal(err)
+	}
+	if dealStatus != "refunded" {
+		t.Fatalf("after a lost dispute: deal %s, want refunded", dealStatus)
 	}
 }

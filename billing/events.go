@@ -1087,7 +1087,11 @@ func (s *Service) applyDispute(ctx context.Context, tx pgx.Tx, ev stripe.Event, 
 		}
 	}
 	if ev.Type == "charge.dispute.closed" && du.Status == stripe.DisputeStatusLost {
+		// The payer has the money back for good: the donation or deal counts as refunded.
 		if _, err := tx.Exec(ctx, `UPDATE donations SET status = 'refunded' WHERE charge_id = $1`, chargeID); err != nil {
+			return nil, dbError(err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sponsorships SET status = 'refunded' WHERE charge_id = $1`, chargeID); err != nil {
 			return nil, dbError(err)
 		}
 	}
