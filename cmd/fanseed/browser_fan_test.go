@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -69,6 +70,14 @@ func TestBrowserFanPagesFit(t *testing.T) {
 	var showID int64
 	conn, _ := pgx.Connect(context.Background(), dbURL)
 	conn.QueryRow(context.Background(), `SELECT id FROM shows WHERE slug = 'fit-show'`).Scan(&showID)
+	// The creator is paid as a party with a threshold of its own, so Get paid has its tables.
+	party, err := billing.EnsureParty(context.Background(), conn, billing.PartyCreator, "Fit", "fit-show@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := billing.SetPayoutThreshold(context.Background(), conn, party.ID, "EUR", ptrTo(int64(2500))); err != nil {
+		t.Fatal(err)
+	}
 	conn.Close(context.Background())
 
 	for _, width := range []int{375, 1280} {
@@ -77,6 +86,7 @@ func TestBrowserFanPagesFit(t *testing.T) {
 			for _, p := range []struct{ name, path string }{
 				{"show", "/s/fit-show"},
 				{"dashboard", fmt.Sprintf("/shows/%d/dashboard", showID)},
+				{"get-paid", "/connect"},
 			} {
 				if p.name == "dashboard" {
 					if err := chromedp.Do(ctx,

@@ -179,6 +179,48 @@ func TestBrowserPartnerStatement(t *testing.T) {
 	}
 	t.Logf("page and CSV agree: opening %s, received %s, refunds %s, closing %s (%s)", opening, sources, adjustments, closing,
 		strconv.Itoa(len(records))+" records")
+
+	// Pat asks to be paid only above 25.00 USD on the Get paid page; a typo is refused first.
+	amount := chromedp.ID(fmt.Sprintf("amount-%d", pat.ID))
+	submit := chromedp.CSS(fmt.Sprintf(`section[aria-labelledby="thresholds-%d"] form:last-of-type button[type=submit]`, pat.ID))
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(base+"/connect"),
+		chromedp.WaitVisible(amount),
+		chromedp.SendKeys(amount, "25,0O"),
+		chromedp.Click(submit),
+		chromedp.WaitVisible(chromedp.CSS(`p.error[role=alert]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if msg := text2(t, bctx, chromedp.CSS(`p.error[role=alert]`)); !strings.HasPrefix(msg, "Threshold must be an amount") {
+		t.Fatalf("refused threshold says %q", msg)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Clear(amount),
+		chromedp.SendKeys(amount, "25"),
+		chromedp.Click(submit),
+		chromedp.WaitVisible(chromedp.CSS(`.flash, [role=status]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	ths, err := billing.PayoutThresholds(ctx, db, pat.ID)
+	if err != nil || len(ths) != 1 || ths[0] != (billing.PayoutThreshold{Currency: "USD", Amount: 2500, Own: true}) {
+		t.Fatalf("Pat's thresholds after the form: %+v (%v), want USD 25.00 of Pat's own", ths, err)
+	}
+	if page := text2(t, bctx, chromedp.CSS(`section[aria-labelledby="thresholds-`+strconv.FormatInt(pat.ID, 10)+`"] table`)); !strings.Contains(page, "25.00") {
+		t.Fatalf("the thresholds table does not show 25.00:\n%s", page)
+	}
+	noOverflow(t, bctx, "get paid page")
+}
+
+// text2 is the trimmed text of the element sel finds.
+func text2(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(s)
 }
 
 func ptrTo[T any](v T) *T { return &v }
