@@ -26,8 +26,8 @@ func TestShowDashboard(t *testing.T) {
 	ep, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
 	_, rec2 := ts.publishedEpisode(t, show, "Second", "second.mp3", []byte("ID3\x03 more audio"))
 	day := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
-	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces) VALUES
-		($1, $2, 3, 5, 4, 40), ($1, $3, 6, 1, 2, 10), ($1, $4, 1, 1, 9, 5)`,
+	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces, downloaders) VALUES
+		($1, $2, 3, 5, 4, 40, 7), ($1, $3, 6, 1, 2, 10, 3), ($1, $4, 1, 1, 9, 5, 2)`,
 		rec.ID, day.Add(10*time.Hour), day.Add(11*time.Hour), day.AddDate(0, 0, 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,8 @@ func TestShowDashboard(t *testing.T) {
 
 	// One episode's numbers.
 	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard?from=2026-11-01&to=2026-11-30&episode=%d", show.ID, ep.ID), nil)
-	if body := readBody(t, resp); !strings.Contains(body, "<strong>15</strong> completed downloads") || strings.Contains(body, ">Second<") {
+	if body := readBody(t, resp); !strings.Contains(body, "<strong>15</strong> completed downloads in this range, by <strong>12</strong> new downloaders") ||
+		strings.Contains(body, ">Second<") {
 		t.Errorf("dashboard of one episode: status %d, want its 15 downloads and no other episode", resp.StatusCode)
 	}
 	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/downloads.csv?from=2026-11-01&to=2026-11-30&episode=%d", show.ID, ep.ID), nil)
@@ -75,7 +76,8 @@ func TestShowDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{{"day", "completed_downloads", "peak_peers", "announces"}, {"2026-11-03", "6", "8", "50"}, {"2026-11-04", "9", "2", "5"}}
+	want := [][]string{{"day", "completed_downloads", "new_downloaders", "peak_peers", "announces"}, {"2026-11-03", "6", "10", "8", "50"},
+		{"2026-11-04", "9", "2", "2", "5"}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Errorf("downloads.csv = %v, want %v", rows, want)
 	}

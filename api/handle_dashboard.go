@@ -81,20 +81,24 @@ type dashEpisode struct {
 	Traffic seeding.TorrentTraffic
 }
 
+// Served is what the fleet has uploaded of the episode, the way people read sizes.
+func (e dashEpisode) Served() string { return humanBytes(e.Traffic.BytesServed) }
+
 type dashboardData struct {
-	Show       catalog.Show
-	Range      dateRange
-	EpisodeID  int64 // when set, the tracker charts and tables cover this episode only
-	Swarm      []seeding.SwarmDay
-	MoneyDays  []billing.MoneyDay
-	Episodes   []dashEpisode
-	PaidOut    []billing.PartyPaidOut
-	Monthly    int
-	Totals     billing.MoneyDay
-	Downloads  int64
-	cur        billing.Currency
-	swarmByDay map[time.Time]seeding.SwarmDay
-	moneyByDay map[time.Time]billing.MoneyDay
+	Show        catalog.Show
+	Range       dateRange
+	EpisodeID   int64 // when set, the tracker charts and tables cover this episode only
+	Swarm       []seeding.SwarmDay
+	MoneyDays   []billing.MoneyDay
+	Episodes    []dashEpisode
+	PaidOut     []billing.PartyPaidOut
+	Monthly     int
+	Totals      billing.MoneyDay
+	Downloads   int64
+	Downloaders int64 // first seen in the range
+	cur         billing.Currency
+	swarmByDay  map[time.Time]seeding.SwarmDay
+	moneyByDay  map[time.Time]billing.MoneyDay
 }
 
 // Money formats minor units of the show's currency.
@@ -146,6 +150,7 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 	for _, sd := range d.Swarm {
 		d.swarmByDay[sd.Day.UTC()] = sd
 		d.Downloads += sd.Completed
+		d.Downloaders += sd.Downloaders
 	}
 	for _, m := range d.MoneyDays {
 		d.moneyByDay[m.Day.UTC()] = m
@@ -252,9 +257,9 @@ func (s *Server) handleShowDashboardCSV() http.HandlerFunc {
 		i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 		switch table {
 		case "downloads":
-			cw.Write([]string{"day", "completed_downloads", "peak_peers", "announces"})
+			cw.Write([]string{"day", "completed_downloads", "new_downloaders", "peak_peers", "announces"})
 			for _, sd := range d.Swarm {
-				cw.Write([]string{sd.Day.UTC().Format(time.DateOnly), i64(sd.Completed), i64(sd.PeakPeers), i64(sd.Announces)})
+				cw.Write([]string{sd.Day.UTC().Format(time.DateOnly), i64(sd.Completed), i64(sd.Downloaders), i64(sd.PeakPeers), i64(sd.Announces)})
 			}
 		case "money":
 			cw.Write([]string{"day", "currency", "donations", "monthly_donations", "sponsorships", "fees", "refunds", "disputes"})

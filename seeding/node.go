@@ -3,6 +3,7 @@ package seeding
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,8 @@ type Node struct {
 	http  *http.Client
 	log   *slog.Logger
 	addr  string // public address
+	// session names this run of the node: its upload counters start from zero.
+	session string
 
 	mu       sync.Mutex
 	id       int64
@@ -119,7 +122,8 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start BitTorrent client on %s: %w", cfg.ListenAddr, err)
 	}
-	n := &Node{cfg: cfg, cl: cl, store: store, http: cfg.HTTPClient, log: cfg.Log, torrents: map[metainfo.Hash]*held{}}
+	n := &Node{cfg: cfg, cl: cl, store: store, http: cfg.HTTPClient, log: cfg.Log, torrents: map[metainfo.Hash]*held{},
+		session: rand.Text()}
 	if n.http == nil {
 		n.http = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -413,7 +417,7 @@ func (n *Node) register(ctx context.Context) error {
 func (n *Node) heartbeat(ctx context.Context, id int64) error {
 	reports, disk := n.Reports()
 	var o Orders
-	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{DiskUsed: disk, Torrents: reports}, &o); err != nil {
+	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, DiskUsed: disk, Torrents: reports}, &o); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	n.Apply(o)

@@ -14,14 +14,18 @@ type SwarmDay struct {
 	Completed int64     `db:"completed"`  // finished downloads (event=completed)
 	PeakPeers int64     `db:"peak_peers"` // the most seeders plus leechers seen in one bucket
 	Announces int64     `db:"announces"`
+	// Downloaders first seen that day: each address counts once per torrent for good.
+	Downloaders int64 `db:"downloaders"`
 }
 
 // SwarmDaily sums the tracker's five-minute buckets per day in [from, to).
 func SwarmDaily(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.Time) ([]SwarmDay, error) {
 	rows, _ := db.Query(ctx, `
-		SELECT day, sum(completed) AS completed, max(peers) AS peak_peers, sum(announces) AS announces
+		SELECT day, sum(completed) AS completed, max(peers) AS peak_peers, sum(announces) AS announces,
+		       sum(downloaders) AS downloaders
 		FROM (SELECT date_trunc('day', bucket AT TIME ZONE 'UTC') AS day, bucket,
-		             sum(completed) AS completed, sum(seeders + leechers) AS peers, sum(announces) AS announces
+		             sum(completed) AS completed, sum(seeders + leechers) AS peers, sum(announces) AS announces,
+		             sum(downloaders) AS downloaders
 		      FROM swarm_stats WHERE torrent_id = ANY($1) AND bucket >= $2 AND bucket < $3
 		      GROUP BY bucket) b
 		GROUP BY day ORDER BY day`, torrentIDs, from, to)
@@ -36,7 +40,7 @@ func SwarmDaily(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.
 type TorrentTraffic struct {
 	TorrentID   int64 `db:"torrent_id"`
 	Completed   int64 `db:"completed"`
-	BytesServed int64 `db:"bytes_served"` // by the seedbox nodes holding it now, since they took it
+	BytesServed int64 `db:"bytes_served"` // by the seedbox fleet, in all
 	Seeders     int64 `db:"seeders"`
 	Leechers    int64 `db:"leechers"`
 }
@@ -46,7 +50,7 @@ func Traffic(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.Tim
 	rows, _ := db.Query(ctx, `
 		SELECT t.id AS torrent_id,
 		       coalesce((SELECT sum(s.completed) FROM swarm_stats s WHERE s.torrent_id = t.id AND s.bucket >= $2 AND s.bucket < $3), 0) AS completed,
-		       coalesce((SELECT sum(a.uploaded) FROM assignments a WHERE a.torrent_id = t.id), 0) AS bytes_served,
+		       t.bytes_served,
 		       coalesce((SELECT max(a.seeders) FROM assignments a WHERE a.torrent_id = t.id), 0) AS seeders,
 		       coalesce((SELECT max(a.leechers) FROM assignments a WHERE a.torrent_id = t.id), 0) AS leechers
 		FROM torrents t WHERE t.id = ANY($1)`, torrentIDs, from, to)

@@ -2,10 +2,12 @@ package seeding
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -167,41 +169,64 @@ func (p *Published) refresh(force bool) {
 const bucketSize = 5 * time.Minute
 
 // RecordStats adds a tracker snapshot to the five-minute buckets and the torrents' totals.
+// Downloaders are counted once per torrent for good: a bucket counts those first seen in it.
 func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats) error {
 	if len(stats) == 0 {
 		return nil
 	}
 	bucket := at.Truncate(bucketSize)
 	hashes := make([][]byte, len(stats))
-	seeders, leechers, completed, announces, downloaders := make([]int64, len(stats)), make([]int64, len(stats)),
-		make([]int64, len(stats)), make([]int64, len(stats)), make([]int64, len(stats))
+	seeders, leechers, completed, announces := make([]int64, len(stats)), make([]int64, len(stats)),
+		make([]int64, len(stats)), make([]int64, len(stats))
+	var peerTorrents, peers [][]byte
 	for i, s := range stats {
 		hashes[i] = append([]byte(nil), s.InfoHash[:]...)
-		seeders[i], leechers[i], completed[i] = int64(s.Seeders), int64(s.Leechers), s.Completed
-		announces[i], downloaders[i] = s.Announces, int64(s.Downloaders)
+		seeders[i], leechers[i], completed[i], announces[i] = int64(s.Seeders), int64(s.Leechers), s.Completed, s.Announces
+		for _, a := range s.DownloaderAddrs {
+			peerTorrents, peers = append(peerTorrents, hashes[i]), append(peers, downloaderKey(s.InfoHash, a))
+		}
 	}
 	_, err := db.Exec(ctx, `
 		WITH s AS (
-			SELECT t.id, u.seeders, u.leechers, u.completed, u.announces, u.downloaders
-			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
-			     AS u(infohash, seeders, leechers, completed, announces, downloaders)
+			SELECT t.id, u.seeders, u.leechers, u.completed, u.announces
+			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+			     AS u(infohash, seeders, leechers, completed, announces)
 			JOIN torrents t ON t.infohash = u.infohash
+		), fresh AS (
+			INSERT INTO torrent_downloaders (torrent_id, peer, first_seen)
+			SELECT t.id, u.peer, $1 FROM unnest($7::bytea[], $8::bytea[]) AS u(infohash, peer)
+			JOIN torrents t ON t.infohash = u.infohash
+			ON CONFLICT DO NOTHING
+			RETURNING torrent_id
+		), d AS (
+			SELECT s.*, (SELECT count(*) FROM fresh f WHERE f.torrent_id = s.id) AS downloaders FROM s
 		), totals AS (
-			UPDATE torrents t SET completed = t.completed + s.completed, downloaders = t.downloaders + s.downloaders
-			FROM s WHERE t.id = s.id
+			UPDATE torrents t SET completed = t.completed + d.completed, downloaders = t.downloaders + d.downloaders
+			FROM d WHERE t.id = d.id AND (d.completed > 0 OR d.downloaders > 0)
 		)
-		INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces)
-		SELECT id, $1, seeders, leechers, completed, announces FROM s
+		INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces, downloaders)
+		SELECT id, $1, seeders, leechers, completed, announces, downloaders FROM d
 		ON CONFLICT (torrent_id, bucket) DO UPDATE SET
 			seeders = greatest(swarm_stats.seeders, EXCLUDED.seeders),
 			leechers = greatest(swarm_stats.leechers, EXCLUDED.leechers),
 			completed = swarm_stats.completed + EXCLUDED.completed,
-			announces = swarm_stats.announces + EXCLUDED.announces`,
-		bucket, hashes, seeders, leechers, completed, announces, downloaders)
+			announces = swarm_stats.announces + EXCLUDED.announces,
+			downloaders = swarm_stats.downloaders + EXCLUDED.downloaders`,
+		bucket, hashes, seeders, leechers, completed, announces, peerTorrents, peers)
 	if err != nil {
 		return fmt.Errorf("record swarm stats: %w", err)
 	}
 	return nil
+}
+
+// downloaderKey stands for a downloader of a torrent without storing its address: the first
+// 16 bytes of SHA-256 over the infohash and the address.
+func downloaderKey(ih [20]byte, a netip.Addr) []byte {
+	h := sha256.New()
+	h.Write(ih[:])
+	b, _ := a.Unmap().MarshalBinary()
+	h.Write(b)
+	return h.Sum(nil)[:16]
 }
 
 // RecordStatsEvery adds the tracker's counters to the database every interval until ctx ends,

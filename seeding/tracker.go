@@ -66,8 +66,10 @@ type SwarmStats struct {
 	// Downloaders counts distinct IP addresses that announced event=started with bytes left, or
 	// event=completed. Addresses, not peer ids: clients make a new peer id on every start, while
 	// one address is usually one household (NAT undercounts; our own nodes are counted too).
-	Downloaders int
-	Announces   int64
+	// DownloaderAddrs are those addresses, so that RecordStats counts each once for good.
+	Downloaders     int
+	DownloaderAddrs []netip.Addr
+	Announces       int64
 }
 
 type peerKey struct {
@@ -267,9 +269,14 @@ func (t *Tracker) Snapshot() []SwarmStats {
 	out := make([]SwarmStats, 0, len(t.swarms))
 	for ih, s := range t.swarms {
 		s.prune(now, expiry)
+		addrs := make([]netip.Addr, 0, len(s.downloaders))
+		for a := range s.downloaders {
+			addrs = append(addrs, a)
+		}
+		slices.SortFunc(addrs, netip.Addr.Compare)
 		out = append(out, SwarmStats{
 			InfoHash: ih, Seeders: s.seeders, Leechers: s.leechers,
-			Completed: s.completed, Downloaders: len(s.downloaders), Announces: s.announces,
+			Completed: s.completed, Downloaders: len(s.downloaders), DownloaderAddrs: addrs, Announces: s.announces,
 		})
 		// Fresh maps, because a cleared Go map keeps its peak size.
 		s.completed, s.announces, s.downloaders = 0, 0, map[netip.Addr]struct{}{}

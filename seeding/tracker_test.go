@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,14 +133,16 @@ func TestTrackerSwarm(t *testing.T) {
 		t.Errorf("Scrape = %+v", scrape)
 	}
 	snap := tr.Snapshot()
-	want := SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1, Completed: 1, Downloaders: 2, Announces: 10}
-	if len(snap) != 1 || snap[0] != want {
+	want := SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1, Completed: 1, Downloaders: 2, Announces: 10,
+		DownloaderAddrs: []netip.Addr{client(3, 0, "").Addr.Addr(), client(4, 0, "").Addr.Addr()}}
+	slices.SortFunc(want.DownloaderAddrs, netip.Addr.Compare)
+	if len(snap) != 1 || !reflect.DeepEqual(snap[0], want) {
 		t.Errorf("Snapshot = %+v, want %+v", snap, want)
 	}
 	// The next period starts from zero, the swarm itself stays.
 	snap = tr.Snapshot()
-	want = SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1}
-	if len(snap) != 1 || snap[0] != want {
+	want = SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1, DownloaderAddrs: []netip.Addr{}}
+	if len(snap) != 1 || !reflect.DeepEqual(snap[0], want) {
 		t.Errorf("second Snapshot = %+v, want %+v", snap, want)
 	}
 }
