@@ -2,6 +2,8 @@ package seeding
 
 import (
 	"bytes"
+	"context"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -27,6 +29,10 @@ type Tracker struct {
 	Allowed func(infoHash [20]byte) bool
 
 	now func() time.Time // time.Now unless a test sets it
+
+	// Set by ShareThrough: the swarms are shared with the other serve processes.
+	shared  DBTX
+	process string
 
 	mu     sync.Mutex
 	swarms map[[20]byte]*swarm
@@ -95,6 +101,23 @@ type swarm struct {
 	completed   int64
 	announces   int64
 	downloaders map[netip.Addr]struct{}
+
+	// Shared with other processes (see Tracker.Share): this process's peers announced or gone
+	// since the last Share (gone ones with when they were last seen here), the other processes'
+	// peers as of the last Share, and the completions recorded by every process.
+	changed         map[peerKey]struct{}
+	gone            map[peerKey]time.Time
+	remote          []remotePeer
+	remoteSeeders   int
+	remoteLeechers  int
+	sharedCompleted int64
+	synced          bool // remote holds what other processes had when this swarm was last shared
+}
+
+// remotePeer is a peer another serve process heard from.
+type remotePeer struct {
+	key    peerKey
+	seeder bool
 }
 
 func (t *Tracker) interval() time.Duration {
@@ -126,6 +149,20 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	}
 	now := t.clock()
 	expiry := 2 * t.interval()
+	// A swarm this process has not shared yet learns the other processes' peers first, so that
+	// a client's first announce here is not answered with half a swarm.
+	var loaded map[[20]byte]sharedSwarm
+	if t.shared != nil {
+		t.mu.Lock()
+		s := t.swarms[a.InfoHash]
+		need := s == nil || !s.synced
+		t.mu.Unlock()
+		if need {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			loaded, _ = t.loadShared(ctx, [][20]byte{a.InfoHash}, now.Add(-expiry)) // without them, local peers only
+			cancel()
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.swarms == nil {
@@ -136,10 +173,13 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
 		t.swarms[a.InfoHash] = s
 	}
-	s.prune(now, expiry)
-	s.record(a, now)
+	s.prune(now, expiry, t.shared != nil)
+	s.record(a, now, t.shared != nil)
+	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
+		s.install(sh)
+	}
 	resp := AnnounceResponse{
-		Interval: t.interval(), Complete: s.seeders, Incomplete: s.leechers,
+		Interval: t.interval(), Complete: s.seeders + s.remoteSeeders, Incomplete: s.leechers + s.remoteLeechers,
 		Compact: a.Compact, NoPeerID: a.NoPeerID,
 	}
 	if a.Event != EventStopped && a.NumWant > 0 {
@@ -148,13 +188,16 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	return resp, nil
 }
 
-// record updates the swarm for one announce.
-func (s *swarm) record(a Announce, now time.Time) {
+// record updates the swarm for one announce; shared notes the change for the next Share.
+func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	s.announces++
 	key := peerKey{a.PeerID, a.Addr}
 	p := s.peers[key]
 	if p != nil {
 		s.remove(p)
+	}
+	if shared {
+		s.noteChange(key, a.Event == EventStopped, now)
 	}
 	if a.Event == EventStopped {
 		return
@@ -213,28 +256,77 @@ func (s *swarm) count(p *peerState, d int) {
 	}
 }
 
-// pick returns up to a.NumWant live peers other than the announcing client, in the map's
-// random order; seeders get only leechers.
+// pick returns up to a.NumWant live peers other than the announcing client: this process's in
+// the map's random order, then other processes' from a random place on; seeders get only
+// leechers.
 func (s *swarm) pick(a Announce) []Peer {
-	out := make([]Peer, 0, min(a.NumWant, len(s.peers)))
+	out := make([]Peer, 0, min(a.NumWant, len(s.peers)+len(s.remote)))
 	for k, p := range s.peers {
 		if len(out) == a.NumWant {
-			break
+			return out
 		}
 		if k.id == a.PeerID || a.Left == 0 && p.seeder {
 			continue
 		}
 		out = append(out, Peer{ID: k.id, Addr: k.addr})
 	}
+	start := 0
+	if len(s.remote) > 0 {
+		start = rand.IntN(len(s.remote))
+	}
+	for i := range s.remote {
+		if len(out) == a.NumWant {
+			break
+		}
+		r := s.remote[(start+i)%len(s.remote)]
+		if r.key.id == a.PeerID || a.Left == 0 && r.seeder || s.peers[r.key] != nil {
+			continue
+		}
+		out = append(out, Peer{ID: r.key.id, Addr: r.key.addr})
+	}
 	return out
 }
 
 // prune forgets peers not heard from within expiry: the oldest first, so it costs only what
-// it removes.
-func (s *swarm) prune(now time.Time, expiry time.Duration) {
+// it removes. shared notes them for the next Share.
+func (s *swarm) prune(now time.Time, expiry time.Duration, shared bool) {
 	for s.oldest != nil && now.Sub(s.oldest.seen) > expiry {
+		if shared {
+			s.noteChange(s.oldest.key, true, s.oldest.seen)
+		}
 		s.remove(s.oldest)
 	}
+}
+
+// noteChange records for the next Share that a peer announced, or is gone (last seen at when).
+func (s *swarm) noteChange(key peerKey, gone bool, when time.Time) {
+	if s.changed == nil {
+		s.changed, s.gone = map[peerKey]struct{}{}, map[peerKey]time.Time{}
+	}
+	if gone {
+		delete(s.changed, key)
+		s.gone[key] = when
+		return
+	}
+	delete(s.gone, key)
+	s.changed[key] = struct{}{}
+}
+
+// install takes what the other processes hold of the swarm, leaving out this process's peers.
+func (s *swarm) install(sh sharedSwarm) {
+	s.remote, s.remoteSeeders, s.remoteLeechers = s.remote[:0], 0, 0
+	for _, r := range sh.peers {
+		if s.peers[r.key] != nil {
+			continue
+		}
+		s.remote = append(s.remote, r)
+		if r.seeder {
+			s.remoteSeeders++
+		} else {
+			s.remoteLeechers++
+		}
+	}
+	s.sharedCompleted, s.synced = sh.completed, true
 }
 
 // Scrape returns the counts of the requested torrents that the platform published, in the
@@ -252,8 +344,9 @@ func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
 	defer t.mu.Unlock()
 	for i := range out {
 		if s := t.swarms[out[i].InfoHash]; s != nil {
-			s.prune(now, expiry)
-			out[i].Complete, out[i].Incomplete, out[i].Downloaded = s.seeders, s.leechers, s.downloadedTotal
+			s.prune(now, expiry, t.shared != nil)
+			out[i].Complete, out[i].Incomplete = s.seeders+s.remoteSeeders, s.leechers+s.remoteLeechers
+			out[i].Downloaded = max(s.downloadedTotal, s.sharedCompleted)
 		}
 	}
 	return out
@@ -268,7 +361,7 @@ func (t *Tracker) Snapshot() []SwarmStats {
 	defer t.mu.Unlock()
 	out := make([]SwarmStats, 0, len(t.swarms))
 	for ih, s := range t.swarms {
-		s.prune(now, expiry)
+		s.prune(now, expiry, t.shared != nil)
 		addrs := make([]netip.Addr, 0, len(s.downloaders))
 		for a := range s.downloaders {
 			addrs = append(addrs, a)
@@ -281,8 +374,8 @@ func (t *Tracker) Snapshot() []SwarmStats {
 		// Fresh maps, because a cleared Go map keeps its peak size.
 		s.completed, s.announces, s.downloaders = 0, 0, map[netip.Addr]struct{}{}
 		switch {
-		case len(s.peers) > 0:
-		case s.downloadedTotal == 0:
+		case len(s.peers) > 0 || len(s.gone) > 0 || len(s.remote) > 0:
+		case s.downloadedTotal == 0 && s.sharedCompleted == 0:
 			delete(t.swarms, ih)
 		default: // keep the completion count scrapes report
 			s.peers = map[peerKey]*peerState{}
