@@ -340,8 +340,38 @@ func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
 	}
 	now := t.clock()
 	expiry := 2 * t.interval()
+	// Swarms this process has not shared yet are read from the others first.
+	var loaded map[[20]byte]sharedSwarm
+	if t.shared != nil {
+		var need [][20]byte
+		t.mu.Lock()
+		for _, f := range out {
+			if s := t.swarms[f.InfoHash]; s == nil || !s.synced {
+				need = append(need, f.InfoHash)
+			}
+		}
+		t.mu.Unlock()
+		if len(need) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			loaded, _ = t.loadShared(ctx, need, now.Add(-expiry)) // without them, local counts only
+			cancel()
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for ih, sh := range loaded {
+		if t.swarms == nil {
+			t.swarms = map[[20]byte]*swarm{}
+		}
+		s := t.swarms[ih]
+		if s == nil {
+			s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
+			t.swarms[ih] = s
+		}
+		if !s.synced {
+			s.install(sh)
+		}
+	}
 	for i := range out {
 		if s := t.swarms[out[i].InfoHash]; s != nil {
 			s.prune(now, expiry, t.shared != nil)

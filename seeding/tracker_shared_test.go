@@ -51,6 +51,10 @@ func TestTrackersShareSwarms(t *testing.T) {
 	mustAnnounce(t, a, peer(1, 0, EventStarted))   // a seeder on A
 	mustAnnounce(t, a, peer(2, 500, EventStarted)) // a leecher on A
 	share(a)
+	// A scrape of a swarm B has never seen reads A's peers at once.
+	if s := b.Scrape([][20]byte{ih}); len(s) != 1 || s[0].Complete != 1 || s[0].Incomplete != 1 {
+		t.Fatalf("B's first scrape %+v, want A's seeder and leecher", s)
+	}
 	// B has never seen the swarm: the first announce to it reads A's peers at once.
 	r := mustAnnounce(t, b, peer(3, 500, EventStarted))
 	if got := addrs(r); len(got) != 2 || !got[peer(1, 0, "").Addr] || !got[peer(2, 0, "").Addr] || r.Complete != 1 || r.Incomplete != 2 {
