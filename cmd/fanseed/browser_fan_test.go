@@ -146,13 +146,18 @@ func TestBrowserEmbedOnAnotherSite(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	var href string
 	for time.Now().Before(deadline) {
-		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS("iframe"), chromedp.Populate(-1, true)))
+		// Each try is bounded: a query into a frame document that has since been replaced (the
+		// frame's first about:blank) would otherwise wait for good.
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		nodes, err := chromedp.Run(try, chromedp.Nodes(chromedp.CSS("iframe"), chromedp.Populate(-1, true)))
 		if err == nil && len(nodes) == 1 && nodes[0].ContentDocument != nil {
-			if h, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#donate"), "href", chromedp.FromNode(nodes[0].ContentDocument))); err == nil && h.Exists {
+			if h, err := chromedp.Run(try, chromedp.AttributeValue(chromedp.CSS("#donate"), "href", chromedp.FromNode(nodes[0].ContentDocument))); err == nil && h.Exists {
 				href = h.Value
+				cancel()
 				break
 			}
 		}
+		cancel()
 		time.Sleep(200 * time.Millisecond)
 	}
 	if href != base+"/s/embed-show/donate" {
