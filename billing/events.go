@@ -1140,3 +1140,25 @@ func (s *Service) applyTransferReversed(ctx context.Context, tx pgx.Tx, ev strip
 	_, err = tx.Exec(ctx, `UPDATE payouts SET status = 'reversed', updated_at = now() WHERE id = $1`, payoutID)
 	return nil, dbError(err)
 }
+
+// EventBacklog is what is left of the Stripe events received: those a batch will apply, those
+// waiting for another event, and those handed to a job of their own (retried, or given up on).
+type EventBacklog struct {
+	Pending, Waiting, Alone int64
+}
+
+// Backlog counts the Stripe events not applied yet.
+func Backlog(ctx context.Context, db DBTX) (EventBacklog, error) {
+	var b EventBacklog
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE alone_at IS NULL AND w.event_id IS NULL),
+		       count(*) FILTER (WHERE alone_at IS NULL AND w.event_id IS NOT NULL),
+		       count(*) FILTER (WHERE alone_at IS NOT NULL)
+		FROM stripe_events e
+		LEFT JOIN LATERAL (SELECT event_id FROM stripe_event_waits WHERE event_id = e.id LIMIT 1) w ON true
+		WHERE e.applied_at IS NULL`).Scan(&b.Pending, &b.Waiting, &b.Alone)
+	if err != nil {
+		return b, fmt.Errorf("stripe event backlog: %w", dbError(err))
+	}
+	return b, nil
+}

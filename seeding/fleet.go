@@ -578,3 +578,29 @@ func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
 	}
 	return o, nil
 }
+
+// Health is the fleet in numbers, for monitoring: nodes by status and the live torrents short
+// of R seeding replicas.
+type Health struct {
+	Nodes           map[string]int64
+	UnderReplicated int64
+}
+
+// Health counts the fleet's nodes by status and its under-replicated torrents.
+func (f *Fleet) Health(ctx context.Context) (Health, error) {
+	h := Health{Nodes: map[string]int64{NodeUp: 0, NodeDown: 0, NodeDraining: 0}}
+	rows, _ := f.DB.Query(ctx, `SELECT status, count(*) FROM nodes WHERE status <> 'removed' GROUP BY status`)
+	var status string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { h.Nodes[status] = n; return nil }); err != nil {
+		return h, fmt.Errorf("count nodes: %w", err)
+	}
+	err := f.DB.QueryRow(ctx, `
+		SELECT count(*) FROM torrents t WHERE t.status IN ('processing', 'published')
+		AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+		     WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') < $1`, f.replicas()).Scan(&h.UnderReplicated)
+	if err != nil {
+		return h, fmt.Errorf("count under-replicated torrents: %w", err)
+	}
+	return h, nil
+}

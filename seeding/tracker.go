@@ -158,7 +158,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		need := s == nil || !s.synced
 		t.mu.Unlock()
 		if need {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			loaded, _ = t.loadShared(ctx, [][20]byte{a.InfoHash}, now.Add(-expiry)) // without them, local peers only
 			cancel()
 		}
@@ -352,7 +352,7 @@ func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
 		}
 		t.mu.Unlock()
 		if len(need) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			loaded, _ = t.loadShared(ctx, need, now.Add(-expiry)) // without them, local counts only
 			cancel()
 		}
@@ -437,4 +437,15 @@ func (t *Tracker) ScrapeBody(rawQuery string) []byte {
 		return EncodeFailure(FailureReason(err))
 	}
 	return EncodeScrapeResponse(t.Scrape(hashes))
+}
+
+// Counts is the number of swarms this process knows and of the peers in them, its own and
+// those other processes shared, for monitoring.
+func (t *Tracker) Counts() (swarms, peers int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.swarms {
+		peers += len(s.peers) + len(s.remote)
+	}
+	return len(t.swarms), peers
 }

@@ -351,6 +351,14 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// Monitoring sees the fleet and the swarm.
+	for series, want := range map[string]float64{`fanseed_seedbox_nodes{status="up"}`: 3, `fanseed_seedbox_nodes{status="down"}`: 0,
+		"fanseed_torrents_under_replicated": 0, "fanseed_tracker_swarms": 1, "fanseed_tracker_peers": 2} {
+		if v, ok := metricValue(t, base, series); !ok || v != want {
+			t.Errorf("/metrics %s = %v (found %v), want %v", series, v, ok, want)
+		}
+	}
+
 	t.Run("aria2c from the fleet", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()

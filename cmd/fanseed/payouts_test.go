@@ -92,6 +92,11 @@ func TestOfflineMoneyPath(t *testing.T) {
 	if _, body = send(fan, "GET", "/s/night-signals/donate", nil); !strings.Contains(body, "Fan One") || !strings.Contains(body, "Keep going") {
 		t.Errorf("the donate page does not thank Fan One")
 	}
+	for _, state := range []string{"pending", "waiting", "alone"} {
+		if v, ok := metricValue(t, base, `fanseed_stripe_events_unapplied{state="`+state+`"}`); !ok || v != 0 {
+			t.Errorf("/metrics: %v (found %v) events %s, want 0", v, ok, state)
+		}
+	}
 
 	// 20.00 less the 0.88 test fee is 19.12: 14.34 for Nina, 4.78 for the distributor.
 	_, body = send(creator, "GET", "/connect", nil)
@@ -102,15 +107,17 @@ func TestOfflineMoneyPath(t *testing.T) {
 	if resp, _ = send(creator, "POST", "/connect", url.Values{"party": {m[1]}}); resp.StatusCode != 200 {
 		t.Fatalf("connect: %d", resp.StatusCode)
 	}
+	// The donation was received this month: this month's payout pays it.
+	period := time.Now().UTC().Format("2006-01")
 	for range 2 {
 		var out bytes.Buffer
-		err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", "2026-11"},
+		err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", period},
 			func(k string) string { return env[k] }, &out, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), "Nina") || !strings.Contains(out.String(), "14.34 USD") ||
-			!strings.Contains(out.String(), "transferred") || !strings.Contains(out.String(), "1 payouts for 2026-11") {
+			!strings.Contains(out.String(), "transferred") || !strings.Contains(out.String(), "1 payouts for "+period) {
 			t.Fatalf("payouts run printed:\n%s", out.String())
 		}
 	}

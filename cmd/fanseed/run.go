@@ -210,6 +210,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
+	reg.MustRegister(newOpsCollector(pool, fleet, tracker, logger))
 
 	money, jobs, err := newMoney(cfg, pool, logger, true)
 	if err != nil {

@@ -287,3 +287,22 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("run returned %v after shutdown", err)
 	}
 }
+
+// metricValue reads one series from serve's /metrics, such as
+// `fanseed_seedbox_nodes{status="up"}`; ok is false when it is not there.
+func metricValue(t *testing.T, base, series string) (v float64, ok bool) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, found := strings.CutPrefix(line, series+" "); found {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
