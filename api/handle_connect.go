@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -103,17 +102,12 @@ func (s *Server) handleConnect() http.HandlerFunc {
 // (with "default") goes back to the currency's default.
 func (s *Server) handleThreshold() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a := accountFrom(r.Context())
-		id, _ := strconv.ParseInt(r.PostFormValue("party"), 10, 64)
-		parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, a.Email)
+		party, err := s.formParty(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if !slices.ContainsFunc(parties, func(c billing.Connection) bool { return c.PartyID == id }) {
-			s.fail(w, r, fmt.Errorf("party %d of account %d: %w", id, a.ID, billing.ErrNotFound))
-			return
-		}
+		id := party.PartyID
 		form := thresholdForm{Currency: strings.TrimSpace(r.PostFormValue("currency")), Amount: strings.TrimSpace(r.PostFormValue("amount"))}
 		refuse := func(msg string) {
 			p, err := s.connectPage(r)
@@ -150,25 +144,32 @@ func (s *Server) handleThreshold() http.HandlerFunc {
 // handleConnectStart sends the account to Stripe's Express onboarding for one of its parties.
 func (s *Server) handleConnectStart() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a := accountFrom(r.Context())
-		id, _ := strconv.ParseInt(r.PostFormValue("party"), 10, 64)
-		parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, a.Email)
+		c, err := s.formParty(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		for _, c := range parties {
-			if c.PartyID != id {
-				continue
-			}
-			target, err := s.cfg.Money.StartOnboarding(r.Context(), c, s.absoluteURL(r, "/connect"), s.absoluteURL(r, "/connect?returned=1"))
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			http.Redirect(w, r, target, http.StatusSeeOther)
+		target, err := s.cfg.Money.StartOnboarding(r.Context(), c, s.absoluteURL(r, "/connect"), s.absoluteURL(r, "/connect?returned=1"))
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		s.fail(w, r, fmt.Errorf("party %d of account %d: %w", id, a.ID, billing.ErrNotFound))
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	}
+}
+
+// formParty is the party a form names ("party"), if the account is paid as it; else ErrNotFound.
+func (s *Server) formParty(r *http.Request) (billing.Connection, error) {
+	a := accountFrom(r.Context())
+	id, _ := strconv.ParseInt(r.PostFormValue("party"), 10, 64)
+	parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, a.Email)
+	if err != nil {
+		return billing.Connection{}, err
+	}
+	for _, c := range parties {
+		if c.PartyID == id {
+			return c, nil
+		}
+	}
+	return billing.Connection{}, fmt.Errorf("party %d of account %d: %w", id, a.ID, billing.ErrNotFound)
 }
