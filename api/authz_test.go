@@ -107,6 +107,8 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"POST", "/connect", url.Values{"party": {"999999"}}, want{S, 404, 404, 404, 404}},
 		{"POST", "/connect/threshold", url.Values{"party": {"999999"}, "currency": {"USD"}, "amount": {"5"}}, want{S, 404, 404, 404, 404}},
 		{"GET", "/admin/payouts", nil, want{S, 403, 403, 403, 200}},
+		{"GET", "/admin/events", nil, want{S, 403, 403, 403, 200}},
+		{"POST", "/admin/events/retry", url.Values{}, want{S, 403, 403, 403, 400}},
 		{"POST", "/admin/payouts", url.Values{"period": {"soon"}}, want{S, 403, 403, 403, 400}},
 		{"GET", "/s/owned", nil, want{200, 200, 200, 200, 200}},
 		{"GET", "/s/owned/embed", nil, want{200, 200, 200, 200, 200}},

@@ -50,6 +50,8 @@ func (s *Server) moneyRoutes(r chi.Router) {
 		})
 		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/payouts", s.handlePayouts())
 		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/payouts", s.handlePayoutRun())
+		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/events", s.handleStuckEvents())
+		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/events/retry", s.handleRetryEvents())
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"slices"
 	"strconv"
@@ -686,5 +687,67 @@ func TestAsyncPaymentFailed(t *testing.T) {
 	}
 	if dealStatus != "refunded" {
 		t.Fatalf("after a lost dispute: deal %s, want refunded", dealStatus)
+	}
+}
+
+// A payment for a show without a share plan cannot be split: its event is retried with its
+// error on the admin page; once the plan exists, the admin tries it again and it is applied.
+func TestStuckEventRetried(t *testing.T) {
+	t.Parallel()
+	ts, _ := newMoneyServer(t)
+	ctx := context.Background()
+	owner := ts.newUser(t, "ann@example.com", catalog.RoleCreator)
+	admin := ts.newUser(t, "root@example.com", catalog.RoleAdmin)
+	show, err := catalog.CreateShow(ctx, ts.db, owner.ID, catalog.ShowInput{Slug: "no-plan", Title: "No plan", Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	md := map[string]string{billing.MetaKind: billing.KindDonation, billing.MetaShowID: strconv.FormatInt(show.ID, 10)}
+	postSigned(t, ts.URL, billing.EventJSON("evt_no_plan", "checkout.session.completed", at,
+		billing.CheckoutSessionObject("cs_np", billing.ChargeObject("ch_np", 1000, 59, "USD", at), "", 1000, "USD", md), nil, ""))
+
+	var lastError string
+	deadline := time.Now().Add(30 * time.Second)
+	for lastError == "" {
+		if err := ts.db.QueryRow(ctx, `SELECT last_error FROM stripe_events WHERE id = 'evt_no_plan'`).Scan(&lastError); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no error recorded for the event after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	page := readBody(t, ts.do(t, &admin, "GET", "/admin/events", nil))
+	if !strings.Contains(page, "evt_no_plan") || !strings.Contains(page, "has no share plan for donations") {
+		t.Fatalf("the admin page does not list the event with its error (%q):\n%s", lastError, page)
+	}
+
+	dist, _ := billing.DistributorParty(ctx, ts.db)
+	if _, err := billing.CreatePlan(ctx, ts.db, show.ID, billing.SourceAll, billing.FeePolicyNet, at.Add(-time.Hour),
+		[]billing.PlanLine{{PartyID: dist.ID, BasisPoints: 10000}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp := ts.do(t, &admin, "POST", "/admin/events/retry", url.Values{"event": {"evt_no_plan"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/events?retried=1" {
+		t.Fatalf("retry answered %d, to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	deadline = time.Now().Add(10 * time.Second) // a batch, not the job's next attempt 16 s on
+	for {
+		var applied bool
+		ts.db.QueryRow(ctx, `SELECT applied_at IS NOT NULL FROM stripe_events WHERE id = 'evt_no_plan'`).Scan(&applied)
+		if applied {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event retried is not applied after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if bs, err := billing.PartyBalances(ctx, ts.db, dist.ID); err != nil || len(bs) != 1 || bs[0].Amount != 1000-59 {
+		t.Fatalf("distributor's balance %v (%v), want 9.41 USD", bs, err)
+	}
+	if page := readBody(t, ts.do(t, &admin, "GET", "/admin/events", nil)); !strings.Contains(page, "Every event received is applied.") {
+		t.Fatalf("the admin page still lists events:\n%s", page)
 	}
 }

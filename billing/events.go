@@ -181,9 +181,21 @@ type EventWorker struct {
 	svc *Service
 }
 
-// Work applies the event; an error makes River retry it with backoff.
+// Work applies the event; an error makes River retry it with backoff, and is kept on the event
+// for the operator (StuckEvents).
 func (w *EventWorker) Work(ctx context.Context, job *river.Job[ApplyEventArgs]) error {
-	return w.svc.ApplyEvent(ctx, job.Args.EventID)
+	err := w.svc.ApplyEvent(ctx, job.Args.EventID)
+	if err != nil {
+		msg := strings.ToValidUTF8(fmt.Sprintf("attempt %d: %v", job.Attempt, err), "?")
+		if len(msg) > 1000 {
+			msg = strings.ToValidUTF8(msg[:1000], "")
+		}
+		if _, uerr := w.svc.DB.Exec(context.WithoutCancel(ctx), `UPDATE stripe_events SET last_error = $2
+			WHERE id = $1 AND applied_at IS NULL`, job.Args.EventID, msg); uerr != nil {
+			w.svc.Log.WarnContext(ctx, "record stripe event error", slog.String("event_id", job.Args.EventID), slog.Any("error", uerr))
+		}
+	}
+	return err
 }
 
 // waitFor is returned by an event handler that needs something not yet applied, such as the
@@ -1161,4 +1173,49 @@ func Backlog(ctx context.Context, db DBTX) (EventBacklog, error) {
 		return b, fmt.Errorf("stripe event backlog: %w", dbError(err))
 	}
 	return b, nil
+}
+
+// StuckEvent is a Stripe event received a while ago and not applied yet.
+type StuckEvent struct {
+	ID         string     `db:"id"`
+	Type       string     `db:"type"`
+	Created    time.Time  `db:"created"`
+	ReceivedAt time.Time  `db:"received_at"`
+	AloneAt    *time.Time `db:"alone_at"`   // handed to a job of its own
+	WaitingFor *string    `db:"waiting_for"` // the Stripe object it waits for, if it waits
+	LastError  string     `db:"last_error"`
+}
+
+// StuckEvents lists up to limit events not applied that were handed to a job of their own, or
+// received more than olderThan ago, the oldest first.
+func StuckEvents(ctx context.Context, db DBTX, olderThan time.Duration, limit int) ([]StuckEvent, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT e.id, e.type, e.created, e.received_at, e.alone_at, e.last_error,
+		       (SELECT min(w.object_id) FROM stripe_event_waits w WHERE w.event_id = e.id) AS waiting_for
+		FROM stripe_events e
+		WHERE e.applied_at IS NULL AND (e.alone_at IS NOT NULL OR e.received_at < now() - $1::interval)
+		ORDER BY e.received_at LIMIT $2`, olderThan, limit)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[StuckEvent])
+	if err != nil {
+		return nil, fmt.Errorf("stuck stripe events: %w", dbError(err))
+	}
+	return list, nil
+}
+
+// RetryEvents has batches apply the given unapplied events again at once (those waiting for
+// another event keep waiting), and returns how many it put back. An event that fails again is
+// handed to a job of its own again.
+func (s *Service) RetryEvents(ctx context.Context, ids []string) (int, error) {
+	tag, err := s.DB.Exec(ctx, `UPDATE stripe_events SET alone_at = NULL, last_error = ''
+		WHERE id = ANY($1) AND applied_at IS NULL AND alone_at IS NOT NULL`, ids)
+	if err != nil {
+		return 0, fmt.Errorf("retry stripe events: %w", dbError(err))
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		if _, err := s.Jobs.Insert(ctx, ApplyPendingArgs{}, nil); err != nil {
+			return int(n), fmt.Errorf("enqueue stripe event batch: %w", err)
+		}
+		return int(n), nil
+	}
+	return 0, nil
 }

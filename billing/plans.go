@@ -3,6 +3,7 @@ package billing
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -71,6 +72,9 @@ func PlanAt(ctx context.Context, db DBTX, showID int64, source string, at time.T
 		ORDER BY source = $2 DESC, effective_at DESC
 		LIMIT 1`, showID, source, at)
 	plan, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Plan])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Plan{}, fmt.Errorf("%w: show %d has no share plan for %s in force at %s", ErrNotFound, showID, source, at.Format(time.RFC3339))
+	}
 	if err != nil {
 		return Plan{}, fmt.Errorf("%s plan of show %d at %s: %w", source, showID, at.Format(time.RFC3339), dbError(err))
 	}
