@@ -1181,7 +1181,7 @@ type StuckEvent struct {
 	Type       string     `db:"type"`
 	Created    time.Time  `db:"created"`
 	ReceivedAt time.Time  `db:"received_at"`
-	AloneAt    *time.Time `db:"alone_at"`   // handed to a job of its own
+	AloneAt    *time.Time `db:"alone_at"`    // handed to a job of its own
 	WaitingFor *string    `db:"waiting_for"` // the Stripe object it waits for, if it waits
 	LastError  string     `db:"last_error"`
 }
