@@ -208,26 +208,32 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 		if err != nil {
 			return err
 		}
-		// The torrents' bytes served grow by what each counter grew since the last report in the
-		// same session (a counter that went down restarted: the torrent was added again).
 		if _, err := tx.Exec(ctx, `
-			WITH r AS (
-				SELECT a.torrent_id, u.*, CASE WHEN a.session = $9 AND u.uploaded >= a.uploaded
-					THEN u.uploaded - a.uploaded ELSE u.uploaded END AS grew
-				FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
-					AS u(infohash, state, uploaded, peers, seeders, leechers, error)
-				JOIN torrents t ON t.infohash = u.infohash
-				JOIN assignments a ON a.torrent_id = t.id AND a.node_id = $1
-				FOR UPDATE OF a
-			), served AS (
-				UPDATE torrents t SET bytes_served = t.bytes_served + r.grew FROM r WHERE t.id = r.torrent_id AND r.grew > 0
-			)
-			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE r.state END,
-				uploaded = r.uploaded, session = $9, peers = r.peers, seeders = r.seeders, leechers = r.leechers,
-				error = r.error, updated_at = now()
-			FROM r WHERE a.node_id = $1 AND a.torrent_id = r.torrent_id`,
-			nodeID, hashes, states, uploaded, peers, seeders, leechers, errs, hb.Session); err != nil {
+			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE u.state END,
+				uploaded = u.uploaded, peers = u.peers, seeders = u.seeders, leechers = u.leechers, error = u.error,
+				updated_at = now()
+			FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
+				AS u(infohash, state, uploaded, peers, seeders, leechers, error)
+			JOIN torrents t ON t.infohash = u.infohash
+			WHERE a.node_id = $1 AND a.torrent_id = t.id`,
+			nodeID, hashes, states, uploaded, peers, seeders, leechers, errs); err != nil {
 			return fmt.Errorf("record reports: %w", err)
+		}
+		// Bytes served grow by what each counter grew since the last report in the same session
+		// (a counter that went down restarted: the torrent was added again).
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO torrent_served AS s (torrent_id, node_id, session, last_uploaded, bytes)
+			SELECT t.id, $1, $4, u.uploaded, u.uploaded
+			FROM unnest($2::bytea[], $3::bigint[]) AS u(infohash, uploaded)
+			JOIN torrents t ON t.infohash = u.infohash
+			JOIN assignments a ON a.torrent_id = t.id AND a.node_id = $1
+			ON CONFLICT (torrent_id, node_id) DO UPDATE SET
+				bytes = s.bytes + CASE WHEN s.session = EXCLUDED.session AND EXCLUDED.last_uploaded >= s.last_uploaded
+					THEN EXCLUDED.last_uploaded - s.last_uploaded ELSE EXCLUDED.last_uploaded END,
+				session = EXCLUDED.session, last_uploaded = EXCLUDED.last_uploaded
+			WHERE s.session <> EXCLUDED.session OR s.last_uploaded <> EXCLUDED.last_uploaded`,
+			nodeID, hashes, uploaded, hb.Session); err != nil {
+			return fmt.Errorf("record bytes served: %w", err)
 		}
 		// A torrent being dropped that the node no longer reports is gone from it.
 		if _, err := tx.Exec(ctx, `

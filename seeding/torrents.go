@@ -24,6 +24,7 @@ type DBTX interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Torrent statuses: a torrent is served by the tracker only once published.
@@ -187,7 +188,13 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 			peerTorrents, peers = append(peerTorrents, hashes[i]), append(peers, downloaderKey(s.InfoHash, a))
 		}
 	}
-	_, err := db.Exec(ctx, `
+	// Several serve processes record at once: each locks the torrents it counts in one order
+	// first, so that they wait for each other instead of deadlocking.
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE infohash = ANY($1) ORDER BY id FOR UPDATE`, hashes); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
 		WITH s AS (
 			SELECT t.id, u.seeders, u.leechers, u.completed, u.announces
 			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -213,7 +220,9 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 			completed = swarm_stats.completed + EXCLUDED.completed,
 			announces = swarm_stats.announces + EXCLUDED.announces,
 			downloaders = swarm_stats.downloaders + EXCLUDED.downloaders`,
-		bucket, hashes, seeders, leechers, completed, announces, peerTorrents, peers)
+			bucket, hashes, seeders, leechers, completed, announces, peerTorrents, peers)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("record swarm stats: %w", err)
 	}
