@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"mime/multipart"
@@ -104,6 +106,9 @@ func TestFanPages(t *testing.T) {
 	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<audio controls") ||
 		!strings.Contains(body, "/seed/"+rec.InfoHashHex()+"/pilot.mp3") {
 		t.Errorf("episode page: status %d, want an audio player on the web seed", resp.StatusCode)
+	} else if sum := sha256.Sum256([]byte("ID3\x03 some audio bytes")); !strings.Contains(body, hex.EncodeToString(sum[:])) ||
+		!strings.Contains(body, "pilot.mp3 · 21 B") {
+		t.Errorf("episode page lacks the file's size and SHA-256 %x", sum)
 	}
 	for _, path := range []string{"/s/no-such-show", fmt.Sprintf("/s/night-signals/e/%d", draft.ID), "/s/night-signals/e/abc", "/s/no-such-show/podcast.rss"} {
 		if resp := ts.do(t, nil, "GET", path, nil); resp.StatusCode != http.StatusNotFound {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"html/template"
 	"net/http"
@@ -26,6 +27,12 @@ type fanEpisode struct {
 	WebSeed    string
 	Playable   string // "video", "audio" or ""
 }
+
+// Size is the file's size the way people read it.
+func (e fanEpisode) Size() string { return humanBytes(e.Record.Length) }
+
+// SHA256 is the file's SHA-256 in hex, as sha256sum prints it, for fans to check a download.
+func (e fanEpisode) SHA256() string { return hex.EncodeToString(e.Record.SHA256) }
 
 // fanShow is everything the public pages of a show need, cached for a few seconds so that a
 // popular page costs the database one read every few seconds.
