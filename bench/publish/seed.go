@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -127,28 +128,64 @@ func runSeed(ctx context.Context, cfg config, _ string, out io.Writer) error {
 
 	var ours, theirs []float64
 	for i := range cfg.runs {
-		a, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), error) {
+		a, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
 			return startNodeSeeder(dir, file, tor, mi)
 		})
 		if err != nil {
 			return fmt.Errorf("fanseed node: %w", err)
 		}
-		b, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), error) {
+		b, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
 			return startLibtorrentSeeder(ctx, dir, torrentFile)
 		})
 		if err != nil {
 			return fmt.Errorf("libtorrent: %w", err)
 		}
-		ours, theirs = append(ours, a), append(theirs, b)
-		fmt.Fprintf(out, "%-4d  %-34s  %-34s\n", i+1, aggregate(a), aggregate(b))
+		ours, theirs = append(ours, a.mibps), append(theirs, b.mibps)
+		fmt.Fprintf(out, "%-4d  %-34s  %-34s\n", i+1, a, b)
 	}
 	mo, mt := median(ours), median(theirs)
 	fmt.Fprintf(out, "%-4s  %-34s  %-34s\n", "med", aggregate(mo), aggregate(mt))
 	fmt.Fprintf(out, "aggregate throughput to %d leechers, ours / libtorrent = %.2f\n", seedLeechers, mo/mt)
+	fmt.Fprintf(out, "(cpu: seconds of CPU the seeder / the %d aria2c leechers used while they downloaded)\n", seedLeechers)
 	return nil
 }
 
 func aggregate(mibps float64) string { return fmt.Sprintf("%8.1f MiB/s aggregate", mibps) }
+
+// phaseResult is one seeder's phase: the leechers' aggregate throughput and the CPU time the
+// seeder and the leechers used meanwhile (on a machine whose cores they share).
+type phaseResult struct {
+	mibps                  float64
+	seederCPU, leechersCPU time.Duration
+}
+
+func (r phaseResult) String() string {
+	return fmt.Sprintf("%8.1f MiB/s, cpu %.1f/%.1f s", r.mibps, r.seederCPU.Seconds(), r.leechersCPU.Seconds())
+}
+
+// selfCPU is the CPU time this process has used: the node seeding in it, and little else while
+// the leechers download.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc/pid/stat (utime and stime, in clock
+// ticks of 1/100 s on Linux).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
 
 func median(v []float64) float64 {
 	s := slices.Clone(v)
@@ -157,69 +194,69 @@ func median(v []float64) float64 {
 }
 
 // startNodeSeeder runs a seedbox node holding the episode, and waits until it has verified it.
-func startNodeSeeder(dir, file string, tor seeding.Torrent, mi *metainfo.MetaInfo) (func(), error) {
+func startNodeSeeder(dir, file string, tor seeding.Torrent, mi *metainfo.MetaInfo) (func(), func() time.Duration, error) {
 	node, err := seeding.NewNode(seeding.NodeConfig{Name: "bench", DataDir: filepath.Join(dir, "node"), ListenAddr: "127.0.0.1:0",
 		CapacityBytes: 1 << 40, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dst := node.ContentPath(tor.InfoHash, tor.Name)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		node.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := os.Stat(dst); err != nil {
 		if err := os.Link(file, dst); err != nil {
 			node.Close()
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := node.Add(mi, nil, true); err != nil {
 		node.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for !node.Seeding(tor.InfoHash) {
 		if time.Now().After(deadline) {
 			node.Close()
-			return nil, fmt.Errorf("node did not verify the episode in 5 minutes")
+			return nil, nil, fmt.Errorf("node did not verify the episode in 5 minutes")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return node.Close, nil
+	return node.Close, selfCPU, nil
 }
 
 // startLibtorrentSeeder runs the Python seeder with Debian's interpreter.
-func startLibtorrentSeeder(ctx context.Context, dir, torrentFile string) (func(), error) {
+func startLibtorrentSeeder(ctx context.Context, dir, torrentFile string) (func(), func() time.Duration, error) {
 	script := filepath.Join(dir, "seed.py")
 	if err := os.WriteFile(script, []byte(libtorrentSeeder), 0o644); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, systemPython, script, torrentFile, dir)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "libtorrent") {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, fmt.Errorf("python seeder did not start: %q %v", line, err)
+		return nil, nil, fmt.Errorf("python seeder did not start: %q %v", line, err)
 	}
-	return func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }, nil
+	return func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }, func() time.Duration { return procCPU(cmd.Process.Pid) }, nil
 }
 
 // seedPhase starts a seeder, waits until our tracker has it as the swarm's seeder, then has the
 // leechers fetch the episode at once and returns their aggregate throughput in MiB/s. Every
 // leecher's file is checked against the upload's SHA-256.
 func seedPhase(ctx context.Context, dir, torrentFile string, tor seeding.Torrent, sum [32]byte, trackers *benchTracker,
-	start func(context.Context) (func(), error)) (float64, error) {
+	start func(context.Context) (func(), func() time.Duration, error)) (phaseResult, error) {
 	tr := trackers.reset(tor.InfoHash)
-	stop, err := start(ctx)
+	stop, seederCPU, err := start(ctx)
 	if err != nil {
-		return 0, err
+		return phaseResult{}, err
 	}
 	defer stop()
 	deadline := time.Now().Add(30 * time.Second)
@@ -228,7 +265,7 @@ func seedPhase(ctx context.Context, dir, torrentFile string, tor seeding.Torrent
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the seeder did not announce within 30 s")
+			return phaseResult{}, fmt.Errorf("the seeder did not announce within 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -244,6 +281,8 @@ func seedPhase(ctx context.Context, dir, torrentFile string, tor seeding.Torrent
 	}()
 	var wg sync.WaitGroup
 	errs := make([]error, seedLeechers)
+	leechCPU := make([]time.Duration, seedLeechers)
+	cpu0 := seederCPU()
 	began := time.Now()
 	for i, d := range leechDirs {
 		wg.Add(1)
@@ -256,29 +295,37 @@ func seedPhase(ctx context.Context, dir, torrentFile string, tor seeding.Torrent
 			if b, err := cmd.CombinedOutput(); err != nil {
 				errs[i] = fmt.Errorf("aria2c %d: %w\n%s", i, err, b)
 			}
+			if st := cmd.ProcessState; st != nil {
+				leechCPU[i] = st.UserTime() + st.SystemTime()
+			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
+	res := phaseResult{seederCPU: seederCPU() - cpu0}
+	for _, c := range leechCPU {
+		res.leechersCPU += c
+	}
 	for _, err := range errs {
 		if err != nil {
-			return 0, err
+			return phaseResult{}, err
 		}
 	}
 	for _, d := range leechDirs {
 		f, err := os.Open(filepath.Join(d, tor.Name))
 		if err != nil {
-			return 0, err
+			return phaseResult{}, err
 		}
 		h := sha256.New()
 		_, err = io.Copy(h, f)
 		f.Close()
 		if err != nil {
-			return 0, err
+			return phaseResult{}, err
 		}
 		if [32]byte(h.Sum(nil)) != sum {
-			return 0, fmt.Errorf("a leecher's file differs from the episode")
+			return phaseResult{}, fmt.Errorf("a leecher's file differs from the episode")
 		}
 	}
-	return float64(seedLeechers) * float64(seedEpisodeSize) / (1 << 20) / elapsed.Seconds(), nil
+	res.mibps = float64(seedLeechers) * float64(seedEpisodeSize) / (1 << 20) / elapsed.Seconds()
+	return res, nil
 }
