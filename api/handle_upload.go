@@ -17,7 +17,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5"
 	tus "github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 	expslog "golang.org/x/exp/slog"
 
 	"github.com/fanseed/fanseed/catalog"
@@ -33,7 +32,9 @@ type uploadKey struct{}
 func (s *Server) newTusHandler() (*tus.UnroutedHandler, error) {
 	composer := tus.NewStoreComposer()
 	s.uploads.UseIn(composer)
-	memorylocker.New().UseIn(composer) // a new PATCH takes over from one stuck on a dead connection
+	// One request at a time per upload, across every serve process; a new PATCH takes over from
+	// one stuck on a dead connection.
+	(&catalog.UploadLocker{DB: s.db}).UseIn(composer)
 	return tus.NewUnroutedHandler(tus.Config{
 		BasePath:                  uploadBase,
 		StoreComposer:             composer,

@@ -23,10 +23,11 @@ import (
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
-// TestTwoServesShareOneSwarm runs two `serve` processes on one database behind a load balancer
-// that sends the seedbox nodes' announces to the first and aria2c's to the second: aria2c still
-// finds the nodes and downloads the episode from them (a .torrent without the web seed), and
-// either process's scrape counts both seeders.
+// TestTwoServesShareOneSwarm runs two `serve` processes on one database and one uploads
+// directory behind a load balancer. An upload resumes on whichever process its next PATCH
+// reaches. The balancer sends the seedbox nodes' announces to the first and aria2c's to the
+// second: aria2c still finds the nodes and downloads the episode from them (a .torrent without
+// the web seed), and either process's scrape counts both seeders.
 func TestTwoServesShareOneSwarm(t *testing.T) {
 	t.Parallel()
 	bin := buildFanseed(t)
@@ -36,8 +37,10 @@ func TestTwoServesShareOneSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	lbURL := "http://" + ln.Addr().String()
+	dataDir := t.TempDir() // storage both processes see
 	env := func() map[string]string {
-		return map[string]string{"DATABASE_URL": dbURL, "NODE_TOKEN": testNodeToken, "BASE_URL": lbURL, "LOG_FORMAT": "text"}
+		return map[string]string{"DATABASE_URL": dbURL, "NODE_TOKEN": testNodeToken, "BASE_URL": lbURL, "LOG_FORMAT": "text",
+			"DATA_DIR": dataDir}
 	}
 	baseA, _ := startServe(t, env())
 	baseB, _ := startServe(t, env())
@@ -65,7 +68,8 @@ func TestTwoServesShareOneSwarm(t *testing.T) {
 		startSeedbox(t, bin, baseA, name, t.TempDir())
 	}
 	data := mediaFile(7, 4<<20+777)
-	creator, episodePath := uploadEpisode(t, baseA, "shared.mp4", data)
+	// The upload is created on A and its bytes sent in three PATCHes to B, A and B.
+	creator, episodePath := uploadEpisode(t, baseA, "shared.mp4", data, baseB, baseA, baseB)
 	waitPublished(t, creator, episodePath, 60*time.Second)
 
 	m := regexp.MustCompile(`/t/([0-9a-f]{40})\.torrent`).FindStringSubmatch(string(creator.get(episodePath)))

@@ -132,8 +132,10 @@ func (f *fan) get(path string) []byte {
 }
 
 // uploadEpisode signs up, creates a show and an episode, and uploads data with tus as any tus
-// client would. It returns the episode page's path.
-func uploadEpisode(t *testing.T, base, filename string, data []byte) (creator *fan, episodePath string) {
+// client would: created on base, then one PATCH per entry of patchBases (base alone when there
+// are none), each sending its share of the bytes to that server. It returns the episode page's
+// path.
+func uploadEpisode(t *testing.T, base, filename string, data []byte, patchBases ...string) (creator *fan, episodePath string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	creator = &fan{t: t, base: base, c: &http.Client{Jar: jar}}
@@ -159,12 +161,20 @@ func uploadEpisode(t *testing.T, base, filename string, data []byte) (creator *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
+	if len(patchBases) == 0 {
+		patchBases = []string{base}
+	}
+	for i, pb := range patchBases {
+		from, to := len(data)*i/len(patchBases), len(data)*(i+1)/len(patchBases)
+		target, _ := url.Parse(pb)
+		target.Path = loc.Path
+		req, _ = http.NewRequest("PATCH", target.String(), bytes.NewReader(data[from:to]))
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.Itoa(from))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("tus PATCH %d to %s: status %d\n%s", i, pb, resp.StatusCode, body)
+		}
 	}
 	return creator, episodePath
 }
