@@ -90,8 +90,8 @@ func TotalsByCurrency(ctx context.Context, db DBTX) ([]CurrencyTotals, error) {
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'fee'), 0) AS fees,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'refund' AND p.role = 'gross'), 0) AS refunds,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('dispute', 'dispute_won') AND p.role = 'gross'), 0) AS disputes,
-		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payout' AND p.role = 'transfer' AND p.amount > 0), 0) AS paid_out
-		FROM journal_entries e JOIN postings p ON p.entry_id = e.id
+		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payout' AND a.kind = 'stripe_clearing'), 0) AS paid_out
+		FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN ledger_accounts a ON a.id = p.account_id
 		GROUP BY p.currency ORDER BY p.currency`)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CurrencyTotals])
 	if err != nil {

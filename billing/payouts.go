@@ -139,9 +139,10 @@ type PayoutOptions struct {
 const payoutsLockID = 0x7061796f757473 // "payouts"
 
 // RunPayouts pays every party with a connected account (payouts enabled) what the platform owes
-// it beyond its threshold: one payout row per party, currency and period, written before Stripe
-// is called, then one Stripe transfer with the idempotency key "payout:<payout id>", then the
-// ledger posting and the status. Rows left pending by a run that stopped after calling Stripe
+// it beyond its threshold: one payout row per party, currency and period, written with a ledger
+// entry moving the amount from the party's payable to its payouts in transit before Stripe is
+// called, then one Stripe transfer with the idempotency key "payout:<payout id>", then the
+// ledger entry taking it out of transit and out of Stripe clearing, and the status. Rows left pending by a run that stopped after calling Stripe
 // are finished first, with the same key, so a party is never paid twice. In offline test mode
 // no money moves: transfers get test ids. It returns the period's payouts.
 func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOptions) ([]Payout, error) {
@@ -170,24 +171,53 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 
 	// What is owed for money received before the period's end: what is owed now, less what
 	// came in since (refunds since are not added back: a payout never exceeds what is owed
-	// now), less payouts already started but not yet recorded in the ledger; when it is above
-	// the party's threshold in that currency.
-	if _, err := s.DB.Exec(ctx, `
-		INSERT INTO payouts (party_id, currency, period, amount)
-		SELECT b.party_id, b.currency, $1, least(b.owed, b.owed - b.later) - coalesce(q.pending, 0)
-		FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed,
-		             -coalesce(sum(p.amount) FILTER (WHERE e.occurred_at >= $2 AND e.kind NOT IN ('payout', 'adjustment')), 0) AS later
-		      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id JOIN journal_entries e ON e.id = p.entry_id
-		      WHERE a.kind = 'party_payable' GROUP BY a.party_id, a.currency) b
-		JOIN parties pa ON pa.id = b.party_id
-		LEFT JOIN payout_thresholds t ON t.party_id = b.party_id AND t.currency = b.currency
-		LEFT JOIN unnest($3::text[], $4::bigint[]) AS d(currency, amount) ON d.currency = b.currency
-		LEFT JOIN LATERAL (SELECT sum(amount) AS pending FROM payouts
-		                   WHERE party_id = b.party_id AND currency = b.currency AND status = 'pending') q ON true
-		WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
-		  AND least(b.owed, b.owed - b.later) - coalesce(q.pending, 0) > coalesce(t.amount, d.amount, 0)
-		ON CONFLICT (party_id, currency, period) DO NOTHING`, period, end, codes, defaults); err != nil {
-		return nil, fmt.Errorf("payout run %s: %w", period, dbError(err))
+	// now); when it is above the party's threshold in that currency. Each payout row is written
+	// with its ledger entry moving the amount from the party's payable to its payouts in
+	// transit, so what is owed no longer counts it however the run ends.
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `
+			INSERT INTO payouts (party_id, currency, period, amount)
+			SELECT b.party_id, b.currency, $1, least(b.owed, b.owed - b.later)
+			FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed,
+			             -coalesce(sum(p.amount) FILTER (WHERE e.occurred_at >= $2 AND e.kind NOT IN ('payout', 'adjustment')), 0) AS later
+			      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id JOIN journal_entries e ON e.id = p.entry_id
+			      WHERE a.kind = 'party_payable' GROUP BY a.party_id, a.currency) b
+			JOIN parties pa ON pa.id = b.party_id
+			LEFT JOIN payout_thresholds t ON t.party_id = b.party_id AND t.currency = b.currency
+			LEFT JOIN unnest($3::text[], $4::bigint[]) AS d(currency, amount) ON d.currency = b.currency
+			WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
+			  AND least(b.owed, b.owed - b.later) > coalesce(t.amount, d.amount, 0)
+			ON CONFLICT (party_id, currency, period) DO NOTHING
+			RETURNING id, party_id, currency, period, amount`, period, end, codes, defaults)
+		type started struct {
+			ID       int64  `db:"id"`
+			PartyID  int64  `db:"party_id"`
+			Currency string `db:"currency"`
+			Period   string `db:"period"`
+			Amount   int64  `db:"amount"`
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowToStructByName[started])
+		if err != nil {
+			return dbError(err)
+		}
+		for _, p := range list {
+			b := postingBuilder{ctx: ctx, db: tx, currency: p.Currency}
+			b.add(PartyPayable, p.PartyID, p.Amount, RoleTransfer)
+			b.add(PayoutsInTransit, p.PartyID, -p.Amount, RoleTransfer)
+			if b.err != nil {
+				return b.err
+			}
+			if _, err := Post(ctx, tx, Entry{
+				Kind: EntryPayout, Description: fmt.Sprintf("Payout %d for %s", p.ID, p.Period),
+				IdempotencyKey: "payout_started:" + strconv.FormatInt(p.ID, 10), OccurredAt: time.Now(), Postings: b.list,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payout run %s: %w", period, err)
 	}
 	rows, _ := s.DB.Query(ctx, `SELECT `+payoutColumns+`, pa.stripe_account_id FROM payouts o JOIN parties pa ON pa.id = o.party_id
 		WHERE o.status = 'pending' ORDER BY o.id`)
@@ -228,8 +258,9 @@ func (s *Service) pay(ctx context.Context, p Payout, destination *string, opts P
 		if err := lockObject(ctx, tx, transferID); err != nil {
 			return err
 		}
+		// The transfer left the platform's Stripe balance: the payout is no longer in transit.
 		b := postingBuilder{ctx: ctx, db: tx, currency: p.Currency}
-		b.add(PartyPayable, p.PartyID, p.Amount, RoleTransfer)
+		b.add(PayoutsInTransit, p.PartyID, p.Amount, RoleTransfer)
 		b.add(StripeClearing, 0, -p.Amount, RoleTransfer)
 		if b.err != nil {
 			return b.err

@@ -168,8 +168,12 @@ func TestPayoutCrashRecovery(t *testing.T) {
 	if !errors.Is(err, crash) {
 		t.Fatalf("run with a crash: %v", err)
 	}
-	if got := owed(t, f.db, f.creator, "USD"); got != 5760 {
-		t.Fatalf("after the crash the creator is owed %d, want 5760 still", got)
+	// The payout was started before Stripe was called: the money is in transit, not owed.
+	if got, transit := owed(t, f.db, f.creator, "USD"), balance(t, f.db, PayoutsInTransit, "USD", f.creator); got != 0 || transit != -5760 {
+		t.Fatalf("after the crash the creator is owed %d with %d in transit, want 0 and 5760 in transit", got, -transit)
+	}
+	if got := balance(t, f.db, StripeClearing, "USD", 0); got != 10000 {
+		t.Fatalf("after the crash clearing = %d, want 10000: the transfer is not recorded", got)
 	}
 	list, err := svc.RunPayouts(ctx, "2026-11", PayoutOptions{})
 	must(t, err)
@@ -183,14 +187,17 @@ func TestPayoutCrashRecovery(t *testing.T) {
 	if got := owed(t, f.db, f.creator, "USD"); got != 0 {
 		t.Fatalf("after the payout the creator is owed %d", got)
 	}
-	if got := balance(t, f.db, StripeClearing, "USD", 0); got != 10000-5760 {
-		t.Fatalf("clearing = %d", got)
+	if got, transit := balance(t, f.db, StripeClearing, "USD", 0), balance(t, f.db, PayoutsInTransit, "USD", f.creator); got != 10000-5760 || transit != 0 {
+		t.Fatalf("clearing = %d, in transit %d; want %d and 0", got, transit, 10000-5760)
+	}
+	if totals, err := TotalsByCurrency(ctx, f.db); err != nil || len(totals) != 1 || totals[0].PaidOut != 5760 || totals[0].Gross != 10000 {
+		t.Fatalf("admin totals %+v (%v), want 100.00 received and 57.60 paid out", totals, err)
 	}
 	// A third run pays nobody again.
 	list, err = svc.RunPayouts(ctx, "2026-11", PayoutOptions{})
 	must(t, err)
-	if len(list) != 1 || len(rec.keys) != 2 || count(t, f.db, `SELECT count(*) FROM journal_entries WHERE kind = 'payout'`) != 1 {
-		t.Fatalf("third run: %d payouts, %d transfers", len(list), len(rec.keys))
+	if n := count(t, f.db, `SELECT count(*) FROM journal_entries WHERE kind = 'payout'`); len(list) != 1 || len(rec.keys) != 2 || n != 2 {
+		t.Fatalf("third run: %d payouts, %d transfers, %d payout entries; want 1, 2 and 2 (started, transferred)", len(list), len(rec.keys), n)
 	}
 
 	// The transfer is reversed: the money is owed to the creator again, once however often
