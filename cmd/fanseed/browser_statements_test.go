@@ -192,7 +192,7 @@ func TestBrowserPartnerStatement(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if msg := text2(t, bctx, chromedp.CSS(`p.error[role=alert]`)); !strings.HasPrefix(msg, "Threshold must be an amount") {
+	if msg := cssText(t, bctx, chromedp.CSS(`p.error[role=alert]`)); !strings.HasPrefix(msg, "Threshold must be an amount") {
 		t.Fatalf("refused threshold says %q", msg)
 	}
 	if err := chromedp.Do(bctx,
@@ -207,14 +207,14 @@ func TestBrowserPartnerStatement(t *testing.T) {
 	if err != nil || len(ths) != 1 || ths[0] != (billing.PayoutThreshold{Currency: "USD", Amount: 2500, Own: true}) {
 		t.Fatalf("Pat's thresholds after the form: %+v (%v), want USD 25.00 of Pat's own", ths, err)
 	}
-	if page := text2(t, bctx, chromedp.CSS(`section[aria-labelledby="thresholds-`+strconv.FormatInt(pat.ID, 10)+`"] table`)); !strings.Contains(page, "25.00") {
+	if page := cssText(t, bctx, chromedp.CSS(`section[aria-labelledby="thresholds-`+strconv.FormatInt(pat.ID, 10)+`"] table`)); !strings.Contains(page, "25.00") {
 		t.Fatalf("the thresholds table does not show 25.00:\n%s", page)
 	}
 	noOverflow(t, bctx, "get paid page")
 }
 
-// text2 is the trimmed text of the element sel finds.
-func text2(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
+// cssText is the trimmed text of the element sel finds.
+func cssText(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Text(sel))
 	if err != nil {
