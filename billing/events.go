@@ -218,6 +218,9 @@ type pendingEvent struct {
 	ev      stripe.Event
 	facts   *chargeFacts
 	refunds []refundFact // of a charge.refunded event
+	// The platform transfers a connected account's payout.paid or payout.failed carried, as
+	// Stripe lists them; nil when not known (offline test mode), and then matched by time.
+	transfers []string
 }
 
 // refundFact is one refund of a charge and the fee Stripe reports on its balance transaction:
@@ -255,6 +258,10 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	transfers, err := s.prefetchPayoutTransfers(ctx, ev, true)
+	if err != nil {
+		return err
+	}
 	var failure error
 	found := make(map[accountKey]int64)
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -265,7 +272,7 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 		if appliedAt != nil {
 			return nil
 		}
-		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pendingEvent{ev: ev, facts: facts, refunds: refunds}, found)
+		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pendingEvent{ev: ev, facts: facts, refunds: refunds, transfers: transfers}, found)
 		if err != nil || f != nil {
 			failure = f
 			return err
@@ -544,7 +551,12 @@ func (s *Service) claimPending(ctx context.Context, tx pgx.Tx, n int) (batch []p
 			alone = append(alone, c.ID)
 			continue
 		}
-		batch = append(batch, pendingEvent{ev: ev, facts: facts, refunds: refunds})
+		transfers, err := s.prefetchPayoutTransfers(ctx, ev, false)
+		if err != nil {
+			alone = append(alone, c.ID)
+			continue
+		}
+		batch = append(batch, pendingEvent{ev: ev, facts: facts, refunds: refunds, transfers: transfers})
 	}
 	return batch, alone, nil
 }
@@ -780,6 +792,30 @@ func (s *Service) prefetchRefunds(ctx context.Context, ev stripe.Event, fetch bo
 	return out, nil
 }
 
+// prefetchPayoutTransfers learns which platform transfers a connected account's payout event
+// carried, from Stripe (errFetchLater unless fetch is set). Without a Stripe key there is no
+// one to ask, and the event is matched by time.
+func (s *Service) prefetchPayoutTransfers(ctx context.Context, ev stripe.Event, fetch bool) ([]string, error) {
+	if (ev.Type != "payout.paid" && ev.Type != "payout.failed") || ev.Account == "" || s.Stripe == nil {
+		return nil, nil
+	}
+	if !fetch {
+		return nil, errFetchLater
+	}
+	var p stripe.Payout
+	if err := json.Unmarshal(ev.Data.Raw, &p); err != nil || p.ID == "" {
+		return nil, river.JobCancel(fmt.Errorf("%w: payout of event %s: %v", ErrInvalid, ev.ID, err))
+	}
+	ids, err := s.Stripe.payoutTransfers(ctx, ev.Account, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		ids = []string{} // known: it carried none of ours
+	}
+	return ids, nil
+}
+
 // refundsExpanded reports whether every refund carries its balance transaction, not only its id.
 func refundsExpanded(list []*stripe.Refund) bool {
 	for _, r := range list {
@@ -806,8 +842,8 @@ func refundFees(refunds []refundFact, total int64) int64 {
 
 // apply makes an event's effect and returns the Stripe objects it posted for, whose waiting
 // events are then woken.
-func (s *Service) apply(ctx context.Context, tx pgx.Tx, p pendingEvent, accounts *accountLookup) ([]string, error) {
-	ev, facts := p.ev, p.facts
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, pe pendingEvent, accounts *accountLookup) ([]string, error) {
+	ev, facts := pe.ev, pe.facts
 	raw := ev.Data.Raw
 	at := time.Unix(ev.Created, 0).UTC()
 	switch ev.Type {
@@ -852,7 +888,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p pendingEvent, accounts
 		if v, ok := ev.Data.PreviousAttributes["amount_refunded"].(float64); ok {
 			prev = int64(v)
 		}
-		return s.applyRefund(ctx, tx, ev, ch, prev, p.refunds)
+		return s.applyRefund(ctx, tx, ev, ch, prev, pe.refunds)
 	case "charge.dispute.created", "charge.dispute.closed":
 		var du stripe.Dispute
 		if err := json.Unmarshal(raw, &du); err != nil {
@@ -888,8 +924,17 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, p pendingEvent, accounts
 			return nil, err
 		}
 		status := map[stripe.EventType]string{"payout.paid": "paid", "payout.failed": "failed"}[ev.Type]
-		// A connected account's payout to its bank carries the transfers made to it before the
-		// payout was created (they are available at once) and not settled by an earlier one.
+		if pe.transfers != nil {
+			// The transfers Stripe says the payout carried.
+			_, err := tx.Exec(ctx, `
+				UPDATE payouts SET status = $2, failure = $3, updated_at = now()
+				WHERE party_id = (SELECT id FROM parties WHERE stripe_account_id = $1)
+				  AND status = 'transferred' AND stripe_transfer_id = ANY($4)`,
+				ev.Account, status, p.FailureMessage, pe.transfers)
+			return nil, dbError(err)
+		}
+		// Without Stripe to ask: the transfers made to the account before the payout was
+		// created (they are available at once) and not settled by an earlier one.
 		made := at
 		if p.Created != 0 {
 			made = time.Unix(p.Created, 0).UTC()

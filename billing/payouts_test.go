@@ -3,9 +3,17 @@ package billing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fanseed/fanseed/billing/stripetest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -152,5 +160,56 @@ func TestConnectedPayoutEvents(t *testing.T) {
 	}
 	if s, failure := status(f.collaborator); s != "failed" || failure != "The bank account has been closed." {
 		t.Fatalf("collaborator's payout %s (%q), want failed with Stripe's message", s, failure)
+	}
+}
+
+// With a Stripe key, a connected account's payout.paid settles exactly the transfers Stripe
+// lists in the payout's balance transactions (each a payment on the account whose
+// source_transfer is ours), in a job of its own.
+func TestConnectedPayoutMatchedByStripe(t *testing.T) {
+	t.Parallel()
+	var listed atomic.Int32
+	// Stripe's answer for the payout: one payment funded by the transfer tr_ours. (stripe-mock
+	// checks the request's shape below; its fixture cannot name our transfer.)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/balance_transactions" || r.URL.Query().Get("payout") != "po_1" ||
+			r.Header.Get("Stripe-Account") != "acct_creator" || r.URL.Query().Get("expand[0]") != "data.source" {
+			http.Error(w, `{"error":{"type":"invalid_request_error","message":"unexpected request"}}`, http.StatusBadRequest)
+			return
+		}
+		listed.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"object":"list","url":"/v1/balance_transactions","has_more":false,"data":[
+			{"id":"txn_1","object":"balance_transaction","amount":5000,"currency":"usd","fee":0,"net":5000,"type":"payment",
+			 "source":{"id":"py_1","object":"charge","amount":5000,"currency":"usd","source_transfer":"tr_ours"}},
+			{"id":"txn_2","object":"balance_transaction","amount":-5000,"currency":"usd","fee":0,"net":-5000,"type":"payout",
+			 "source":{"id":"po_1","object":"payout","amount":5000,"currency":"usd"}}]}`)
+	}))
+	defer api.Close()
+	f, svc := newService(t, NewStripe("sk_test_123", api.URL, nil))
+	ctx := context.Background()
+	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_creator', payouts_enabled = true WHERE id = $1`, f.creator))
+	// Two transferred payouts (the entry they point to is any entry: only the statuses matter here).
+	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.distributor}, 5000, 5000))
+	entry := pay(t, f, plan, "payment:1", 20000, 0)
+	must(t, exec(f, `INSERT INTO payouts (party_id, currency, period, amount, status, stripe_transfer_id, entry_id)
+		VALUES ($1, 'USD', '2026-09', 5000, 'transferred', 'tr_ours', $2), ($1, 'USD', '2026-10', 700, 'transferred', 'tr_later', $2)`,
+		f.creator, entry))
+
+	payout := map[string]any{"id": "po_1", "object": "payout", "amount": 5000, "currency": "usd", "status": "paid",
+		"created": time.Now().Add(time.Hour).Unix()} // created after both: matching by time would settle both
+	deliver(t, f, svc, EventJSON("evt_po_1", "payout.paid", time.Now(), payout, nil, "acct_creator"))
+	rows, _ := f.db.Query(ctx, `SELECT period || ' ' || status FROM payouts ORDER BY period`)
+	statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	must(t, err)
+	if listed.Load() != 1 || fmt.Sprint(statuses) != "[2026-09 paid 2026-10 transferred]" {
+		t.Fatalf("Stripe asked %d times; payouts %v, want the transfer the payout carried paid and the other still transferred",
+			listed.Load(), statuses)
+	}
+
+	// The same request against stripe-mock: accepted, and its payout carries none of ours.
+	mock := NewStripe("sk_test_123", stripetest.URL(t), nil)
+	if ids, err := mock.payoutTransfers(ctx, "acct_creator", "po_1"); err != nil || len(ids) != 0 {
+		t.Fatalf("stripe-mock: %v %v", ids, err)
 	}
 }

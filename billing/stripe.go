@@ -142,6 +142,28 @@ func (s *Stripe) refunds(ctx context.Context, chargeID string) ([]*stripe.Refund
 	return list, nil
 }
 
+// payoutTransfers lists the platform transfers a connected account's automatic payout carried
+// to its bank: the payout's balance transactions on that account, whose sources are the
+// payments the transfers made there.
+func (s *Stripe) payoutTransfers(ctx context.Context, account, payoutID string) ([]string, error) {
+	p := &stripe.BalanceTransactionListParams{Payout: stripe.String(payoutID)}
+	p.Context = ctx
+	p.SetStripeAccount(account)
+	p.AddExpand("data.source") // its source_transfer, unexpanded, is the transfer's id
+	var ids []string
+	it := s.api.BalanceTransactions.List(p)
+	for it.Next() {
+		bt := it.BalanceTransaction()
+		if bt.Source != nil && bt.Source.Charge != nil && bt.Source.Charge.SourceTransfer != nil && bt.Source.Charge.SourceTransfer.ID != "" {
+			ids = append(ids, bt.Source.Charge.SourceTransfer.ID)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("%w: balance transactions of payout %s: %w", ErrStripe, payoutID, err)
+	}
+	return ids, nil
+}
+
 // Transfer sends amount to a connected account. The idempotency key makes a retry of the same
 // payout return the first transfer instead of paying twice.
 func (s *Stripe) Transfer(ctx context.Context, idempotencyKey, destination string, amount int64, currency, group string) (string, error) {
