@@ -149,30 +149,11 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	}
 	now := t.clock()
 	expiry := 2 * t.interval()
-	// A swarm this process has not shared yet learns the other processes' peers first, so that
-	// a client's first announce here is not answered with half a swarm.
-	var loaded map[[20]byte]sharedSwarm
-	if t.shared != nil {
-		t.mu.Lock()
-		s := t.swarms[a.InfoHash]
-		need := s == nil || !s.synced
-		t.mu.Unlock()
-		if need {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			loaded, _ = t.loadShared(ctx, [][20]byte{a.InfoHash}, now.Add(-expiry)) // without them, local peers only
-			cancel()
-		}
-	}
+	// So that a client's first announce here is not answered with half a swarm.
+	loaded := t.loadUnsynced([][20]byte{a.InfoHash}, now.Add(-expiry))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.swarms == nil {
-		t.swarms = map[[20]byte]*swarm{}
-	}
-	s := t.swarms[a.InfoHash]
-	if s == nil {
-		s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
-		t.swarms[a.InfoHash] = s
-	}
+	s := t.swarm(a.InfoHash)
 	s.prune(now, expiry, t.shared != nil)
 	s.record(a, now, t.shared != nil)
 	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
@@ -186,6 +167,43 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		resp.Peers = s.pick(a)
 	}
 	return resp, nil
+}
+
+// swarm returns the swarm of a torrent, made empty if there is none; t.mu is held.
+func (t *Tracker) swarm(ih [20]byte) *swarm {
+	if t.swarms == nil {
+		t.swarms = map[[20]byte]*swarm{}
+	}
+	s := t.swarms[ih]
+	if s == nil {
+		s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
+		t.swarms[ih] = s
+	}
+	return s
+}
+
+// loadUnsynced reads from the other processes, when the tracker shares its swarms, what they
+// hold of the given swarms this process has not shared yet. On error it returns nothing: the
+// answer then counts this process's peers only, until the next Share.
+func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte]sharedSwarm {
+	if t.shared == nil {
+		return nil
+	}
+	var need [][20]byte
+	t.mu.Lock()
+	for _, ih := range hashes {
+		if s := t.swarms[ih]; s == nil || !s.synced {
+			need = append(need, ih)
+		}
+	}
+	t.mu.Unlock()
+	if len(need) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	loaded, _ := t.loadShared(ctx, need, cutoff)
+	return loaded
 }
 
 // record updates the swarm for one announce; shared notes the change for the next Share.
@@ -340,35 +358,15 @@ func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
 	}
 	now := t.clock()
 	expiry := 2 * t.interval()
-	// Swarms this process has not shared yet are read from the others first.
-	var loaded map[[20]byte]sharedSwarm
-	if t.shared != nil {
-		var need [][20]byte
-		t.mu.Lock()
-		for _, f := range out {
-			if s := t.swarms[f.InfoHash]; s == nil || !s.synced {
-				need = append(need, f.InfoHash)
-			}
-		}
-		t.mu.Unlock()
-		if len(need) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			loaded, _ = t.loadShared(ctx, need, now.Add(-expiry)) // without them, local counts only
-			cancel()
-		}
+	requested := make([][20]byte, len(out))
+	for i := range out {
+		requested[i] = out[i].InfoHash
 	}
+	loaded := t.loadUnsynced(requested, now.Add(-expiry))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for ih, sh := range loaded {
-		if t.swarms == nil {
-			t.swarms = map[[20]byte]*swarm{}
-		}
-		s := t.swarms[ih]
-		if s == nil {
-			s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
-			t.swarms[ih] = s
-		}
-		if !s.synced {
+		if s := t.swarm(ih); !s.synced {
 			s.install(sh)
 		}
 	}
