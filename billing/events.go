@@ -223,6 +223,21 @@ type pendingEvent struct {
 	transfers []string
 }
 
+// pending is an event with what it needs from Stripe: from its payload, else fetched, or
+// errFetchLater unless fetch is set.
+func (s *Service) pending(ctx context.Context, ev stripe.Event, fetch bool) (pendingEvent, error) {
+	pe := pendingEvent{ev: ev}
+	var err error
+	if pe.facts, err = s.prefetch(ctx, ev, fetch); err != nil {
+		return pe, err
+	}
+	if pe.refunds, err = s.prefetchRefunds(ctx, ev, fetch); err != nil {
+		return pe, err
+	}
+	pe.transfers, err = s.prefetchPayoutTransfers(ctx, ev, fetch)
+	return pe, err
+}
+
 // refundFact is one refund of a charge and the fee Stripe reports on its balance transaction:
 // positive for a fee charged on the refund, negative for part of the payment's fee returned.
 type refundFact struct {
@@ -250,15 +265,7 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 		return river.JobCancel(fmt.Errorf("%w: stripe event %s does not parse: %v", ErrInvalid, id, err))
 	}
 	// Facts fetched from Stripe, before any lock is taken.
-	facts, err := s.prefetch(ctx, ev, true)
-	if err != nil {
-		return err
-	}
-	refunds, err := s.prefetchRefunds(ctx, ev, true)
-	if err != nil {
-		return err
-	}
-	transfers, err := s.prefetchPayoutTransfers(ctx, ev, true)
+	pe, err := s.pending(ctx, ev, true)
 	if err != nil {
 		return err
 	}
@@ -272,7 +279,7 @@ func (s *Service) ApplyEvent(ctx context.Context, id string) error {
 		if appliedAt != nil {
 			return nil
 		}
-		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pendingEvent{ev: ev, facts: facts, refunds: refunds, transfers: transfers}, found)
+		touched, ok, f, err := s.applyInSavepoint(ctx, tx, pe, found)
 		if err != nil || f != nil {
 			failure = f
 			return err
@@ -541,22 +548,12 @@ func (s *Service) claimPending(ctx context.Context, tx pgx.Tx, n int) (batch []p
 			alone = append(alone, c.ID)
 			continue
 		}
-		facts, err := s.prefetch(ctx, ev, false)
+		pe, err := s.pending(ctx, ev, false)
 		if err != nil {
 			alone = append(alone, c.ID)
 			continue
 		}
-		refunds, err := s.prefetchRefunds(ctx, ev, false)
-		if err != nil {
-			alone = append(alone, c.ID)
-			continue
-		}
-		transfers, err := s.prefetchPayoutTransfers(ctx, ev, false)
-		if err != nil {
-			alone = append(alone, c.ID)
-			continue
-		}
-		batch = append(batch, pendingEvent{ev: ev, facts: facts, refunds: refunds, transfers: transfers})
+		batch = append(batch, pe)
 	}
 	return batch, alone, nil
 }
