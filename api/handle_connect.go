@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -123,17 +124,23 @@ func (s *Server) handleThreshold() http.HandlerFunc {
 			refuse("Currency: choose one from the list.")
 			return
 		}
+		_, hi, _, _ := billing.DonationLimits(cur.Code)
+		badAmount := fmt.Sprintf("Threshold must be an amount from 0 to %s, such as %s.", cur.Format(hi), cur.Format(10*hi/10000))
 		var amount *int64
 		if r.PostFormValue("default") == "" {
 			v, err := cur.Parse(form.Amount)
-			_, hi, _, _ := billing.DonationLimits(cur.Code)
-			if err != nil || v < 0 || v > hi {
-				refuse(fmt.Sprintf("Threshold must be an amount from 0 to %s, such as %s.", cur.Format(hi), cur.Format(10*hi/10000)))
+			if err != nil {
+				refuse(badAmount)
 				return
 			}
 			amount = &v
 		}
-		if err := billing.SetPayoutThreshold(r.Context(), s.db, id, cur.Code, amount); err != nil {
+		err = billing.SetPayoutThreshold(r.Context(), s.db, id, cur.Code, amount)
+		if errors.Is(err, billing.ErrInvalid) {
+			refuse(badAmount) // out of the currency's range
+			return
+		}
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
