@@ -28,6 +28,16 @@ import (
 // DefaultHeartbeatEvery is how often a node heartbeats when NodeConfig.HeartbeatEvery is zero.
 const DefaultHeartbeatEvery = 2 * time.Second
 
+// NodePeerIDPrefix starts the peer id of every seedbox node (BEP 20 style), so that the tracker
+// can leave the fleet's own fetches out of a torrent's downloads. A client that copied it would
+// only leave itself out of the counts.
+const NodePeerIDPrefix = "-FS0100-"
+
+// IsNodePeerID reports whether a peer id is a seedbox node's.
+func IsNodePeerID(id [20]byte) bool {
+	return string(id[:len(NodePeerIDPrefix)]) == NodePeerIDPrefix
+}
+
 // NodeConfig is a seedbox node's settings.
 type NodeConfig struct {
 	ControlURL     string // the control plane's base URL; empty for a node that only seeds what it is given (benchmarks)
@@ -111,6 +121,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	tc.ListenPort = p
 	tc.Slogger = cfg.Log.With(slog.String("component", "torrent"))
 	tc.HTTPUserAgent = "Fanseed-seedbox"
+	tc.Bep20 = NodePeerIDPrefix
 	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short
 	// path waits on the buffer rather than the network.
 	tc.MaxAllocPeerRequestDataPerConn = 8 << 20
@@ -204,7 +215,9 @@ func (n *Node) fetch(h *held) {
 	}
 }
 
-// announce adds the tracker once a torrent is published, so that fans find the node.
+// announce adds the tracker once a torrent is published, so that fans find the node. It waits
+// until the data on disk is hashed, so that the first announce tells the tracker what the node
+// holds: a restarted node is a seeder at once, not a leecher until its next announce.
 func (n *Node) announce(h *held) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -212,7 +225,13 @@ func (n *Node) announce(h *held) {
 		return
 	}
 	h.announced = true
-	h.t.AddTrackers([][]string{{h.announce}})
+	go func() {
+		select {
+		case <-h.verified:
+			h.t.AddTrackers([][]string{{h.announce}})
+		case <-h.t.Closed():
+		}
+	}()
 }
 
 // drop lets a torrent go and deletes its data.

@@ -71,7 +71,8 @@ type SwarmStats struct {
 	Completed int64 // announces with event=completed, once per peer
 	// Downloaders counts distinct IP addresses that announced event=started with bytes left, or
 	// event=completed. Addresses, not peer ids: clients make a new peer id on every start, while
-	// one address is usually one household (NAT undercounts; our own nodes are counted too).
+	// one address is usually one household (NAT undercounts). Seedbox nodes count as seeders and
+	// leechers but never as downloaders or completions.
 	// DownloaderAddrs are those addresses, so that RecordStats counts each once for good.
 	Downloaders     int
 	DownloaderAddrs []netip.Addr
@@ -225,6 +226,10 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	}
 	p.seen, p.seeder = now, a.Left == 0
 	s.add(p)
+	if IsNodePeerID(a.PeerID) {
+		// The fleet's own replicas fetching or re-verifying are not downloads by fans.
+		return
+	}
 	if a.Event == EventCompleted && !p.completed {
 		p.completed = true
 		s.completed++

@@ -259,3 +259,27 @@ func TestAnnounceBody(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackerLeavesNodesOutOfDownloads(t *testing.T) {
+	tr, _ := newTestTracker()
+	node := func(n int, left int64, event Event) Announce {
+		a := client(n, left, event)
+		copy(a.PeerID[:], NodePeerIDPrefix)
+		return a
+	}
+	// A node fetching a reassigned torrent, then finishing, and a fan doing the same.
+	mustAnnounce(t, tr, node(1, 100, EventStarted))
+	mustAnnounce(t, tr, client(2, 100, EventStarted))
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Leechers != 2 || s[0].Downloaders != 1 {
+		t.Errorf("Snapshot = %+v, want 2 leechers and 1 downloader", s)
+	}
+	mustAnnounce(t, tr, node(1, 0, EventCompleted))
+	mustAnnounce(t, tr, client(2, 0, EventCompleted))
+	s := tr.Snapshot()
+	if len(s) != 1 || s[0].Seeders != 2 || s[0].Completed != 1 || s[0].Downloaders != 1 {
+		t.Errorf("Snapshot = %+v, want 2 seeders, 1 completed, 1 downloader", s)
+	}
+	if sc := tr.Scrape([][20]byte{published}); sc[0].Downloaded != 1 {
+		t.Errorf("scrape downloaded = %d, want 1", sc[0].Downloaded)
+	}
+}

@@ -208,7 +208,14 @@ func mediaFile(seed uint64, size int) []byte {
 }
 
 // scrapeSeeders asks our tracker how many seeders a torrent has.
-func scrapeSeeders(t *testing.T, base string, ih [20]byte) int {
+// scrapeEntry is one torrent's line in a scrape answer (BEP 48).
+type scrapeEntry struct {
+	Complete   int `bencode:"complete"`
+	Incomplete int `bencode:"incomplete"`
+	Downloaded int `bencode:"downloaded"`
+}
+
+func scrape(t *testing.T, base string, ih [20]byte) scrapeEntry {
 	t.Helper()
 	resp, err := http.Get(base + "/scrape?info_hash=" + url.QueryEscape(string(ih[:])))
 	if err != nil {
@@ -216,15 +223,18 @@ func scrapeSeeders(t *testing.T, base string, ih [20]byte) int {
 	}
 	defer resp.Body.Close()
 	var out struct {
-		Files map[string]struct {
-			Complete int `bencode:"complete"`
-		} `bencode:"files"`
+		Files map[string]scrapeEntry `bencode:"files"`
 	}
 	b, _ := io.ReadAll(resp.Body)
 	if err := bencode.Unmarshal(b, &out); err != nil {
 		t.Fatalf("scrape answer %q: %v", b, err)
 	}
-	return out.Files[string(ih[:])].Complete
+	return out.Files[string(ih[:])]
+}
+
+func scrapeSeeders(t *testing.T, base string, ih [20]byte) int {
+	t.Helper()
+	return scrape(t, base, ih).Complete
 }
 
 // aria2c starts Debian's aria2c on a .torrent, with DHT, local discovery and PEX off so that it
@@ -360,6 +370,10 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Nodes are seeders, not downloads: an episode nobody fetched has no downloads.
+	if sc := scrape(t, base, ih); sc.Downloaded != 0 || sc.Incomplete != 0 {
+		t.Errorf("scrape after publishing = %+v, want 0 downloaded and 0 incomplete", sc)
+	}
 
 	// Monitoring sees the fleet and the swarm.
 	for series, want := range map[string]float64{`fanseed_seedbox_nodes{status="up"}`: 3, `fanseed_seedbox_nodes{status="down"}`: 0,
@@ -443,6 +457,10 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 			n, _, perNode := fleetState(t, db, ihBytes)
 			if status == "down" && n == 2 && perNode[victim] == 0 {
 				t.Logf("back to 2 seeding replicas %s after the kill: %v", time.Since(killed).Round(time.Millisecond), perNode)
+				// n3 fetched the episode over BitTorrent, but only fans' downloads count.
+				if sc := scrape(t, base, ih); sc.Downloaded > 2 {
+					t.Errorf("scrape counts %d downloads after 2 by aria2c: the fleet counts itself", sc.Downloaded)
+				}
 				break
 			}
 			if time.Since(killed) > 60*time.Second {
