@@ -127,18 +127,42 @@ func runSeed(ctx context.Context, cfg config, _ string, out io.Writer) error {
 	fmt.Fprintf(out, "%-4s  %-34s  %-34s\n", "run", "fanseed seedbox node (anacrolix)", "libtorrent-rasterbar "+strings.TrimSpace(string(ltVersion)))
 
 	var ours, theirs []float64
-	for i := range cfg.runs {
-		a, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
+	node := func() (phaseResult, error) {
+		r, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
 			return startNodeSeeder(dir, file, tor, mi)
 		})
 		if err != nil {
-			return fmt.Errorf("fanseed node: %w", err)
+			err = fmt.Errorf("fanseed node: %w", err)
 		}
-		b, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
+		return r, err
+	}
+	lib := func() (phaseResult, error) {
+		r, err := seedPhase(ctx, dir, torrentFile, tor, hashes.SHA256, trackers, func(ctx context.Context) (func(), func() time.Duration, error) {
 			return startLibtorrentSeeder(ctx, dir, torrentFile)
 		})
 		if err != nil {
-			return fmt.Errorf("libtorrent: %w", err)
+			err = fmt.Errorf("libtorrent: %w", err)
+		}
+		return r, err
+	}
+	for i := range cfg.runs {
+		// The seeders take turns going first, so neither always meets the other's leftovers
+		// (page cache, sockets in TIME_WAIT, a warmer CPU).
+		first, second := node, lib
+		if i%2 == 1 {
+			first, second = lib, node
+		}
+		x, err := first()
+		if err != nil {
+			return err
+		}
+		y, err := second()
+		if err != nil {
+			return err
+		}
+		a, b := x, y
+		if i%2 == 1 {
+			a, b = y, x
 		}
 		ours, theirs = append(ours, a.mibps), append(theirs, b.mibps)
 		fmt.Fprintf(out, "%-4d  %-34s  %-34s\n", i+1, a, b)
