@@ -194,7 +194,7 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 // published waits for it instead of deadlocking with it.
 func (p *Publisher) Delete(ctx context.Context, episodeID int64) error {
 	return pgx.BeginFunc(ctx, p.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE episode_id = $1 ORDER BY id FOR UPDATE`, episodeID); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE episode_id = $1 ORDER BY id FOR NO KEY UPDATE`, episodeID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE episodes SET status = 'deleted' WHERE id = $1`, episodeID); err != nil {

@@ -328,7 +328,7 @@ func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
 			WHERE t.status = 'processing' AND (
 				SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
 				WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') >= $1
-			FOR UPDATE OF t SKIP LOCKED
+			FOR NO KEY UPDATE OF t SKIP LOCKED
 		), pub AS (
 			UPDATE torrents t SET status = 'published', published_at = now() FROM ready WHERE t.id = ready.id
 			RETURNING t.episode_id
@@ -448,7 +448,7 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 			(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping'),
 			coalesce((SELECT a.error FROM assignments a WHERE a.torrent_id = t.id AND a.error <> '' LIMIT 1), '')
 		FROM torrents t WHERE t.status = 'processing' AND t.created_at < now() - $1::bigint * interval '1 millisecond'
-		FOR UPDATE OF t SKIP LOCKED`, f.publishTimeout().Milliseconds())
+		FOR NO KEY UPDATE OF t SKIP LOCKED`, f.publishTimeout().Milliseconds())
 	var s stale
 	var all []stale
 	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.nodeErr}, func() error {

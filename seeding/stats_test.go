@@ -121,3 +121,52 @@ func TestRecordStatsCountsDownloadersOnce(t *testing.T) {
 		t.Fatal("an address is stored as it is")
 	}
 }
+
+// A heartbeat adds to torrent_served, which takes a key-share lock on each torrent it names, in
+// the order the node reported them. Recording stats at the same time must not deadlock with it.
+func TestRecordStatsBesideAHeartbeat(t *testing.T) {
+	t.Parallel()
+	f := newFleetFixture(t)
+	ctx := context.Background()
+	node := f.node("a", 1<<30)
+	first, second := f.torrent(1000), f.torrent(1000)
+	var h1, h2 [20]byte
+	copy(h1[:], first.InfoHash)
+	copy(h2[:], second.InfoHash)
+	heartbeat, err := f.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer heartbeat.Rollback(ctx)
+	served := func(torrent int64) error {
+		_, err := heartbeat.Exec(ctx, `INSERT INTO torrent_served (torrent_id, node_id, bytes) VALUES ($1, $2, 1)`, torrent, node)
+		return err
+	}
+	if err := served(second.ID); err != nil {
+		t.Fatal(err)
+	}
+	recorded := make(chan error, 1)
+	go func() {
+		recorded <- RecordStats(ctx, f.db, time.Now(), []SwarmStats{{InfoHash: h1, Completed: 1}, {InfoHash: h2, Completed: 1}})
+	}()
+	// Give RecordStats the time to take what it can, then let the heartbeat go on to the other torrent.
+	select {
+	case err := <-recorded:
+		recorded <- err
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := served(first.ID); err != nil {
+		t.Fatalf("heartbeat beside RecordStats: %v", err)
+	}
+	if err := heartbeat.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatalf("RecordStats beside a heartbeat: %v", err)
+	}
+	var completed int64
+	f.db.QueryRow(ctx, `SELECT sum(completed) FROM torrents WHERE id IN ($1, $2)`, first.ID, second.ID).Scan(&completed)
+	if completed != 2 {
+		t.Errorf("completed = %d, want 2", completed)
+	}
+}

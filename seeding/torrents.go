@@ -189,9 +189,11 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 		}
 	}
 	// Several serve processes record at once: each locks the torrents it counts in one order
-	// first, so that they wait for each other instead of deadlocking.
+	// first, so that they wait for each other instead of deadlocking. NO KEY UPDATE, as the
+	// UPDATE below takes: heartbeats adding torrent_served rows hold key-share locks on torrents
+	// in the nodes' order, and those must not wait for this or it for them.
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE infohash = ANY($1) ORDER BY id FOR UPDATE`, hashes); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE infohash = ANY($1) ORDER BY id FOR NO KEY UPDATE`, hashes); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
