@@ -23,10 +23,14 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
 )
 
 // DefaultHeartbeatEvery is how often a node heartbeats when NodeConfig.HeartbeatEvery is zero.
 const DefaultHeartbeatEvery = 2 * time.Second
+
+// uploadBurst is how far a node with an upload limit may run ahead of it.
+const uploadBurst = 256 << 10
 
 // NodePeerIDPrefix starts the peer id of every seedbox node (BEP 20 style), so that the tracker
 // can leave the fleet's own fetches out of a torrent's downloads. A client that copied it would
@@ -47,6 +51,7 @@ type NodeConfig struct {
 	ListenAddr     string // host:port of the BitTorrent listener; port 0 picks a free one
 	PublicAddr     string // host:port peers dial; empty means the address listened on
 	CapacityBytes  int64
+	UploadLimit    int64 // bytes per second the node uploads at most, to every peer together; 0 means no limit
 	HeartbeatEvery time.Duration
 	HTTPClient     *http.Client // nil means a client with a 30 s timeout
 	Log            *slog.Logger
@@ -125,6 +130,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short
 	// path waits on the buffer rather than the network.
 	tc.MaxAllocPeerRequestDataPerConn = 8 << 20
+	if cfg.UploadLimit > 0 {
+		// The burst bounds the longest request the node accepts; clients ask for 16 KiB.
+		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.UploadLimit), uploadBurst)
+	}
 	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
 		tc.DisableIPv6 = true
 	}

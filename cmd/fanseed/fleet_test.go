@@ -610,6 +610,8 @@ func TestSeedboxConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"NODE_LISTEN_ADDR": "0.0.0.0:6881"}, "NODE_PUBLIC_ADDR: is required"},
 		{map[string]string{"NODE_PUBLIC_ADDR": "example.com:0"}, "NODE_PUBLIC_ADDR:"},
 		{map[string]string{"NODE_CAPACITY_BYTES": "-5"}, "NODE_CAPACITY_BYTES:"},
+		{map[string]string{"NODE_UPLOAD_LIMIT": "-1"}, "NODE_UPLOAD_LIMIT:"},
+		{map[string]string{"NODE_UPLOAD_LIMIT": "10MB"}, "NODE_UPLOAD_LIMIT:"},
 	}
 	for _, tt := range tests {
 		env := map[string]string{}

@@ -35,6 +35,7 @@ var fleetEnvVars = []envVar{
 	{"NODE_LISTEN_ADDR", "0.0.0.0:6881", "seedbox: host:port of the node's BitTorrent listener (TCP and uTP)."},
 	{"NODE_PUBLIC_ADDR", "NODE_LISTEN_ADDR", "seedbox: host:port peers dial; required when listening on all interfaces."},
 	{"NODE_CAPACITY_BYTES", "107374182400", "seedbox: how many bytes of episodes the node may hold (100 GiB)."},
+	{"NODE_UPLOAD_LIMIT", "0", "seedbox: bytes per second the node uploads at most, to all peers together; 0 means no limit."},
 }
 
 // fleetConfig is what `serve` needs to run the fleet.
@@ -135,6 +136,7 @@ type seedboxConfig struct {
 	ListenAddr    string
 	PublicAddr    string
 	CapacityBytes int64
+	UploadLimit   int64
 	LogFormat     string
 	LogLevel      slog.Level
 }
@@ -181,6 +183,9 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 	if c.CapacityBytes, err = strconv.ParseInt(getOr(getenv, "NODE_CAPACITY_BYTES", "107374182400"), 10, 64); err != nil || c.CapacityBytes <= 0 {
 		errs = append(errs, fmt.Errorf("NODE_CAPACITY_BYTES: %q must be a positive number of bytes", getenv("NODE_CAPACITY_BYTES")))
 	}
+	if c.UploadLimit, err = strconv.ParseInt(getOr(getenv, "NODE_UPLOAD_LIMIT", "0"), 10, 64); err != nil || c.UploadLimit < 0 {
+		errs = append(errs, fmt.Errorf("NODE_UPLOAD_LIMIT: %q must be a number of bytes per second, or 0 for no limit", getenv("NODE_UPLOAD_LIMIT")))
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q must be json or text", c.LogFormat))
 	}
@@ -208,7 +213,7 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 	logger := newLogger(config{LogFormat: c.LogFormat, LogLevel: c.LogLevel}, stderr).With(slog.String("node", c.Name))
 	node, err := seeding.NewNode(seeding.NodeConfig{
 		ControlURL: c.ControlURL, Token: c.Token, Name: c.Name, DataDir: c.DataDir,
-		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, Log: logger,
+		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, UploadLimit: c.UploadLimit, Log: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("NODE_LISTEN_ADDR or NODE_DATA_DIR: %w", err)

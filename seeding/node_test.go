@@ -1,0 +1,69 @@
+package seeding
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// A node with an upload limit serves a fan no faster than the limit (plus its small burst), and
+// joins swarms under the fleet's peer id prefix.
+func TestNodeUploadLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	data := randomBytes(3, 3<<20)
+	tor, err := BuildTorrent(hashAll(t, data, PieceLength(int64(len(data)))), TorrentOptions{Name: "limited.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := NewNode(NodeConfig{Name: "limited", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30, UploadLimit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if id := node.cl.PeerID(); !IsNodePeerID(id) {
+		t.Errorf("node peer id %q lacks %q", id[:], NodePeerIDPrefix)
+	}
+	dst := node.ContentPath(tor.InfoHash, tor.Name)
+	os.MkdirAll(filepath.Dir(dst), 0o750)
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Add(mi, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !node.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not verify the episode in 30 s")
+		}
+	}
+
+	leechDir := t.TempDir()
+	leech, err := testClient(t, leechDir, false).AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	leech.AddPeers(peerInfos([]string{node.ListenAddr()}))
+	leech.DownloadAll()
+	waitComplete(t, leech, "leecher of a limited node")
+	took := time.Since(start)
+	got, err := os.ReadFile(filepath.Join(leechDir, tor.Name))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("leecher's file differs from the episode (err %v)", err)
+	}
+	// 3 MiB at 1 MiB/s with a 256 KiB burst takes at least 2.75 s; unlimited on loopback, a few
+	// milliseconds.
+	if floor := time.Duration(float64(len(data)-uploadBurst) / limit * float64(time.Second)); took < floor {
+		t.Errorf("3 MiB took %s from a node limited to 1 MiB/s, want at least %s", took.Round(time.Millisecond), floor)
+	}
+	t.Logf("3 MiB from a node limited to 1 MiB/s took %s", took.Round(time.Millisecond))
+}
