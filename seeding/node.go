@@ -218,10 +218,25 @@ func (n *Node) fetch(h *held) {
 	if err := h.t.VerifyDataContext(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("verify torrent data", slog.String("infohash", h.t.InfoHash().HexString()), slog.Any("error", err))
 	}
+	// VerifyData returns once the last piece is hashed, a moment before the piece's completion is
+	// recorded: wait for that too, so that what follows sees what is on disk.
+	for !settled(h.t) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(h.verified)
 	if ctx.Err() == nil {
 		h.t.DownloadAll()
 	}
+}
+
+// settled reports whether no piece of t is queued for hashing, being hashed or being marked.
+func settled(t *torrent.Torrent) bool {
+	for _, r := range t.PieceStateRuns() {
+		if r.QueuedForHash || r.Hashing || r.Marking {
+			return false
+		}
+	}
+	return true
 }
 
 // announce adds the tracker once a torrent is published, so that fans find the node. It waits

@@ -2,6 +2,9 @@ package seeding
 
 import (
 	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,4 +69,57 @@ func TestNodeUploadLimit(t *testing.T) {
 		t.Errorf("3 MiB took %s from a node limited to 1 MiB/s, want at least %s", took.Round(time.Millisecond), floor)
 	}
 	t.Logf("3 MiB from a node limited to 1 MiB/s took %s", took.Round(time.Millisecond))
+}
+
+// A node holding a published episode on disk, as after a restart, announces only once it has
+// hashed the data: its first announce says it has nothing left, so the tracker counts a seeder
+// at once rather than a leecher until the next interval.
+func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
+	t.Parallel()
+	tr := &Tracker{}
+	lefts := make(chan string, 16)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/announce", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host)))
+		if IsNodePeerID([20]byte([]byte(r.URL.Query().Get("peer_id")))) {
+			lefts <- r.URL.Query().Get("left")
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	data := randomBytes(4, 6<<20)
+	tor, err := BuildTorrent(hashAll(t, data, PieceLength(int64(len(data)))), TorrentOptions{Name: "kept.mp4", TrackerURL: srv.URL + "/announce"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Allowed = func(ih [20]byte) bool { return ih == tor.InfoHash }
+	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := NewNode(NodeConfig{Name: "kept", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	dst := node.ContentPath(tor.InfoHash, tor.Name)
+	os.MkdirAll(filepath.Dir(dst), 0o750)
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Add(mi, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case left := <-lefts:
+		if left != "0" {
+			t.Fatalf("the node's first announce has left=%s, want 0", left)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not announce in 30 s")
+	}
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 1 || s[0].Leechers != 0 || s[0].Completed != 0 {
+		t.Errorf("tracker after the node's first announce: %+v, want one seeder and no completion", s)
+	}
 }
