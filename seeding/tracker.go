@@ -68,9 +68,9 @@ type SwarmStats struct {
 	InfoHash  [20]byte
 	Seeders   int
 	Leechers  int
-	Completed int64 // announces with event=completed, once per peer
+	Completed int64 // downloads finished, once per peer (see swarm.record)
 	// Downloaders counts distinct IP addresses that announced event=started with bytes left, or
-	// event=completed. Addresses, not peer ids: clients make a new peer id on every start, while
+	// finished a download. Addresses, not peer ids: clients make a new peer id on every start, while
 	// one address is usually one household (NAT undercounts). Seedbox nodes count as seeders and
 	// leechers but never as downloaders or completions.
 	// DownloaderAddrs are those addresses, so that RecordStats counts each once for good.
@@ -211,35 +211,39 @@ func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte
 func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	s.announces++
 	key := peerKey{a.PeerID, a.Addr}
-	p := s.peers[key]
-	if p != nil {
-		s.remove(p)
+	prev := s.peers[key]
+	if prev != nil {
+		s.remove(prev)
 	}
 	if shared {
 		s.noteChange(key, a.Event == EventStopped, now)
 	}
-	if a.Event == EventStopped {
-		return
-	}
-	if p == nil {
-		p = &peerState{key: key}
-	}
-	p.seen, p.seeder = now, a.Left == 0
-	s.add(p)
-	if IsNodePeerID(a.PeerID) {
-		// The fleet's own replicas fetching or re-verifying are not downloads by fans.
-		return
-	}
-	if a.Event == EventCompleted && !p.completed {
-		p.completed = true
-		s.completed++
-		s.downloadedTotal++
-	}
-	if a.Event == EventCompleted || a.Event == EventStarted && a.Left > 0 {
-		if len(s.downloaders) < maxDownloadersPerPeriod {
+	// A download finished when the client says so (event=completed), or when it has nothing left
+	// after downloading in this session: in its first announce (it finished before announcing,
+	// from the web seed), or after announcing here as a leecher (it never sent completed, as
+	// aria2c stopping at once does not). Seedbox nodes fetching are not fans downloading.
+	finished := a.Event == EventCompleted ||
+		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || prev != nil && !prev.seeder)
+	counted := prev != nil && prev.completed
+	if fan := !IsNodePeerID(a.PeerID); fan {
+		if finished && !counted {
+			counted = true
+			s.completed++
+			s.downloadedTotal++
+		}
+		if (finished || a.Event == EventStarted && a.Left > 0) && len(s.downloaders) < maxDownloadersPerPeriod {
 			s.downloaders[a.Addr.Addr()] = struct{}{}
 		}
 	}
+	if a.Event == EventStopped {
+		return
+	}
+	p := prev
+	if p == nil {
+		p = &peerState{key: key}
+	}
+	p.seen, p.seeder, p.completed = now, a.Left == 0, counted
+	s.add(p)
 }
 
 // add puts p in the swarm as its most recent announce.

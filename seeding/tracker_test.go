@@ -283,3 +283,24 @@ func TestTrackerLeavesNodesOutOfDownloads(t *testing.T) {
 		t.Errorf("scrape downloaded = %d, want 1", sc[0].Downloaded)
 	}
 }
+
+// Fans whose client never sends event=completed still count, once each: one that finished from
+// the web seed before its first announce, and one that announced as a leecher and stopped with
+// nothing left. A seeder starting with nothing downloaded in its session is not a download.
+func TestTrackerCountsFinishedWithoutCompletedEvent(t *testing.T) {
+	tr, _ := newTestTracker()
+	with := func(a Announce, downloaded int64) Announce { a.Downloaded = downloaded; return a }
+	mustAnnounce(t, tr, with(client(1, 0, EventStarted), 100)) // finished from the web seed first
+	mustAnnounce(t, tr, with(client(1, 0, EventNone), 100))    // its next announce
+	mustAnnounce(t, tr, with(client(1, 0, EventStopped), 100))
+	mustAnnounce(t, tr, with(client(2, 100, EventStarted), 0))
+	mustAnnounce(t, tr, with(client(2, 0, EventStopped), 100)) // stopped at once, no completed
+	mustAnnounce(t, tr, with(client(3, 100, EventStarted), 0))
+	mustAnnounce(t, tr, with(client(3, 0, EventCompleted), 100))
+	mustAnnounce(t, tr, with(client(3, 0, EventNone), 100))
+	mustAnnounce(t, tr, with(client(4, 0, EventStarted), 0)) // a seeder restarting
+	s := tr.Snapshot()
+	if len(s) != 1 || s[0].Completed != 3 || s[0].Downloaders != 3 || s[0].Seeders != 2 {
+		t.Errorf("Snapshot = %+v, want 3 completed, 3 downloaders, 2 seeders", s)
+	}
+}
