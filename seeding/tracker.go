@@ -79,13 +79,11 @@ type SwarmStats struct {
 	Announces       int64
 }
 
-type peerKey struct {
-	id   [20]byte
-	addr netip.AddrPort
-}
-
+// A peer is its address, as in opentracker: a client that restarts on the same port with a new
+// peer id replaces its entry instead of counting twice until the old one expires.
 type peerState struct {
-	key        peerKey
+	addr       netip.AddrPort
+	id         [20]byte
 	seen       time.Time
 	seeder     bool
 	completed  bool
@@ -93,7 +91,7 @@ type peerState struct {
 }
 
 type swarm struct {
-	peers             map[peerKey]*peerState
+	peers             map[netip.AddrPort]*peerState
 	oldest, newest    *peerState
 	seeders, leechers int
 	downloadedTotal   int64
@@ -106,8 +104,8 @@ type swarm struct {
 	// Shared with other processes (see Tracker.Share): this process's peers announced or gone
 	// since the last Share (gone ones with when they were last seen here), the other processes'
 	// peers as of the last Share, and the completions recorded by every process.
-	changed         map[peerKey]struct{}
-	gone            map[peerKey]time.Time
+	changed         map[netip.AddrPort]struct{}
+	gone            map[netip.AddrPort]time.Time
 	remote          []remotePeer
 	remoteSeeders   int
 	remoteLeechers  int
@@ -117,7 +115,8 @@ type swarm struct {
 
 // remotePeer is a peer another serve process heard from.
 type remotePeer struct {
-	key    peerKey
+	addr   netip.AddrPort
+	id     [20]byte
 	seeder bool
 }
 
@@ -177,7 +176,7 @@ func (t *Tracker) swarm(ih [20]byte) *swarm {
 	}
 	s := t.swarms[ih]
 	if s == nil {
-		s = &swarm{peers: map[peerKey]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
+		s = &swarm{peers: map[netip.AddrPort]*peerState{}, downloaders: map[netip.Addr]struct{}{}}
 		t.swarms[ih] = s
 	}
 	return s
@@ -210,21 +209,23 @@ func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte
 // record updates the swarm for one announce; shared notes the change for the next Share.
 func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	s.announces++
-	key := peerKey{a.PeerID, a.Addr}
-	prev := s.peers[key]
+	prev := s.peers[a.Addr]
 	if prev != nil {
 		s.remove(prev)
 	}
 	if shared {
-		s.noteChange(key, a.Event == EventStopped, now)
+		s.noteChange(a.Addr, a.Event == EventStopped, now)
 	}
+	// The entry is this client session's only if the peer id is the same: else the client at
+	// this address restarted.
+	same := prev != nil && prev.id == a.PeerID
 	// A download finished when the client says so (event=completed), or when it has nothing left
 	// after downloading in this session: in its first announce (it finished before announcing,
 	// from the web seed), or after announcing here as a leecher (it never sent completed, as
 	// aria2c stopping at once does not). Seedbox nodes fetching are not fans downloading.
 	finished := a.Event == EventCompleted ||
-		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || prev != nil && !prev.seeder)
-	counted := prev != nil && prev.completed
+		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
+	counted := same && prev.completed
 	if fan := !IsNodePeerID(a.PeerID); fan {
 		if finished && !counted {
 			counted = true
@@ -240,15 +241,15 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	}
 	p := prev
 	if p == nil {
-		p = &peerState{key: key}
+		p = &peerState{addr: a.Addr}
 	}
-	p.seen, p.seeder, p.completed = now, a.Left == 0, counted
+	p.id, p.seen, p.seeder, p.completed = a.PeerID, now, a.Left == 0, counted
 	s.add(p)
 }
 
 // add puts p in the swarm as its most recent announce.
 func (s *swarm) add(p *peerState) {
-	s.peers[p.key] = p
+	s.peers[p.addr] = p
 	p.prev, p.next = s.newest, nil
 	if s.newest != nil {
 		s.newest.next = p
@@ -260,7 +261,7 @@ func (s *swarm) add(p *peerState) {
 }
 
 func (s *swarm) remove(p *peerState) {
-	delete(s.peers, p.key)
+	delete(s.peers, p.addr)
 	if p.prev != nil {
 		p.prev.next = p.next
 	} else {
@@ -292,10 +293,10 @@ func (s *swarm) pick(a Announce) []Peer {
 		if len(out) == a.NumWant {
 			return out
 		}
-		if k.id == a.PeerID || a.Left == 0 && p.seeder {
+		if k == a.Addr || p.id == a.PeerID || a.Left == 0 && p.seeder {
 			continue
 		}
-		out = append(out, Peer{ID: k.id, Addr: k.addr})
+		out = append(out, Peer{ID: p.id, Addr: k})
 	}
 	start := 0
 	if len(s.remote) > 0 {
@@ -306,10 +307,10 @@ func (s *swarm) pick(a Announce) []Peer {
 			break
 		}
 		r := s.remote[(start+i)%len(s.remote)]
-		if r.key.id == a.PeerID || a.Left == 0 && r.seeder || s.peers[r.key] != nil {
+		if r.addr == a.Addr || r.id == a.PeerID || a.Left == 0 && r.seeder || s.peers[r.addr] != nil {
 			continue
 		}
-		out = append(out, Peer{ID: r.key.id, Addr: r.key.addr})
+		out = append(out, Peer{ID: r.id, Addr: r.addr})
 	}
 	return out
 }
@@ -319,16 +320,16 @@ func (s *swarm) pick(a Announce) []Peer {
 func (s *swarm) prune(now time.Time, expiry time.Duration, shared bool) {
 	for s.oldest != nil && now.Sub(s.oldest.seen) > expiry {
 		if shared {
-			s.noteChange(s.oldest.key, true, s.oldest.seen)
+			s.noteChange(s.oldest.addr, true, s.oldest.seen)
 		}
 		s.remove(s.oldest)
 	}
 }
 
 // noteChange records for the next Share that a peer announced, or is gone (last seen at when).
-func (s *swarm) noteChange(key peerKey, gone bool, when time.Time) {
+func (s *swarm) noteChange(key netip.AddrPort, gone bool, when time.Time) {
 	if s.changed == nil {
-		s.changed, s.gone = map[peerKey]struct{}{}, map[peerKey]time.Time{}
+		s.changed, s.gone = map[netip.AddrPort]struct{}{}, map[netip.AddrPort]time.Time{}
 	}
 	if gone {
 		delete(s.changed, key)
@@ -343,7 +344,7 @@ func (s *swarm) noteChange(key peerKey, gone bool, when time.Time) {
 func (s *swarm) install(sh sharedSwarm) {
 	s.remote, s.remoteSeeders, s.remoteLeechers = s.remote[:0], 0, 0
 	for _, r := range sh.peers {
-		if s.peers[r.key] != nil {
+		if s.peers[r.addr] != nil {
 			continue
 		}
 		s.remote = append(s.remote, r)
@@ -415,7 +416,7 @@ func (t *Tracker) Snapshot() []SwarmStats {
 		case s.downloadedTotal == 0 && s.sharedCompleted == 0:
 			delete(t.swarms, ih)
 		default: // keep the completion count scrapes report
-			s.peers = map[peerKey]*peerState{}
+			s.peers = map[netip.AddrPort]*peerState{}
 		}
 	}
 	slices.SortFunc(out, func(a, b SwarmStats) int { return bytes.Compare(a.InfoHash[:], b.InfoHash[:]) })

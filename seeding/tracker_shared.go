@@ -33,7 +33,8 @@ type sharedSwarm struct {
 // sharedChange is a peer this process heard from or lost since the last Share.
 type sharedChange struct {
 	ih     [20]byte
-	key    peerKey
+	addr   netip.AddrPort
+	id     [20]byte // of a peer heard from
 	seeder bool
 	seen   time.Time // when it announced, or for a peer gone, when it was last seen
 	gone   bool
@@ -55,11 +56,11 @@ func (t *Tracker) Share(ctx context.Context) error {
 		active = append(active, ih)
 		for k := range s.changed {
 			if p := s.peers[k]; p != nil {
-				changes = append(changes, sharedChange{ih: ih, key: k, seeder: p.seeder, seen: p.seen})
+				changes = append(changes, sharedChange{ih: ih, addr: k, id: p.id, seeder: p.seeder, seen: p.seen})
 			}
 		}
 		for k, when := range s.gone {
-			changes = append(changes, sharedChange{ih: ih, key: k, seen: when, gone: true})
+			changes = append(changes, sharedChange{ih: ih, addr: k, seen: when, gone: true})
 		}
 		s.changed, s.gone = nil, nil
 	}
@@ -69,9 +70,9 @@ func (t *Tracker) Share(ctx context.Context) error {
 		t.mu.Lock()
 		for _, c := range changes { // what was not noted again meanwhile
 			if s := t.swarms[c.ih]; s != nil {
-				if _, again := s.changed[c.key]; !again {
-					if _, again := s.gone[c.key]; !again {
-						s.noteChange(c.key, c.gone, c.seen)
+				if _, again := s.changed[c.addr]; !again {
+					if _, again := s.gone[c.addr]; !again {
+						s.noteChange(c.addr, c.gone, c.seen)
 					}
 				}
 			}
@@ -107,9 +108,9 @@ func (t *Tracker) writeShared(ctx context.Context, changes []sharedChange, cutof
 		if c.gone {
 			b = &dels
 		}
-		ip := c.key.addr.Addr().As16()
-		b.ih, b.id, b.ip = append(b.ih, c.ih[:]), append(b.id, c.key.id[:]), append(b.ip, ip[:])
-		b.port, b.seeder, b.seen = append(b.port, int32(c.key.addr.Port())), append(b.seeder, c.seeder), append(b.seen, c.seen)
+		ip := c.addr.Addr().As16()
+		b.ih, b.id, b.ip = append(b.ih, c.ih[:]), append(b.id, c.id[:]), append(b.ip, ip[:])
+		b.port, b.seeder, b.seen = append(b.port, int32(c.addr.Port())), append(b.seeder, c.seeder), append(b.seen, c.seen)
 	}
 	batch := &pgx.Batch{}
 	if len(ups.ih) > 0 {
@@ -117,16 +118,16 @@ func (t *Tracker) writeShared(ctx context.Context, changes []sharedChange, cutof
 			INSERT INTO tracker_peers AS p (infohash, peer_id, ip, port, seeder, process, seen)
 			SELECT u.ih, u.id, u.ip, u.port, u.seeder, $7, u.seen
 			FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int[], $5::bool[], $6::timestamptz[]) AS u(ih, id, ip, port, seeder, seen)
-			ON CONFLICT (infohash, peer_id, ip, port) DO UPDATE SET seeder = EXCLUDED.seeder, process = EXCLUDED.process, seen = EXCLUDED.seen
+			ON CONFLICT (infohash, ip, port) DO UPDATE SET peer_id = EXCLUDED.peer_id, seeder = EXCLUDED.seeder, process = EXCLUDED.process, seen = EXCLUDED.seen
 			WHERE p.seen <= EXCLUDED.seen`,
 			ups.ih, ups.id, ups.ip, ups.port, ups.seeder, ups.seen, t.process)
 	}
 	if len(dels.ih) > 0 {
 		batch.Queue(`
 			DELETE FROM tracker_peers p
-			USING unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int[], $5::timestamptz[]) AS d(ih, id, ip, port, seen)
-			WHERE p.infohash = d.ih AND p.peer_id = d.id AND p.ip = d.ip AND p.port = d.port AND p.seen <= d.seen`,
-			dels.ih, dels.id, dels.ip, dels.port, dels.seen)
+			USING unnest($1::bytea[], $2::bytea[], $3::int[], $4::timestamptz[]) AS d(ih, ip, port, seen)
+			WHERE p.infohash = d.ih AND p.ip = d.ip AND p.port = d.port AND p.seen <= d.seen`,
+			dels.ih, dels.ip, dels.port, dels.seen)
 	}
 	batch.Queue(`DELETE FROM tracker_peers WHERE seen < $1`, cutoff)
 	if err := t.shared.SendBatch(ctx, batch).Close(); err != nil {
@@ -163,8 +164,8 @@ func (t *Tracker) loadShared(ctx context.Context, hashes [][20]byte, cutoff time
 			return nil
 		}
 		copy(ih[:], ihb)
-		copy(r.key.id[:], id)
-		r.key.addr = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip)).Unmap(), uint16(port))
+		copy(r.id[:], id)
+		r.addr = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip)).Unmap(), uint16(port))
 		r.seeder = seeder
 		sh := out[ih]
 		sh.peers = append(sh.peers, r)

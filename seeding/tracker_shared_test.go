@@ -82,6 +82,16 @@ func TestTrackersShareSwarms(t *testing.T) {
 	if s := a.Scrape([][20]byte{ih}); len(s) != 1 || s[0].Complete != 1 || s[0].Incomplete != 1 {
 		t.Fatalf("A's scrape %+v, want 1 seeder and 1 leecher", s)
 	}
+	// The seeder restarts with a new peer id and announces to A: still one seeder on both.
+	restarted := peer(7, 0, EventStarted)
+	restarted.Addr = peer(1, 0, "").Addr
+	mustAnnounce(t, a, restarted)
+	share(a, b)
+	for name, tr := range map[string]*Tracker{"A": a, "B": b} {
+		if s := tr.Scrape([][20]byte{ih}); len(s) != 1 || s[0].Complete != 1 || s[0].Incomplete != 1 {
+			t.Fatalf("%s's scrape after the seeder restarted %+v, want 1 seeder and 1 leecher", name, s)
+		}
+	}
 	// Completions recorded by A's snapshot show in B's scrape.
 	mustAnnounce(t, a, peer(4, 0, EventCompleted))
 	if err := RecordStats(ctx, f.db, clock.Now(), a.Snapshot()); err != nil {

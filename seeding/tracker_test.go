@@ -304,3 +304,33 @@ func TestTrackerCountsFinishedWithoutCompletedEvent(t *testing.T) {
 		t.Errorf("Snapshot = %+v, want 3 completed, 3 downloaders, 2 seeders", s)
 	}
 }
+
+// A client restarting on the same address with a new peer id (as a seedbox node does) replaces
+// its entry: one seeder, not two until the old entry expires. A download it finished in its new
+// session counts again.
+func TestTrackerPeerIsItsAddress(t *testing.T) {
+	tr, _ := newTestTracker()
+	first := client(1, 0, EventStarted)
+	mustAnnounce(t, tr, first)
+	restarted := client(2, 0, EventStarted)
+	restarted.Addr = first.Addr
+	r := mustAnnounce(t, tr, restarted)
+	if r.Complete != 1 || r.Incomplete != 0 || len(r.Peers) != 0 {
+		t.Errorf("after a restart on the same address: %d seeders, %d leechers, peers %v; want 1, 0, none", r.Complete, r.Incomplete, r.Peers)
+	}
+	fan := client(3, 100, EventStarted)
+	r = mustAnnounce(t, tr, fan)
+	if len(r.Peers) != 1 || r.Peers[0].ID != restarted.PeerID {
+		t.Errorf("a fan is given %v, want the restarted client only", r.Peers)
+	}
+	done := client(3, 0, EventCompleted)
+	mustAnnounce(t, tr, done)
+	again := client(4, 100, EventStarted) // the fan's client restarted and fetches it again
+	again.Addr = fan.Addr
+	mustAnnounce(t, tr, again)
+	again.Event, again.Left = EventCompleted, 0
+	mustAnnounce(t, tr, again)
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 2 || s[0].Completed != 2 {
+		t.Errorf("Snapshot = %+v, want 2 seeders and 2 completed", s)
+	}
+}
