@@ -556,49 +556,61 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 	})
 }
 
-// TestDevRunsTwoSeedboxNodes starts `fanseed dev`, which must bring its two nodes up by itself.
+// TestDevRunsTwoSeedboxNodes starts `fanseed dev`, which must bring its two nodes up by itself,
+// and starts it again on the same data: the nodes come back on the addresses they had, so the
+// tracker sees the same two peers rather than two more.
 func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
 	env := map[string]string{"DATABASE_URL": dbURL, "DATA_DIR": t.TempDir(), "ADDR": freeAddr(t)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- run(ctx, []string{"fanseed", "dev"}, func(k string) string { return env[k] }, io.Discard, logs)
-	}()
 	db, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var names string
-		db.QueryRow(context.Background(), `SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM nodes
-			WHERE status = 'up' AND last_heartbeat > registered_at`).Scan(&names)
-		if names == "dev-1,dev-2" {
-			break
+	runDev := func() (addrs string) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		logs := &syncBuffer{}
+		errc := make(chan error, 1)
+		started := time.Now()
+		go func() {
+			errc <- run(ctx, []string{"fanseed", "dev"}, func(k string) string { return env[k] }, io.Discard, logs)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var names string
+			db.QueryRow(context.Background(), `SELECT coalesce(string_agg(name, ',' ORDER BY name), ''),
+				coalesce(string_agg(public_addr, ',' ORDER BY name), '') FROM nodes
+				WHERE status = 'up' AND last_heartbeat > registered_at AND last_heartbeat > $1`, started).Scan(&names, &addrs)
+			if names == "dev-1,dev-2" {
+				break
+			}
+			select {
+			case err := <-errc:
+				t.Fatalf("dev exited: %v\n%s", err, logs)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("heartbeating nodes after 30 s: %q, want dev-1,dev-2\n%s", names, logs)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		select {
-		case err := <-errc:
-			t.Fatalf("dev exited: %v\n%s", err, logs)
-		default:
+		for _, i := range []string{"1", "2"} {
+			if _, err := os.Stat(filepath.Join(env["DATA_DIR"], "nodes", i, "torrents")); err != nil {
+				t.Errorf("node %s has no data directory: %v", i, err)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heartbeating nodes after 30 s: %q, want dev-1,dev-2\n%s", names, logs)
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatalf("dev did not stop cleanly: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return addrs
 	}
-	for _, i := range []string{"1", "2"} {
-		if _, err := os.Stat(filepath.Join(env["DATA_DIR"], "nodes", i, "torrents")); err != nil {
-			t.Errorf("node %s has no data directory: %v", i, err)
-		}
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("dev did not stop cleanly: %v", err)
+	first := runDev()
+	if again := runDev(); again != first {
+		t.Errorf("restarted dev's nodes listen on %s, before on %s", again, first)
 	}
 }
 

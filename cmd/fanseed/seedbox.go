@@ -111,15 +111,32 @@ func startDevNodes(ctx context.Context, cfg config, fc fleetConfig, controlURL s
 	stop = func() { cancel(); wg.Wait() }
 	for i := 1; i <= 2; i++ {
 		name := "dev-" + strconv.Itoa(i)
-		node, err := seeding.NewNode(seeding.NodeConfig{
+		nc := seeding.NodeConfig{
 			ControlURL: controlURL, Token: fc.NodeToken, Name: name,
-			DataDir:    filepath.Join(cfg.DataDir, "nodes", strconv.Itoa(i)),
-			ListenAddr: "127.0.0.1:0", CapacityBytes: devNodeCapacity,
-			Log: logger.With(slog.String("node", name)),
-		})
-		if err != nil {
-			stop()
-			return nil, fmt.Errorf("seedbox node %s: %w", name, err)
+			DataDir:       filepath.Join(cfg.DataDir, "nodes", strconv.Itoa(i)),
+			CapacityBytes: devNodeCapacity,
+			Log:           logger.With(slog.String("node", name)),
+		}
+		// The address the node had last time, so that a restarted dev is the same peer to the
+		// tracker (a peer is its address) rather than a second one until the first expires.
+		addrFile := filepath.Join(nc.DataDir, "listen_addr")
+		var node *seeding.Node
+		if b, err := os.ReadFile(addrFile); err == nil {
+			nc.ListenAddr = strings.TrimSpace(string(b))
+			node, err = seeding.NewNode(nc)
+			if err != nil {
+				logger.Info("dev seedbox node takes a new port", slog.String("node", name), slog.Any("error", err))
+			}
+		}
+		if node == nil {
+			nc.ListenAddr = "127.0.0.1:0"
+			if node, err = seeding.NewNode(nc); err != nil {
+				stop()
+				return nil, fmt.Errorf("seedbox node %s: %w", name, err)
+			}
+		}
+		if err := os.WriteFile(addrFile, []byte(node.ListenAddr()+"\n"), 0o600); err != nil {
+			logger.Warn("remember dev seedbox node address", slog.String("node", name), slog.Any("error", err))
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); node.Run(ctx) }()
