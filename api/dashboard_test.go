@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,23 @@ func TestShowDashboard(t *testing.T) {
 		{"2026-11-04", "9", "2", "2", "5"}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Errorf("downloads.csv = %v, want %v", rows, want)
+	}
+	// The swarm now comes from the tracker: a seeder and a leecher of the pilot.
+	for i, left := range []string{"0", "100"} {
+		q := url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {fmt.Sprintf("-TT0001-%012d", i)}, "port": {fmt.Sprint(6881 + i)},
+			"uploaded": {"0"}, "downloaded": {"0"}, "left": {left}, "event": {"started"}}
+		if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil)); strings.Contains(body, "failure reason") {
+			t.Fatalf("announce: %s", body)
+		}
+	}
+	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/episodes.csv?from=2026-11-01&to=2026-11-30", show.ID), nil)
+	rows, _ = csv.NewReader(resp.Body).ReadAll()
+	got := map[string][]string{}
+	for _, r := range rows[1:] {
+		got[r[1]] = r[4:]
+	}
+	if len(rows) != 3 || rows[0][4] != "seeders_now" || fmt.Sprint(got["Pilot"]) != "[1 1]" || fmt.Sprint(got["Second"]) != "[0 0]" {
+		t.Errorf("episodes.csv = %v, want the pilot's swarm 1 seeder and 1 leecher, the second's none", rows)
 	}
 	resp = ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard/money.csv?from=2026-11-01&to=2026-11-30", show.ID), nil)
 	rows, _ = csv.NewReader(resp.Body).ReadAll()

@@ -79,6 +79,26 @@ func (d *dashboardData) Query() string {
 type dashEpisode struct {
 	Episode catalog.Episode
 	Traffic seeding.TorrentTraffic
+	// The swarm now, as the tracker counts it: the fleet's nodes and fans seeding, fans fetching.
+	Seeders, Leechers int
+}
+
+// swarmsNow asks the tracker for the swarms of the episodes' torrents, by infohash.
+func (s *Server) swarmsNow(torrents map[int64]seeding.Record) map[[20]byte]seeding.ScrapeFile {
+	out := map[[20]byte]seeding.ScrapeFile{}
+	if s.tracker == nil {
+		return out
+	}
+	hashes := make([][20]byte, 0, len(torrents))
+	for _, t := range torrents {
+		if len(t.InfoHash) == 20 {
+			hashes = append(hashes, [20]byte(t.InfoHash))
+		}
+	}
+	for _, f := range s.tracker.Scrape(hashes) {
+		out[f.InfoHash] = f
+	}
+	return out
 }
 
 // Served is what the fleet has uploaded of the episode, the way people read sizes.
@@ -124,6 +144,7 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 	if err != nil {
 		return nil, err
 	}
+	swarms := s.swarmsNow(torrents)
 	for _, e := range eps {
 		if d.EpisodeID != 0 && e.ID != d.EpisodeID {
 			continue
@@ -131,6 +152,8 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 		de := dashEpisode{Episode: e}
 		if t, ok := torrents[e.ID]; ok {
 			de.Traffic = traffic[t.ID]
+			sw := swarms[[20]byte(t.InfoHash)]
+			de.Seeders, de.Leechers = sw.Complete, sw.Incomplete
 		}
 		d.Episodes = append(d.Episodes, de)
 	}
@@ -268,10 +291,10 @@ func (s *Server) handleShowDashboardCSV() http.HandlerFunc {
 					d.cur.Format(m.Sponsorships), d.cur.Format(m.Fees), d.cur.Format(m.Refunds), d.cur.Format(m.Disputes)})
 			}
 		case "episodes":
-			cw.Write([]string{"episode_id", "title", "completed_downloads", "bytes_served_by_fleet", "seeders", "leechers"})
+			cw.Write([]string{"episode_id", "title", "completed_downloads", "bytes_served_by_fleet", "seeders_now", "leechers_now"})
 			for _, e := range d.Episodes {
 				cw.Write([]string{i64(e.Episode.ID), e.Episode.Title, i64(e.Traffic.Completed), i64(e.Traffic.BytesServed),
-					i64(e.Traffic.Seeders), i64(e.Traffic.Leechers)})
+					strconv.Itoa(e.Seeders), strconv.Itoa(e.Leechers)})
 			}
 		case "payouts":
 			cw.Write([]string{"party_id", "party", "currency", "paid_out"})

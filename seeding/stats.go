@@ -41,8 +41,6 @@ type TorrentTraffic struct {
 	TorrentID   int64 `db:"torrent_id"`
 	Completed   int64 `db:"completed"`
 	BytesServed int64 `db:"bytes_served"` // by the seedbox fleet, in all
-	Seeders     int64 `db:"seeders"`
-	Leechers    int64 `db:"leechers"`
 }
 
 // Traffic returns each torrent's counters, by torrent id.
@@ -50,9 +48,7 @@ func Traffic(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.Tim
 	rows, _ := db.Query(ctx, `
 		SELECT t.id AS torrent_id,
 		       coalesce((SELECT sum(s.completed) FROM swarm_stats s WHERE s.torrent_id = t.id AND s.bucket >= $2 AND s.bucket < $3), 0) AS completed,
-		       coalesce((SELECT sum(s.bytes) FROM torrent_served s WHERE s.torrent_id = t.id), 0)::bigint AS bytes_served,
-		       coalesce((SELECT max(a.seeders) FROM assignments a WHERE a.torrent_id = t.id), 0) AS seeders,
-		       coalesce((SELECT max(a.leechers) FROM assignments a WHERE a.torrent_id = t.id), 0) AS leechers
+		       coalesce((SELECT sum(s.bytes) FROM torrent_served s WHERE s.torrent_id = t.id), 0)::bigint AS bytes_served
 		FROM torrents t WHERE t.id = ANY($1)`, torrentIDs, from, to)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[TorrentTraffic])
 	if err != nil {
