@@ -144,7 +144,10 @@ type Report struct {
 // Heartbeat is what a node sends every few seconds.
 type Heartbeat struct {
 	// Session names the node's run: its upload counters start from zero with a new session.
-	Session  string   `json:"session"`
+	Session string `json:"session"`
+	// PeerID is the node's BitTorrent peer id in this run (40 hex digits), so that the tracker
+	// can forget the node's peers once it is down.
+	PeerID   string   `json:"peer_id,omitempty"`
 	DiskUsed int64    `json:"disk_used"`
 	Torrents []Report `json:"torrents"`
 }
@@ -195,13 +198,21 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 	if len(hb.Session) > 64 {
 		return Orders{}, invalidf("session must be at most 64 characters")
 	}
+	var peerID []byte
+	if hb.PeerID != "" {
+		id, err := hex.DecodeString(hb.PeerID)
+		if err != nil || len(id) != 20 {
+			return Orders{}, invalidf("peer_id %q is not 40 hex digits", hb.PeerID)
+		}
+		peerID = id
+	}
 	var orders Orders
 	published := 0
 	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
-			UPDATE nodes SET last_heartbeat = now(), disk_used = $2,
+			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id),
 				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
-			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed).Scan(&orders.Status)
+			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed, peerID).Scan(&orders.Status)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
 		}

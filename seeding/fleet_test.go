@@ -414,4 +414,7 @@ func TestRegisterValidates(t *testing.T) {
 	if _, err := f.fleet.Heartbeat(context.Background(), id, Heartbeat{Torrents: []Report{{InfoHash: "xyz", State: StateSeeding}}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("heartbeat with a bad infohash: %v, want ErrInvalid", err)
 	}
+	if _, err := f.fleet.Heartbeat(context.Background(), id, Heartbeat{PeerID: "abc"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "peer_id") {
+		t.Errorf("heartbeat with a bad peer id: %v, want ErrInvalid naming peer_id", err)
+	}
 }

@@ -457,10 +457,16 @@ func (n *Node) register(ctx context.Context) error {
 	return nil
 }
 
+// peerID is the node's BitTorrent peer id in hex.
+func (n *Node) peerID() string {
+	id := n.cl.PeerID()
+	return hex.EncodeToString(id[:])
+}
+
 func (n *Node) heartbeat(ctx context.Context, id int64) error {
 	reports, disk := n.Reports()
 	var o Orders
-	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, DiskUsed: disk, Torrents: reports}, &o); err != nil {
+	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports}, &o); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	n.Apply(o)

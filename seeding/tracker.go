@@ -36,6 +36,9 @@ type Tracker struct {
 
 	mu     sync.Mutex
 	swarms map[[20]byte]*swarm
+	// down holds the peer ids of seedbox nodes marked down (SetDownPeers): their peers are gone
+	// from this process's swarms and left out of what other processes share.
+	down map[[20]byte]struct{}
 }
 
 // Peer is another client in a swarm, as an announce response lists it.
@@ -157,7 +160,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	s.prune(now, expiry, t.shared != nil)
 	s.record(a, now, t.shared != nil)
 	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
-		s.install(sh)
+		s.install(sh, t.down)
 	}
 	resp := AnnounceResponse{
 		Interval: t.interval(), Complete: s.seeders + s.remoteSeeders, Incomplete: s.leechers + s.remoteLeechers,
@@ -340,11 +343,12 @@ func (s *swarm) noteChange(key netip.AddrPort, gone bool, when time.Time) {
 	s.changed[key] = struct{}{}
 }
 
-// install takes what the other processes hold of the swarm, leaving out this process's peers.
-func (s *swarm) install(sh sharedSwarm) {
+// install takes what the other processes hold of the swarm, leaving out this process's peers
+// and those with a peer id in down.
+func (s *swarm) install(sh sharedSwarm, down map[[20]byte]struct{}) {
 	s.remote, s.remoteSeeders, s.remoteLeechers = s.remote[:0], 0, 0
 	for _, r := range sh.peers {
-		if s.peers[r.addr] != nil {
+		if _, gone := down[r.id]; s.peers[r.addr] != nil || gone {
 			continue
 		}
 		s.remote = append(s.remote, r)
@@ -355,6 +359,47 @@ func (s *swarm) install(sh sharedSwarm) {
 		}
 	}
 	s.sharedCompleted, s.synced = sh.completed, true
+}
+
+// SetDownPeers tells the tracker which peer ids belong to seedbox nodes marked down: the peers
+// of those newly down leave every swarm at once, so fans stop being sent a dead node's address
+// and the counts leave it out, rather than an expiry later. A node back up is left out of ids.
+func (t *Tracker) SetDownPeers(ids [][20]byte) {
+	down := make(map[[20]byte]struct{}, len(ids))
+	var fresh bool
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		down[id] = struct{}{}
+		if _, known := t.down[id]; !known {
+			fresh = true
+		}
+	}
+	t.down = down
+	if !fresh {
+		return
+	}
+	for _, s := range t.swarms {
+		for addr, p := range s.peers {
+			if _, gone := down[p.id]; gone {
+				s.remove(p)
+				if t.shared != nil {
+					s.noteChange(addr, true, p.seen)
+				}
+			}
+		}
+		kept := s.remote[:0]
+		for _, r := range s.remote {
+			if _, gone := down[r.id]; !gone {
+				kept = append(kept, r)
+			} else if r.seeder {
+				s.remoteSeeders--
+			} else {
+				s.remoteLeechers--
+			}
+		}
+		s.remote = kept
+	}
 }
 
 // Scrape returns the counts of the requested torrents that the platform published, in the
@@ -377,7 +422,7 @@ func (t *Tracker) Scrape(hashes [][20]byte) []ScrapeFile {
 	defer t.mu.Unlock()
 	for ih, sh := range loaded {
 		if s := t.swarm(ih); !s.synced {
-			s.install(sh)
+			s.install(sh, t.down)
 		}
 	}
 	for i := range out {

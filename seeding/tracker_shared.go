@@ -88,7 +88,7 @@ func (t *Tracker) Share(ctx context.Context) error {
 	defer t.mu.Unlock()
 	for _, ih := range active {
 		if s := t.swarms[ih]; s != nil {
-			s.install(loaded[ih])
+			s.install(loaded[ih], t.down)
 		}
 	}
 	return nil
@@ -207,6 +207,33 @@ func (t *Tracker) ShareEvery(ctx context.Context, every time.Duration, logger *s
 			if err := t.Share(ctx); err != nil && ctx.Err() == nil {
 				logger.Warn("share tracker peers", slog.Any("error", err))
 			}
+		}
+	}
+}
+
+// FollowDownNodes tells the tracker, every interval until ctx ends, the peer ids of the seedbox
+// nodes marked down or removed (see Tracker.SetDownPeers).
+func FollowDownNodes(ctx context.Context, db DBTX, t *Tracker, every time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			rows, _ := db.Query(ctx, `SELECT peer_id FROM nodes WHERE status IN ('down', 'removed') AND peer_id IS NOT NULL`)
+			ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([20]byte, error) {
+				var b []byte
+				err := row.Scan(&b)
+				return [20]byte(b), err
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("read down seedbox nodes", slog.Any("error", err))
+				}
+				continue
+			}
+			t.SetDownPeers(ids)
 		}
 	}
 }

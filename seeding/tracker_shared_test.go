@@ -92,6 +92,25 @@ func TestTrackersShareSwarms(t *testing.T) {
 			t.Fatalf("%s's scrape after the seeder restarted %+v, want 1 seeder and 1 leecher", name, s)
 		}
 	}
+	// A seedbox node that announced to A is marked down: B leaves it out at once, even though A,
+	// not told yet, still shares it; then A forgets it too.
+	node := peer(8, 0, EventStarted)
+	copy(node.PeerID[:], NodePeerIDPrefix)
+	mustAnnounce(t, a, node)
+	share(a, b)
+	if s := b.Scrape([][20]byte{ih}); s[0].Complete != 2 {
+		t.Fatalf("B's scrape with the node %+v, want 2 seeders", s)
+	}
+	b.SetDownPeers([][20]byte{node.PeerID})
+	share(a, b)
+	if s := b.Scrape([][20]byte{ih}); s[0].Complete != 1 {
+		t.Fatalf("B's scrape with the node down %+v, want 1 seeder", s)
+	}
+	a.SetDownPeers([][20]byte{node.PeerID})
+	share(a, b)
+	if s := a.Scrape([][20]byte{ih}); s[0].Complete != 1 {
+		t.Fatalf("A's scrape with the node down %+v, want 1 seeder", s)
+	}
 	// Completions recorded by A's snapshot show in B's scrape.
 	mustAnnounce(t, a, peer(4, 0, EventCompleted))
 	if err := RecordStats(ctx, f.db, clock.Now(), a.Snapshot()); err != nil {

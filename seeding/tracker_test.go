@@ -334,3 +334,24 @@ func TestTrackerPeerIsItsAddress(t *testing.T) {
 		t.Errorf("Snapshot = %+v, want 2 seeders and 2 completed", s)
 	}
 }
+
+// A seedbox node marked down leaves the swarm at once: fans are not sent its address and the
+// counts leave it out. Marked up again, it counts once it announces.
+func TestTrackerForgetsDownNodes(t *testing.T) {
+	tr, _ := newTestTracker()
+	node := client(1, 0, EventStarted)
+	copy(node.PeerID[:], NodePeerIDPrefix)
+	mustAnnounce(t, tr, node)
+	mustAnnounce(t, tr, client(2, 0, EventStarted))
+	tr.SetDownPeers([][20]byte{node.PeerID})
+	r := mustAnnounce(t, tr, client(3, 100, EventStarted))
+	if r.Complete != 1 || len(r.Peers) != 1 || r.Peers[0].Addr == node.Addr {
+		t.Errorf("with the node down: %d seeders, peers %v; want 1 seeder, not the node", r.Complete, r.Peers)
+	}
+	tr.SetDownPeers(nil)
+	node.Event = EventNone
+	mustAnnounce(t, tr, node)
+	if sc := tr.Scrape([][20]byte{published}); sc[0].Complete != 2 {
+		t.Errorf("the node back: %d seeders, want 2", sc[0].Complete)
+	}
+}

@@ -472,6 +472,17 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
+		// The tracker forgets the dead node once it is marked down, rather than an hour later: the
+		// swarm is the two live nodes.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			sc := scrape(t, base, ih)
+			if sc.Complete == 2 && sc.Incomplete == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("15 s after %s was marked down the tracker counts %+v, want the 2 live seeders", victim, sc)
+			}
+		}
 		delete(nodes, victim)
 	})
 	if t.Failed() {

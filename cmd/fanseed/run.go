@@ -206,6 +206,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	// Processes behind one load balancer share their swarms through the database.
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
+	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
 	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
