@@ -196,44 +196,40 @@ func (t *Tracker) loadShared(ctx context.Context, hashes [][20]byte, cutoff time
 }
 
 // ShareEvery shares the tracker's swarms every interval until ctx ends.
-func (t *Tracker) ShareEvery(ctx context.Context, every time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := t.Share(ctx); err != nil && ctx.Err() == nil {
-				logger.Warn("share tracker peers", slog.Any("error", err))
-			}
-		}
-	}
+func (t *Tracker) ShareEvery(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, logger, "share tracker peers", t.Share)
 }
 
 // FollowDownNodes tells the tracker, every interval until ctx ends, the peer ids of the seedbox
 // nodes marked down or removed (see Tracker.SetDownPeers).
-func FollowDownNodes(ctx context.Context, db DBTX, t *Tracker, every time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(every)
+func FollowDownNodes(ctx context.Context, db DBTX, t *Tracker, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, logger, "read down seedbox nodes", func(ctx context.Context) error {
+		rows, _ := db.Query(ctx, `SELECT peer_id FROM nodes WHERE status IN ('down', 'removed') AND peer_id IS NOT NULL`)
+		ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([20]byte, error) {
+			var b []byte
+			err := row.Scan(&b)
+			return [20]byte(b), err // the column holds 20 bytes
+		})
+		if err != nil {
+			return err
+		}
+		t.SetDownPeers(ids)
+		return nil
+	})
+}
+
+// every calls fn every interval until ctx ends, logging its errors as what.
+func every(ctx context.Context, interval time.Duration, logger *slog.Logger, what string, fn func(context.Context) error) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			rows, _ := db.Query(ctx, `SELECT peer_id FROM nodes WHERE status IN ('down', 'removed') AND peer_id IS NOT NULL`)
-			ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([20]byte, error) {
-				var b []byte
-				err := row.Scan(&b)
-				return [20]byte(b), err
-			})
-			if err != nil {
-				if ctx.Err() == nil {
-					logger.Warn("read down seedbox nodes", slog.Any("error", err))
-				}
-				continue
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn(what, slog.Any("error", err))
 			}
-			t.SetDownPeers(ids)
 		}
 	}
 }
