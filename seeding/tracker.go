@@ -229,7 +229,7 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	finished := a.Event == EventCompleted ||
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
-	if fan := !IsNodePeerID(a.PeerID); fan {
+	if !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
 			s.completed++
