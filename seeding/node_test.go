@@ -19,26 +19,9 @@ func TestNodeUploadLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
 	data := randomBytes(3, 3<<20)
-	tor, err := BuildTorrent(hashAll(t, data, PieceLength(int64(len(data)))), TorrentOptions{Name: "limited.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := NewNode(NodeConfig{Name: "limited", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30, UploadLimit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	node, tor, mi := nodeHolding(t, NodeConfig{Name: "limited", UploadLimit: limit}, data, "http://127.0.0.1:1/announce")
 	if id := node.cl.PeerID(); !IsNodePeerID(id) {
 		t.Errorf("node peer id %q lacks %q", id[:], NodePeerIDPrefix)
-	}
-	dst := node.ContentPath(tor.InfoHash, tor.Name)
-	os.MkdirAll(filepath.Dir(dst), 0o750)
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		t.Fatal(err)
 	}
 	if err := node.Add(mi, nil, false); err != nil {
 		t.Fatal(err)
@@ -88,26 +71,8 @@ func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	data := randomBytes(4, 6<<20)
-	tor, err := BuildTorrent(hashAll(t, data, PieceLength(int64(len(data)))), TorrentOptions{Name: "kept.mp4", TrackerURL: srv.URL + "/announce"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node, tor, mi := nodeHolding(t, NodeConfig{Name: "kept"}, randomBytes(4, 6<<20), srv.URL+"/announce")
 	tr.Allowed = func(ih [20]byte) bool { return ih == tor.InfoHash }
-	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := NewNode(NodeConfig{Name: "kept", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	dst := node.ContentPath(tor.InfoHash, tor.Name)
-	os.MkdirAll(filepath.Dir(dst), 0o750)
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := node.Add(mi, nil, true); err != nil {
 		t.Fatal(err)
 	}
@@ -122,4 +87,30 @@ func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
 	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 1 || s[0].Leechers != 0 || s[0].Completed != 0 {
 		t.Errorf("tracker after the node's first announce: %+v, want one seeder and no completion", s)
 	}
+}
+
+// nodeHolding starts a node (cfg with a fresh data directory and a loopback port) holding data
+// on disk, as after a restart, and returns it with the episode's torrent, not added yet.
+func nodeHolding(t *testing.T, cfg NodeConfig, data []byte, trackerURL string) (*Node, Torrent, *metainfo.MetaInfo) {
+	t.Helper()
+	tor, err := BuildTorrent(hashAll(t, data, PieceLength(int64(len(data)))), TorrentOptions{Name: cfg.Name + ".mp4", TrackerURL: trackerURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir, cfg.ListenAddr, cfg.CapacityBytes = t.TempDir(), "127.0.0.1:0", 1<<30
+	node, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	dst := node.ContentPath(tor.InfoHash, tor.Name)
+	os.MkdirAll(filepath.Dir(dst), 0o750)
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return node, tor, mi
 }
