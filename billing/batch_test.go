@@ -120,7 +120,7 @@ func testApplyBatch(t *testing.T, withoutPlan bool) {
 	if n != len(batch.events) {
 		t.Fatalf("the batch took %d events, want %d", n, len(batch.events))
 	}
-	if fellBack := strings.Contains(logs.String(), "stripe payments applied one by one"); fellBack != withoutPlan {
+	if fellBack := strings.Contains(logs.String(), "stripe payments failed together: applied one by one"); fellBack != withoutPlan {
 		t.Fatalf("payments posted one by one: %v, want %v; logs:\n%s", fellBack, withoutPlan, logs.String())
 	}
 	a, b := dump(one), dump(batch)

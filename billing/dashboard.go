@@ -27,7 +27,7 @@ func ShowMoneyDaily(ctx context.Context, db DBTX, showID int64, currency string,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND e.description = 'Monthly donation' AND p.role = 'gross'), 0) AS subscriptions,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND e.source = 'sponsorship' AND p.role = 'gross'), 0) AS sponsorships,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'fee'), 0) AS fees,
-		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'refund' AND p.role = 'gross'), 0) AS refunds,
+		       coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('refund', 'refund_failed') AND p.role = 'gross'), 0) AS refunds,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('dispute', 'dispute_won') AND p.role = 'gross'), 0) AS disputes
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id
 		WHERE e.show_id = $1 AND p.currency = $2 AND e.occurred_at >= $3 AND e.occurred_at < $4
@@ -88,9 +88,9 @@ func TotalsByCurrency(ctx context.Context, db DBTX) ([]CurrencyTotals, error) {
 		SELECT p.currency,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'gross'), 0) AS gross,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'fee'), 0) AS fees,
-		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'refund' AND p.role = 'gross'), 0) AS refunds,
+		       coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('refund', 'refund_failed') AND p.role = 'gross'), 0) AS refunds,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind IN ('dispute', 'dispute_won') AND p.role = 'gross'), 0) AS disputes,
-		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payout' AND a.kind = 'stripe_clearing'), 0) AS paid_out
+		       coalesce(-sum(p.amount) FILTER (WHERE a.kind = 'stripe_clearing' AND p.role = 'transfer'), 0) AS paid_out
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN ledger_accounts a ON a.id = p.account_id
 		GROUP BY p.currency ORDER BY p.currency`)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CurrencyTotals])
@@ -125,7 +125,7 @@ func RecentReversals(ctx context.Context, db DBTX, limit int) ([]ReversalLine, e
 		       -sum(p.amount) AS amount, p.currency
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id AND p.role = 'gross'
 		LEFT JOIN shows s ON s.id = e.show_id
-		WHERE e.kind IN ('refund', 'dispute', 'dispute_won')
+		WHERE e.kind IN ('refund', 'refund_failed', 'dispute', 'dispute_won')
 		GROUP BY e.id, s.title, p.currency
 		ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1`, limit)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[ReversalLine])

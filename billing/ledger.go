@@ -57,12 +57,13 @@ func (k AccountKind) perParty() (bool, error) {
 
 // Journal entry kinds (a CHECK in the schema).
 const (
-	EntryPayment    = "payment"
-	EntryRefund     = "refund"
-	EntryDispute    = "dispute"
-	EntryDisputeWon = "dispute_won"
-	EntryPayout     = "payout"
-	EntryAdjustment = "adjustment"
+	EntryPayment      = "payment"
+	EntryRefund       = "refund"
+	EntryRefundFailed = "refund_failed"
+	EntryDispute      = "dispute"
+	EntryDisputeWon   = "dispute_won"
+	EntryPayout       = "payout"
+	EntryAdjustment   = "adjustment"
 )
 
 // Posting roles say what a line is, so reversals and statements can tell a party's share from

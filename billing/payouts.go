@@ -187,7 +187,7 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 			LEFT JOIN unnest($3::text[], $4::bigint[]) AS d(currency, amount) ON d.currency = b.currency
 			WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
 			  AND least(b.owed, b.owed - b.later) > coalesce(t.amount, d.amount, 0)
-			ON CONFLICT (party_id, currency, period) DO NOTHING
+			ON CONFLICT (party_id, currency, period) WHERE status <> 'refused' DO NOTHING
 			RETURNING id, party_id, currency, period, amount`, period, end, codes, defaults)
 		type started struct {
 			ID       int64  `db:"id"`

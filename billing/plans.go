@@ -3,7 +3,6 @@ package billing
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -61,22 +60,30 @@ type Share struct {
 const planColumns = `id, show_id, source, fee_policy, effective_at, created_by, created_at`
 
 // PlanAt returns the plan that splits money of a source received at time at: the latest plan
-// for that source effective at or before at, or else the latest such plan for SourceAll.
+// for that source effective at or before at, or else the latest such plan for SourceAll, among
+// the plans that existed at that time (see planInForce).
 func PlanAt(ctx context.Context, db DBTX, showID int64, source string, at time.Time) (Plan, error) {
 	if source != SourceAll && source != SourceDonations && source != SourceSponsorship {
 		return Plan{}, fmt.Errorf("%w: plan source %q", ErrInvalid, source)
 	}
-	rows, _ := db.Query(ctx, `
-		SELECT `+planColumns+` FROM share_plans
-		WHERE show_id = $1 AND source IN ($2, 'all') AND effective_at <= $3
-		ORDER BY source = $2 DESC, effective_at DESC
-		LIMIT 1`, showID, source, at)
-	plan, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Plan])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Plan{}, fmt.Errorf("%w: show %d has no share plan for %s in force at %s", ErrNotFound, showID, source, at.Format(time.RFC3339))
-	}
+	var id *int64
+	err := db.QueryRow(ctx, `SELECT `+planInForce+` FROM (VALUES ($1::bigint, $2::text, $3::timestamptz)) AS t(show, src, at)`,
+		showID, source, at).Scan(&id)
 	if err != nil {
 		return Plan{}, fmt.Errorf("%s plan of show %d at %s: %w", source, showID, at.Format(time.RFC3339), dbError(err))
+	}
+	if id == nil {
+		return Plan{}, fmt.Errorf("%w: show %d has no share plan for %s in force at %s", ErrNotFound, showID, source, at.Format(time.RFC3339))
+	}
+	return findPlan(ctx, db, *id)
+}
+
+// findPlan loads a plan and its lines.
+func findPlan(ctx context.Context, db DBTX, id int64) (Plan, error) {
+	rows, _ := db.Query(ctx, `SELECT `+planColumns+` FROM share_plans WHERE id = $1`, id)
+	plan, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Plan])
+	if err != nil {
+		return Plan{}, wrapNotFound(err, fmt.Sprintf("share plan %d", id))
 	}
 	plans := []Plan{plan}
 	if err := loadLines(ctx, db, plans); err != nil {
@@ -145,6 +152,11 @@ func CreatePlan(ctx context.Context, db DBTX, showID int64, source, feePolicy st
 	}
 	var plan Plan
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Payments being posted hold this lock shared: they finish first, and the check below
+		// sees them, or they wait and see this plan.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, planLockKey(showID)); err != nil {
+			return dbError(err)
+		}
 		var received bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM journal_entries
 			WHERE show_id = $1 AND kind = 'payment' AND occurred_at >= $2)`, showID, effectiveAt).Scan(&received); err != nil {
@@ -155,8 +167,8 @@ func CreatePlan(ctx context.Context, db DBTX, showID int64, source, feePolicy st
 				ErrConflict, effectiveAt.Format(time.RFC3339))
 		}
 		rows, _ := tx.Query(ctx, `
-			INSERT INTO share_plans (show_id, source, fee_policy, effective_at, created_by)
-			VALUES ($1, $2, $3, $4, $5)
+			INSERT INTO share_plans (show_id, source, fee_policy, effective_at, created_by, created_at)
+			VALUES ($1, $2, $3, $4, $5, clock_timestamp())
 			RETURNING `+planColumns, showID, source, feePolicy, effectiveAt, createdBy)
 		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Plan])
 		if err != nil {

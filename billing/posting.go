@@ -154,8 +154,10 @@ type Reversal struct {
 //	refunds/dispute_losses   +part of the absorbed fee, +what the parties cannot bear, +fee
 //	processor_fees           -fee
 //
-// Reversals of one payment are serialised by a lock on the payment's entry, and together they
-// may not return more than the payment's gross.
+// Reversals of one payment are serialised by a lock on the payment's entry. Amount is what
+// Stripe took from the balance, which may be more than is left of the payment (a dispute of the
+// whole charge after a partial refund, or a conversion at another rate): the parties then give
+// back all they have left of it and the rest is the platform's loss.
 func PostReversal(ctx context.Context, db DBTX, r Reversal) (int64, error) {
 	loss := Refunds
 	if r.Kind == EntryDispute {
@@ -194,9 +196,6 @@ func PostReversal(ctx context.Context, db DBTX, r Reversal) (int64, error) {
 		hist, err := loadReversalHistory(ctx, tx, r.EntryID)
 		if err != nil {
 			return err
-		}
-		if left := hist.gross - hist.returned; r.Amount > left {
-			return fmt.Errorf("%w: %d to return but only %d of payment entry %d is left", ErrInvalid, r.Amount, left, r.EntryID)
 		}
 		// The weights are the parties' remainders, then the absorbed fee's.
 		weights := make([]int64, len(hist.parties)+1)
@@ -273,8 +272,8 @@ func loadReversalHistory(ctx context.Context, db DBTX, entryID int64) (reversalH
 		JOIN postings p ON p.entry_id = e.id
 		JOIN ledger_accounts a ON a.id = p.account_id
 		WHERE e.id = $1 OR (e.reverses_entry_id = $1 AND e.kind IN ('refund', 'dispute'))
-		   OR (e.kind = 'dispute_won' AND e.reverses_entry_id IN
-		       (SELECT id FROM journal_entries WHERE reverses_entry_id = $1 AND kind = 'dispute'))
+		   OR (e.kind IN ('dispute_won', 'refund_failed') AND e.reverses_entry_id IN
+		       (SELECT id FROM journal_entries WHERE reverses_entry_id = $1 AND kind IN ('dispute', 'refund')))
 		ORDER BY e.id, p.id`, entryID)
 	lines, err := pgx.CollectRows(rows, pgx.RowToStructByName[line])
 	if err != nil {
@@ -384,6 +383,7 @@ func splitByWeights(amount int64, weights []int64) ([]int64, error) {
 // dispute fee).
 type DisputeWon struct {
 	DisputeEntryID int64
+	Amount         int64 // what Stripe gave back; 0 (or all the dispute withdrew) reinstates every line
 	Fee            int64
 	OccurredAt     time.Time
 	IdempotencyKey string // required: "dispute_won:" + the dispute id, say
@@ -392,7 +392,8 @@ type DisputeWon struct {
 }
 
 // PostDisputeWon reinstates a dispute: it posts the dispute entry's lines with the signs
-// turned round (each party gets back exactly what the dispute took from it), except the
+// turned round (each party gets back exactly what the dispute took from it; when Stripe gave
+// back only part, each line in proportion, by the largest-remainder method), except the
 // dispute's fee lines, in whose place it posts the reinstatement's fee effect:
 //
 //	processor_fees  -fee
@@ -431,14 +432,9 @@ func PostDisputeWon(ctx context.Context, db DBTX, d DisputeWon) (int64, error) {
 		if err != nil {
 			return dbError(err)
 		}
-		var list []Posting
-		currency := ""
-		for _, l := range lines {
-			currency = l.Currency
-			if l.Role == RoleFee {
-				continue
-			}
-			list = append(list, Posting{AccountID: l.AccountID, Amount: -l.Amount, Currency: l.Currency, Role: l.Role})
+		list, currency, err := reinstatement(lines, d.Amount)
+		if err != nil {
+			return err
 		}
 		b := postingBuilder{ctx: ctx, db: tx, currency: currency, list: list}
 		b.add(ProcessorFees, 0, -d.Fee, RoleFee)
@@ -460,4 +456,51 @@ func PostDisputeWon(ctx context.Context, db DBTX, d DisputeWon) (int64, error) {
 		return 0, fmt.Errorf("post dispute won of entry %d: %w", d.DisputeEntryID, err)
 	}
 	return id, nil
+}
+
+// reinstatement is the lines giving back amount of what a dispute entry's lines withdrew (all
+// of it for 0), fee lines left out, signs turned round.
+func reinstatement(lines []Posting, amount int64) ([]Posting, string, error) {
+	if len(lines) == 0 {
+		return nil, "", fmt.Errorf("%w: a dispute entry without postings", ErrInvalid)
+	}
+	var back []Posting
+	var withdrawn int64
+	var weights []int64 // what each line other than the gross took, in order
+	for _, l := range lines {
+		if l.Role == RoleFee {
+			continue
+		}
+		if l.Role == RoleGross {
+			withdrawn = -l.Amount
+		} else {
+			weights = append(weights, l.Amount)
+		}
+		back = append(back, Posting{AccountID: l.AccountID, Amount: -l.Amount, Currency: l.Currency, Role: l.Role})
+	}
+	currency := lines[0].Currency
+	if amount == 0 || amount == withdrawn {
+		return back, currency, nil
+	}
+	if amount < 0 || amount > withdrawn {
+		return nil, "", fmt.Errorf("%w: %d to reinstate of a dispute that withdrew %d", ErrInvalid, amount, withdrawn)
+	}
+	parts, err := splitByWeights(amount, weights)
+	if err != nil {
+		return nil, "", err
+	}
+	list := make([]Posting, 0, len(back))
+	k := 0
+	for _, l := range back {
+		if l.Role == RoleGross {
+			l.Amount = amount
+		} else {
+			l.Amount = -parts[k]
+			k++
+		}
+		if l.Amount != 0 {
+			list = append(list, l)
+		}
+	}
+	return list, currency, nil
 }

@@ -33,8 +33,10 @@ func refundWithFee(id string, amount, fee int64, created time.Time) map[string]a
 }
 
 // The fee effects Stripe reports on refunds are posted: a fee charged on a refund is a platform
-// loss, part of the payment's fee returned reduces it. The second refund arrives first and
-// waits; each posts only its own refund's fee, and the parties give back exactly what they got.
+// loss, part of the payment's fee returned reduces it. The second refund's event arrives first:
+// it waits for the payment, then books both refunds Stripe lists, each by its id with its own
+// fee; the first refund's event then changes nothing, and the parties give back exactly what
+// they got.
 func TestRefundFeeEffects(t *testing.T) {
 	t.Parallel()
 	f, svc := newService(t, nil)
@@ -51,15 +53,21 @@ func TestRefundFeeEffects(t *testing.T) {
 		refundObject("ch_fee", 2000, 500, []map[string]any{r1}), map[string]any{"amount_refunded": 0}, "")
 
 	deliver(t, f, svc, second)
-	deliver(t, f, svc, pay)
 	if got := count(t, f.db, `SELECT count(*) FROM journal_entries WHERE kind = 'refund'`); got != 0 {
-		t.Fatalf("%d refunds posted before the first refund arrived, want 0 (the second waits for it)", got)
+		t.Fatalf("%d refunds posted before their payment, want 0 (the event waits for it)", got)
+	}
+	deliver(t, f, svc, pay)
+	if got := count(t, f.db, `SELECT count(*) FROM refunds WHERE charge_id = 'ch_fee'`); got != 2 {
+		t.Fatalf("%d refunds booked once the payment was, want the 2 Stripe lists", got)
 	}
 	deliver(t, f, svc, first)
 	deliver(t, f, svc, second) // a duplicate changes nothing
+	if got := count(t, f.db, `SELECT count(*) FROM journal_entries WHERE kind = 'refund'`); got != 2 {
+		t.Fatalf("%d refund entries, want 2", got)
+	}
 
 	fees := count(t, f.db, `SELECT coalesce(-sum(p.amount), 0) FROM postings p JOIN journal_entries e ON e.id = p.entry_id
-		JOIN ledger_accounts a ON a.id = p.account_id WHERE a.kind = 'processor_fees' AND e.idempotency_key = $1`, "refund:ch_fee:500")
+		JOIN ledger_accounts a ON a.id = p.account_id WHERE a.kind = 'processor_fees' AND e.idempotency_key = $1`, "refund:re_1")
 	if fees != 15 {
 		t.Fatalf("first refund's fee effect = %d, want 15", fees)
 	}

@@ -142,6 +142,18 @@ func (s *Stripe) refunds(ctx context.Context, chargeID string) ([]*stripe.Refund
 	return list, nil
 }
 
+// refund fetches a refund with its balance transaction.
+func (s *Stripe) refund(ctx context.Context, id string) (*stripe.Refund, error) {
+	p := &stripe.RefundParams{}
+	p.Context = ctx
+	p.AddExpand("balance_transaction")
+	r, err := s.api.Refunds.Get(id, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: refund %s: %w", ErrStripe, id, err)
+	}
+	return r, nil
+}
+
 // payoutTransfers lists the platform transfers a connected account's automatic payout carried
 // to its bank: the payout's balance transactions on that account, whose sources are the
 // payments the transfers made there.
