@@ -132,6 +132,8 @@ func parseDonateForm(r *http.Request, show catalog.Show) (donateForm, int64, map
 			errs["custom"] = "Amount must be a number such as " + cur.Format(presets[0]) + "."
 		case v < lo || v > hi:
 			errs["custom"] = "Amount must be from " + cur.Format(lo) + " to " + cur.Format(hi) + " " + cur.Code + "."
+		case billing.CheckStripeStep(v, cur.Code) != nil:
+			errs["custom"] = "Amount must be a whole multiple of " + cur.Format(billing.StripeStep(cur.Code)) + " " + cur.Code + "."
 		default:
 			amount = v
 		}

@@ -109,6 +109,8 @@ func parseSponsorForm(r *http.Request, show catalog.Show) (sponsorForm, billing.
 	cur, _ := billing.LookupCurrency(show.Currency)
 	if v, err := cur.Parse(f.Amount); err != nil || v <= 0 {
 		errs["amount"] = "Amount must be a number above 0, such as 500 or 499.99."
+	} else if billing.CheckStripeStep(v, cur.Code) != nil {
+		errs["amount"] = "Amount must be a whole multiple of " + cur.Format(billing.StripeStep(cur.Code)) + " " + cur.Code + "."
 	} else {
 		in.Amount = v
 	}

@@ -75,6 +75,9 @@ func CreateDonation(ctx context.Context, db DBTX, in DonationInput) (Donation, e
 	if in.Amount < lo || in.Amount > hi {
 		return Donation{}, fmt.Errorf("%w: donation of %d outside %d..%d", ErrInvalid, in.Amount, lo, hi)
 	}
+	if err := CheckStripeStep(in.Amount, in.Currency); err != nil {
+		return Donation{}, err
+	}
 	var episode *int64
 	if in.EpisodeID != 0 {
 		episode = &in.EpisodeID

@@ -74,7 +74,7 @@ func (s *Service) kick(ctx context.Context) {
 		b.mu.Lock()
 		b.kicked = time.Time{}
 		b.mu.Unlock()
-		s.Log.WarnContext(ctx, "enqueue stripe event batch", slog.Any("error", err))
+		s.Log.ErrorContext(ctx, "enqueue stripe event batch", slog.Any("error", err))
 	}
 }
 
@@ -145,7 +145,7 @@ func (w *PendingWorker) Work(ctx context.Context, job *river.Job[ApplyPendingArg
 		}
 		if n == applyBatchSize && s.batches.another() {
 			if _, err := s.Jobs.Insert(ctx, ApplyPendingArgs{}, nil); err != nil {
-				s.Log.WarnContext(ctx, "enqueue stripe event batch", slog.Any("error", err))
+				s.Log.ErrorContext(ctx, "enqueue stripe event batch", slog.Any("error", err))
 			}
 		}
 		if time.Now().After(until) {

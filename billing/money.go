@@ -143,3 +143,21 @@ func sortStrings(s []string) {
 		}
 	}
 }
+
+// StripeStep is the multiple of minor units Stripe accepts for amounts in a currency: 10 in
+// three-decimal currencies (KWD, BHD, JOD, OMR, TND), whose last digit must be 0; else 1.
+func StripeStep(currency string) int64 {
+	if cur, err := LookupCurrency(currency); err == nil && cur.Exponent == 3 {
+		return 10
+	}
+	return 1
+}
+
+// CheckStripeStep refuses an amount Stripe would not accept in its currency (see StripeStep).
+func CheckStripeStep(amount int64, currency string) error {
+	if step := StripeStep(currency); amount%step != 0 {
+		return fmt.Errorf("%w: %s amounts must be whole multiples of %s, as Stripe charges them", ErrInvalid,
+			strings.ToUpper(currency), Money{Amount: step, Currency: currency})
+	}
+	return nil
+}

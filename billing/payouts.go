@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76"
 )
 
 // Payout is one transfer of what the platform owes a party in one currency, for a period.
@@ -151,9 +155,10 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 		return nil, err
 	}
 	codes := CurrencyCodes()
-	defaults := make([]int64, len(codes))
+	defaults, steps := make([]int64, len(codes)), make([]int64, len(codes))
 	for i, c := range codes {
 		defaults[i], _ = DefaultPayoutThreshold(c)
+		steps[i] = StripeStep(c)
 	}
 	conn, err := s.DB.Acquire(ctx)
 	if err != nil {
@@ -174,21 +179,25 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 	// now); when it is above the party's threshold in that currency. Each payout row is written
 	// with its ledger entry moving the amount from the party's payable to its payouts in
 	// transit, so what is owed no longer counts it however the run ends.
+	var started time.Time
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&started); err != nil {
+			return dbError(err)
+		}
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO payouts (party_id, currency, period, amount)
-			SELECT b.party_id, b.currency, $1, least(b.owed, b.owed - b.later)
-			FROM (SELECT a.party_id, a.currency, -sum(p.amount) AS owed,
-			             -coalesce(sum(p.amount) FILTER (WHERE e.occurred_at >= $2 AND e.kind NOT IN ('payout', 'adjustment')), 0) AS later
+			SELECT b.party_id, b.currency, $1, b.due - b.due % coalesce(d.step, 1)
+			FROM (SELECT a.party_id, a.currency, least(-sum(p.amount), -sum(p.amount)
+			             + coalesce(sum(p.amount) FILTER (WHERE e.occurred_at >= $2 AND e.kind NOT IN ('payout', 'adjustment')), 0)) AS due
 			      FROM ledger_accounts a JOIN postings p ON p.account_id = a.id JOIN journal_entries e ON e.id = p.entry_id
 			      WHERE a.kind = 'party_payable' GROUP BY a.party_id, a.currency) b
 			JOIN parties pa ON pa.id = b.party_id
 			LEFT JOIN payout_thresholds t ON t.party_id = b.party_id AND t.currency = b.currency
-			LEFT JOIN unnest($3::text[], $4::bigint[]) AS d(currency, amount) ON d.currency = b.currency
+			LEFT JOIN unnest($3::text[], $4::bigint[], $5::bigint[]) AS d(currency, amount, step) ON d.currency = b.currency
 			WHERE pa.kind <> 'distributor' AND pa.stripe_account_id IS NOT NULL AND pa.payouts_enabled
-			  AND least(b.owed, b.owed - b.later) > coalesce(t.amount, d.amount, 0)
+			  AND b.due - b.due % coalesce(d.step, 1) > greatest(coalesce(t.amount, d.amount, 0), 0)
 			ON CONFLICT (party_id, currency, period) WHERE status <> 'refused' DO NOTHING
-			RETURNING id, party_id, currency, period, amount`, period, end, codes, defaults)
+			RETURNING id, party_id, currency, period, amount`, period, end, codes, defaults, steps)
 		type started struct {
 			ID       int64  `db:"id"`
 			PartyID  int64  `db:"party_id"`
@@ -219,34 +228,94 @@ func (s *Service) RunPayouts(ctx context.Context, period string, opts PayoutOpti
 	if err != nil {
 		return nil, fmt.Errorf("payout run %s: %w", period, err)
 	}
-	rows, _ := s.DB.Query(ctx, `SELECT `+payoutColumns+`, pa.stripe_account_id FROM payouts o JOIN parties pa ON pa.id = o.party_id
-		WHERE o.status = 'pending' ORDER BY o.id`)
+	rows, _ := s.DB.Query(ctx, `SELECT `+payoutColumns+`, pa.stripe_account_id, o.created_at < $1 AS earlier
+		FROM payouts o JOIN parties pa ON pa.id = o.party_id
+		WHERE o.status = 'pending' ORDER BY o.id`, started)
 	type pending struct {
 		Payout
 		Destination *string `db:"stripe_account_id"`
+		Earlier     bool    `db:"earlier"` // left by an earlier run, which may have made its transfer
 	}
 	todo, err := pgx.CollectRows(rows, pgx.RowToStructByName[pending])
 	if err != nil {
 		return nil, fmt.Errorf("pending payouts: %w", dbError(err))
 	}
+	// A transfer Stripe refuses is that payout's failure, not the run's: the others go on. Any
+	// other error (Stripe unreachable, a crash injected by a test) leaves the payout pending for
+	// the next run, which finishes it with the same key, and fails the run once all are tried.
+	var errs []error
 	for _, p := range todo {
-		if err := s.pay(ctx, p.Payout, p.Destination, opts); err != nil {
-			return nil, err
+		err := s.pay(ctx, p.Payout, p.Destination, p.Earlier, opts)
+		var refused *transferRefused
+		switch {
+		case err == nil:
+		case errors.As(err, &refused):
+			s.Log.ErrorContext(ctx, "payout transfer refused by Stripe", slog.Int64("payout_id", p.ID),
+				slog.Int64("party_id", p.PartyID), slog.String("reason", refused.reason))
+			if err := s.refuse(ctx, p.Payout, refused.reason); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, err)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return ListPayouts(ctx, s.DB, period)
 }
 
-func (s *Service) pay(ctx context.Context, p Payout, destination *string, opts PayoutOptions) error {
+// transferRefused is Stripe's answer that it will not make a transfer (the request was
+// understood and declined: no funds, no such account, transfers not enabled), with its message.
+type transferRefused struct{ reason string }
+
+func (e *transferRefused) Error() string { return "transfer refused: " + e.reason }
+
+// refusedByStripe tells a transfer Stripe declined from one whose outcome is unknown.
+func refusedByStripe(err error) (*transferRefused, bool) {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return nil, false
+	}
+	code := se.HTTPStatusCode
+	if code < 400 || code >= 500 || code == http.StatusConflict || code == http.StatusTooManyRequests {
+		return nil, false
+	}
+	reason := se.Msg
+	if reason == "" {
+		reason = string(se.Code)
+	}
+	return &transferRefused{reason: reason}, true
+}
+
+func (s *Service) pay(ctx context.Context, p Payout, destination *string, earlier bool, opts PayoutOptions) error {
 	key := "payout:" + strconv.FormatInt(p.ID, 10)
 	transferID := "tr_test_fanseed_payout_" + strconv.FormatInt(p.ID, 10)
 	if s.Stripe != nil {
 		if destination == nil {
-			return fmt.Errorf("%w: party %d has no connected account", ErrInvalid, p.PartyID)
+			return &transferRefused{reason: "the party has no connected account"}
 		}
-		var err error
-		if transferID, err = s.Stripe.Transfer(ctx, key, *destination, p.Amount, p.Currency, "payouts-"+p.Period); err != nil {
-			return fmt.Errorf("payout %d: %w", p.ID, err)
+		group := "payouts-" + p.Period
+		found := ""
+		if earlier {
+			// Stripe forgets idempotency keys after about a day, and a key does not follow a
+			// party to a new account: ask Stripe whether the earlier run's transfer was made.
+			var err error
+			if found, err = s.Stripe.FindTransfer(ctx, group, p.ID); err != nil {
+				return fmt.Errorf("payout %d: %w", p.ID, err)
+			}
+		}
+		if found != "" {
+			transferID = found
+		} else {
+			id, err := s.Stripe.Transfer(ctx, key, *destination, p.Amount, p.Currency, group, p.ID)
+			if refused, ok := refusedByStripe(err); ok {
+				return refused
+			}
+			if err != nil {
+				return fmt.Errorf("payout %d: %w", p.ID, err)
+			}
+			transferID = id
 		}
 	}
 	if opts.AfterTransfer != nil {
@@ -278,6 +347,45 @@ func (s *Service) pay(ctx context.Context, p Payout, destination *string, opts P
 		}
 		return s.wake(ctx, tx, []string{transferID})
 	})
+}
+
+// refuse records that Stripe refused a payout's transfer: the payout is marked refused with
+// Stripe's message, and its money goes back from in transit to what the party is owed, for a
+// later run to pay with a payout of its own.
+func (s *Service) refuse(ctx context.Context, p Payout, reason string) error {
+	return pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE payouts SET status = 'refused', failure = $2, updated_at = now()
+			WHERE id = $1 AND status = 'pending'`, p.ID, truncate(reason, 500))
+		if err != nil {
+			return dbError(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		b := postingBuilder{ctx: ctx, db: tx, currency: p.Currency}
+		b.add(PayoutsInTransit, p.PartyID, p.Amount, RoleTransfer)
+		b.add(PartyPayable, p.PartyID, -p.Amount, RoleTransfer)
+		if b.err != nil {
+			return b.err
+		}
+		_, err = Post(ctx, tx, Entry{
+			Kind: EntryPayout, Description: fmt.Sprintf("Payout %d for %s refused by Stripe", p.ID, p.Period),
+			IdempotencyKey: "payout_refused:" + strconv.FormatInt(p.ID, 10), OccurredAt: time.Now(), Postings: b.list,
+		})
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			return err
+		}
+		return nil
+	})
+}
+
+// truncate cuts s to at most n bytes of valid UTF-8.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // ListPayouts lists a period's payouts (every period when period is ""), newest first.

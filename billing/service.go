@@ -38,6 +38,7 @@ const (
 	MetaEpisodeID     = "fanseed_episode_id"
 	MetaDonationID    = "fanseed_donation_id"
 	MetaSponsorshipID = "fanseed_sponsorship_id"
+	MetaPayoutID      = "fanseed_payout_id" // on transfers
 	KindDonation      = "donation"
 	KindSponsorship   = "sponsorship"
 )

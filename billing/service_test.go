@@ -133,16 +133,22 @@ func TestStripeClientAgainstMock(t *testing.T) {
 	}
 }
 
-// recorder notes the Idempotency-Key of every transfer request that reaches Stripe.
+// recorder notes the Idempotency-Key of every transfer Stripe is asked to make, and counts
+// the lists of transfers asked for.
 type recorder struct {
-	mu   sync.Mutex
-	keys []string
+	mu    sync.Mutex
+	keys  []string
+	lists int
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Path == "/v1/transfers" {
 		r.mu.Lock()
-		r.keys = append(r.keys, req.Header.Get("Idempotency-Key"))
+		if req.Method == http.MethodPost {
+			r.keys = append(r.keys, req.Header.Get("Idempotency-Key"))
+		} else {
+			r.lists++
+		}
 		r.mu.Unlock()
 	}
 	return http.DefaultTransport.RoundTrip(req)
@@ -184,6 +190,11 @@ func TestPayoutCrashRecovery(t *testing.T) {
 	if len(rec.keys) != 2 || rec.keys[0] != want || rec.keys[1] != want {
 		t.Fatalf("transfer idempotency keys %q, want %q twice", rec.keys, want)
 	}
+	// Before the second attempt the run asked Stripe for the transfers of the period: a key
+	// Stripe has forgotten must not pay twice.
+	if rec.lists != 1 {
+		t.Fatalf("%d lists of transfers asked for, want 1 before finishing the earlier run's payout", rec.lists)
+	}
 	if got := owed(t, f.db, f.creator, "USD"); got != 0 {
 		t.Fatalf("after the payout the creator is owed %d", got)
 	}
@@ -212,6 +223,9 @@ func TestPayoutCrashRecovery(t *testing.T) {
 	}
 	if n := count(t, f.db, `SELECT count(*) FROM payouts WHERE status = 'reversed'`); n != 1 {
 		t.Fatalf("%d reversed payouts", n)
+	}
+	if totals, err := TotalsByCurrency(ctx, f.db); err != nil || len(totals) != 1 || totals[0].PaidOut != 0 {
+		t.Fatalf("admin totals %+v (%v), want nothing paid out once the transfer was reversed", totals, err)
 	}
 }
 

@@ -67,6 +67,9 @@ func CreateSponsorship(ctx context.Context, db DBTX, showID int64, createdBy *in
 	if err != nil {
 		return Sponsorship{}, err
 	}
+	if err := CheckStripeStep(in.Amount, cur.Code); err != nil {
+		return Sponsorship{}, err
+	}
 	rows, _ := db.Query(ctx, `
 		INSERT INTO sponsorships (show_id, sponsor_name, contact_email, period_start, period_end, episodes, amount,
 			currency, pay_token, created_by)

@@ -178,7 +178,7 @@ func (s *Stripe) payoutTransfers(ctx context.Context, account, payoutID string) 
 
 // Transfer sends amount to a connected account. The idempotency key makes a retry of the same
 // payout return the first transfer instead of paying twice.
-func (s *Stripe) Transfer(ctx context.Context, idempotencyKey, destination string, amount int64, currency, group string) (string, error) {
+func (s *Stripe) Transfer(ctx context.Context, idempotencyKey, destination string, amount int64, currency, group string, payoutID int64) (string, error) {
 	p := &stripe.TransferParams{
 		Amount:        stripe.Int64(amount),
 		Currency:      stripe.String(strings.ToLower(currency)),
@@ -187,11 +187,30 @@ func (s *Stripe) Transfer(ctx context.Context, idempotencyKey, destination strin
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey(idempotencyKey)
+	p.AddMetadata(MetaPayoutID, strconv.FormatInt(payoutID, 10))
 	t, err := s.api.Transfers.New(p)
 	if err != nil {
 		return "", fmt.Errorf("%w: transfer %s: %w", ErrStripe, idempotencyKey, err)
 	}
 	return t.ID, nil
+}
+
+// FindTransfer looks for the transfer made for a payout among the transfers of its group, by the
+// payout id in their metadata, and returns its id, or "" when there is none.
+func (s *Stripe) FindTransfer(ctx context.Context, group string, payoutID int64) (string, error) {
+	p := &stripe.TransferListParams{TransferGroup: stripe.String(group)}
+	p.Context = ctx
+	want := strconv.FormatInt(payoutID, 10)
+	it := s.api.Transfers.List(p)
+	for it.Next() {
+		if t := it.Transfer(); t.Metadata[MetaPayoutID] == want {
+			return t.ID, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return "", fmt.Errorf("%w: transfers of %s: %w", ErrStripe, group, err)
+	}
+	return "", nil
 }
 
 // CreateExpressAccount makes a connected account for a party to onboard through Stripe.
