@@ -275,3 +275,28 @@ func TestUnknownAndUndecodableEvents(t *testing.T) {
 		t.Fatalf("%d retries pending for the undecodable event, want 1", n)
 	}
 }
+
+// A plan made with an earlier effective time after Stripe received a payment, but before the
+// payment's event was applied, does not re-split it: the plan in force when the charge was made
+// splits it.
+func TestLaterPlanDoesNotResplitAPaymentReceived(t *testing.T) {
+	t.Parallel()
+	f, svc := newService(t, nil)
+	ctx := context.Background()
+	before := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, time.Unix(0, 0), lines([]int64{f.creator, f.distributor}, 7500, 2500))
+	charged := time.Now()
+	pay := paymentEvent("evt_pay", "ch_1", f.show, 1000, "USD", 1000, 59, "usd", charged)
+	time.Sleep(time.Until(time.Unix(charged.Unix()+1, 0))) // Stripe's second of the charge is over
+	later, err := CreatePlan(ctx, f.db, f.show, SourceAll, FeePolicyNet, time.Unix(3600, 0),
+		lines([]int64{f.creator, f.distributor}, 5000, 5000), nil)
+	must(t, err)
+	deliver(t, f, svc, pay)
+	var planID int64
+	must(t, f.db.QueryRow(ctx, `SELECT share_plan_id FROM journal_entries WHERE kind = 'payment'`).Scan(&planID))
+	if planID != before.ID {
+		t.Fatalf("payment split by plan %d, want %d, in force when Stripe received it (not %d, made later)", planID, before.ID, later.ID)
+	}
+	if got := balance(t, f.db, PartyPayable, "USD", f.creator); got != -706 {
+		t.Fatalf("creator's share %d, want 75%% of 9.41", -got)
+	}
+}
