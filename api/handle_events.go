@@ -14,7 +14,8 @@ const stuckAfter = time.Minute
 
 type eventsPage struct {
 	layout
-	Events []billing.StuckEvent
+	Events  []billing.StuckEvent
+	Ignored []billing.IgnoredType
 }
 
 // handleStuckEvents lists the Stripe events not applied a minute after they came, with why.
@@ -26,6 +27,10 @@ func (s *Server) handleStuckEvents() http.HandlerFunc {
 			return
 		}
 		p := &eventsPage{layout: layout{Title: "Stripe events not applied"}, Events: list}
+		if p.Ignored, err = billing.IgnoredTypes(r.Context(), s.db, 100); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if n := r.URL.Query().Get("retried"); n != "" {
 			p.Flash = fmt.Sprintf("%s events put back to be applied now.", n)
 		}

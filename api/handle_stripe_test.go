@@ -750,4 +750,23 @@ func TestStuckEventRetried(t *testing.T) {
 	if page := readBody(t, ts.do(t, &admin, "GET", "/admin/events", nil)); !strings.Contains(page, "Every event received is applied.") {
 		t.Fatalf("the admin page still lists events:\n%s", page)
 	}
+
+	// A type Fanseed does not handle is applied as ignored, and the admin sees it.
+	postSigned(t, ts.URL, billing.EventJSON("evt_tax", "customer.tax_id.created", at, map[string]any{"id": "txi_1", "object": "tax_id"}, nil, ""))
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var ignored bool
+		ts.db.QueryRow(ctx, `SELECT ignored FROM stripe_events WHERE id = 'evt_tax' AND applied_at IS NOT NULL`).Scan(&ignored)
+		if ignored {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unknown event is not applied as ignored after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if page := readBody(t, ts.do(t, &admin, "GET", "/admin/events", nil)); !strings.Contains(page, "customer.tax_id.created") ||
+		!strings.Contains(page, "evt_tax") {
+		t.Fatalf("the admin page does not show the ignored event type:\n%s", page)
+	}
 }

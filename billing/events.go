@@ -288,6 +288,27 @@ func StuckEvents(ctx context.Context, db DBTX, olderThan time.Duration, limit in
 	return list, nil
 }
 
+// IgnoredType is a type of Stripe event Fanseed received and does not handle: applied as
+// ignored, counted for the admin (a type that should be handled shows here).
+type IgnoredType struct {
+	Type   string    `db:"type"`
+	Count  int64     `db:"count"`
+	Last   time.Time `db:"last"`
+	LastID string    `db:"last_id"`
+}
+
+// IgnoredTypes lists the types of events applied as ignored, the most recently received first.
+func IgnoredTypes(ctx context.Context, db DBTX, limit int) ([]IgnoredType, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT type, count(*) AS count, max(received_at) AS last, (array_agg(id ORDER BY received_at DESC))[1] AS last_id
+		FROM stripe_events WHERE ignored GROUP BY type ORDER BY max(received_at) DESC LIMIT $1`, limit)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[IgnoredType])
+	if err != nil {
+		return nil, fmt.Errorf("ignored stripe events: %w", dbError(err))
+	}
+	return list, nil
+}
+
 // RetryEvents has batches apply the given unapplied events again at once (those waiting for
 // another event keep waiting), and returns how many it put back. An event that fails again is
 // handed to a job of its own again.
