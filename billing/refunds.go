@@ -82,7 +82,7 @@ func (s *Service) applyChargeRefunded(ctx context.Context, tx pgx.Tx, ev *event)
 		}
 	} else {
 		var booked int64 // in the charge's currency, less refunds that failed
-		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount) FILTER (WHERE failed_entry_id IS NULL), 0) FROM refunds
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount) FILTER (WHERE NOT failed), 0) FROM refunds
 			WHERE charge_id = $1`, ch.ID).Scan(&booked); err != nil {
 			return nil, dbError(err)
 		}
@@ -136,20 +136,22 @@ func (s *Service) applyRefundEvent(ctx context.Context, tx pgx.Tx, ev *event) ([
 // failed refund that was booked has its split put back. Without Stripe's balance transaction
 // the amount is converted at the payment's rate (chargeAmount 0: the same currency).
 func bookRefund(ctx context.Context, tx pgx.Tx, ev *event, pay paymentRef, chargeAmount int64, r refundFact) error {
-	var entryID int64
-	var failedID *int64
-	err := tx.QueryRow(ctx, `SELECT entry_id, failed_entry_id FROM refunds WHERE id = $1`, r.ID).Scan(&entryID, &failedID)
+	var entryID, failedID *int64
+	var failed bool
+	err := tx.QueryRow(ctx, `SELECT entry_id, failed, failed_entry_id FROM refunds WHERE id = $1`, r.ID).Scan(&entryID, &failed, &failedID)
 	found := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return dbError(err)
 	}
-	if r.Failed {
-		if found && failedID == nil {
-			return failRefund(ctx, tx, ev, r, entryID)
-		}
-		return nil
-	}
-	if found || r.Amount <= 0 {
+	switch {
+	case r.Failed && found && entryID != nil && failedID == nil:
+		return failRefund(ctx, tx, ev, r, *entryID)
+	case r.Failed && !found:
+		// Failed before any event booked it: an older event saying it succeeded books nothing.
+		_, err := tx.Exec(ctx, `INSERT INTO refunds (id, charge_id, amount, settled, failed) VALUES ($1, $2, $3, 0, true)`,
+			r.ID, r.Charge, max(r.Amount, 1))
+		return dbError(err)
+	case r.Failed, found, r.Amount <= 0:
 		return nil
 	}
 	settled := r.Settled
@@ -203,7 +205,7 @@ func failRefund(ctx context.Context, tx pgx.Tx, ev *event, r refundFact, refundE
 	if err != nil && !errors.Is(err, ErrDuplicate) {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE refunds SET failed_entry_id = $2 WHERE id = $1`, r.ID, id); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE refunds SET failed = true, failed_entry_id = $2 WHERE id = $1`, r.ID, id); err != nil {
 		return dbError(err)
 	}
 	var charge string
