@@ -92,8 +92,9 @@ func (s *Server) handleStripeWebhook() http.HandlerFunc {
 			reply(w, http.StatusBadRequest, response{Error: "unreadable body"})
 			return
 		}
-		ev, err := webhook.ConstructEventWithOptions(payload, r.Header.Get("Stripe-Signature"), money.WebhookSecret,
-			webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
+		// The signature first, then only the event's header is read: its object is decoded
+		// once, when the event is applied.
+		err = webhook.ValidatePayload(payload, r.Header.Get("Stripe-Signature"), money.WebhookSecret)
 		if err != nil {
 			msg := "bad signature"
 			if !errors.Is(err, webhook.ErrNoValidSignature) && !errors.Is(err, webhook.ErrNotSigned) &&
@@ -107,7 +108,8 @@ func (s *Server) handleStripeWebhook() http.HandlerFunc {
 			reply(w, http.StatusBadRequest, response{Error: msg})
 			return
 		}
-		if ev.ID == "" || ev.Type == "" || ev.Data == nil {
+		ev, err := billing.ParseEventHeader(payload)
+		if err != nil {
 			reply(w, http.StatusBadRequest, response{Error: "malformed event"})
 			return
 		}

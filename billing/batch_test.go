@@ -3,7 +3,6 @@ package billing
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/stripe/stripe-go/v76"
 )
 
 // One batch applies a mix of events as applying them one by one in order does: payments
@@ -73,9 +71,9 @@ func testApplyBatch(t *testing.T, withoutPlan bool) {
 			events = append(events, EventJSON("evt_no_plan", "checkout.session.completed", at(6), session("d", "ch_d", 900, noPlan, 0), nil, ""))
 		}
 		for _, e := range events {
-			var ev stripe.Event
-			must(t, json.Unmarshal(e, &ev))
-			_, err := svc.StoreEvent(ctx, ev, e)
+			ev, err := ParseEventHeader(e)
+			must(t, err)
+			_, err = svc.StoreEvent(ctx, ev, e)
 			must(t, err)
 		}
 		return setUp{f, svc, events, donation}

@@ -40,14 +40,39 @@ type event struct {
 
 // envelope is a Stripe event as stored, its object left raw to be decoded once into its type.
 type envelope struct {
-	ID      string           `json:"id"`
-	Type    stripe.EventType `json:"type"`
-	Created int64            `json:"created"`
-	Account string           `json:"account"`
-	Data    *struct {
+	ID         string           `json:"id"`
+	Type       stripe.EventType `json:"type"`
+	APIVersion string           `json:"api_version"`
+	Livemode   bool             `json:"livemode"`
+	Created    int64            `json:"created"`
+	Account    string           `json:"account"`
+	Data       *struct {
 		Object   json.RawMessage            `json:"object"`
 		Previous map[string]json.RawMessage `json:"previous_attributes"`
 	} `json:"data"`
+}
+
+// EventHeader is what the webhook endpoint reads of an event to store it: the payload's object
+// is decoded only when the event is applied.
+type EventHeader struct {
+	ID         string
+	Type       string
+	APIVersion string
+	Livemode   bool
+	Created    time.Time
+}
+
+// ParseEventHeader reads an event's header, refusing a payload that is not an event.
+func ParseEventHeader(payload []byte) (EventHeader, error) {
+	var env envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return EventHeader{}, fmt.Errorf("%w: stripe event does not parse: %v", ErrInvalid, err)
+	}
+	if env.ID == "" || env.Type == "" || env.Data == nil || len(env.Data.Object) == 0 {
+		return EventHeader{}, fmt.Errorf("%w: stripe event without id, type or data", ErrInvalid)
+	}
+	return EventHeader{ID: env.ID, Type: string(env.Type), APIVersion: env.APIVersion, Livemode: env.Livemode,
+		Created: time.Unix(env.Created, 0).UTC()}, nil
 }
 
 // decodeEvent decodes a stored payload. A payload that does not parse is an error: the event

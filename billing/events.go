@@ -11,23 +11,22 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/stripe/stripe-go/v76"
 )
 
 // StoreEvent stores a verified Stripe event under its unique id, durably (one committed
 // statement), and reports whether the event was new. A duplicate changes nothing. The stored
 // event is its own queue entry: a new one is applied by a batch job (ApplyPendingArgs), one
 // running in this process or else one enqueued here (see kick); one also runs periodically.
-func (s *Service) StoreEvent(ctx context.Context, ev stripe.Event, payload []byte) (bool, error) {
-	if ev.ID == "" || ev.Type == "" {
+func (s *Service) StoreEvent(ctx context.Context, h EventHeader, payload []byte) (bool, error) {
+	if h.ID == "" || h.Type == "" {
 		return false, fmt.Errorf("%w: event without id or type", ErrInvalid)
 	}
 	tag, err := s.DB.Exec(ctx, `
 		INSERT INTO stripe_events (id, type, api_version, livemode, created, payload)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-		ev.ID, string(ev.Type), ev.APIVersion, ev.Livemode, time.Unix(ev.Created, 0), payload)
+		h.ID, h.Type, h.APIVersion, h.Livemode, h.Created, payload)
 	if err != nil {
-		return false, fmt.Errorf("store stripe event %s: %w", ev.ID, dbError(err))
+		return false, fmt.Errorf("store stripe event %s: %w", h.ID, dbError(err))
 	}
 	fresh := tag.RowsAffected() == 1
 	if fresh {

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stripe/stripe-go/v76"
 
 	"github.com/fanseed/fanseed/billing/stripetest"
 )
@@ -42,9 +39,9 @@ func newService(t *testing.T, st *Stripe) (fixture, *Service) {
 // parked waiting for another).
 func deliver(t *testing.T, f fixture, svc *Service, payload []byte) {
 	t.Helper()
-	var ev stripe.Event
-	must(t, json.Unmarshal(payload, &ev))
-	_, err := svc.StoreEvent(context.Background(), ev, payload)
+	ev, err := ParseEventHeader(payload)
+	must(t, err)
+	_, err = svc.StoreEvent(context.Background(), ev, payload)
 	must(t, err)
 	waitIdle(t, f)
 }
