@@ -89,33 +89,24 @@ func decodeEvent(id string, payload []byte) (*event, error) {
 	var object any
 	switch env.Type {
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed":
-		ev.session = new(stripe.CheckoutSession)
-		object = ev.session
+		object = into(&ev.session)
 	case "invoice.paid":
-		ev.invoice = new(stripe.Invoice)
-		object = ev.invoice
+		object = into(&ev.invoice)
 	case "charge.refunded":
-		ev.charge = new(stripe.Charge)
-		object = ev.charge
+		object = into(&ev.charge)
 	case "charge.refund.updated", "refund.created", "refund.updated", "refund.failed":
-		ev.refund = new(stripe.Refund)
-		object = ev.refund
+		object = into(&ev.refund)
 	case "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
 		"charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated":
-		ev.dispute = new(stripe.Dispute)
-		object = ev.dispute
+		object = into(&ev.dispute)
 	case "customer.subscription.deleted":
-		ev.subscription = new(stripe.Subscription)
-		object = ev.subscription
+		object = into(&ev.subscription)
 	case "account.updated":
-		ev.account = new(stripe.Account)
-		object = ev.account
+		object = into(&ev.account)
 	case "transfer.reversed":
-		ev.transfer = new(stripe.Transfer)
-		object = ev.transfer
+		object = into(&ev.transfer)
 	case "payout.paid", "payout.failed":
-		ev.payout = new(stripe.Payout)
-		object = ev.payout
+		object = into(&ev.payout)
 	default:
 		return ev, nil // a type Fanseed does not handle: applied as ignored
 	}
@@ -129,6 +120,12 @@ func decodeEvent(id string, payload []byte) (*event, error) {
 	}
 	ev.pay = incomingOf(ev)
 	return ev, nil
+}
+
+// into points p at a new value to decode into, and returns it.
+func into[T any](p **T) any {
+	*p = new(T)
+	return *p
 }
 
 // handled reports whether the event's type is one Fanseed applies.
