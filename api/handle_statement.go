@@ -238,7 +238,7 @@ type lineJSON struct {
 
 // statementGranularity says what a line is, in the JSON as on the page.
 const statementGranularity = "sources: one line per UTC day, show and source (donations or sponsorship) with the count of payments; " +
-	"adjustments: one line per day, show, source and kind (refund, dispute, dispute_won); payouts and other adjustments: one line per ledger entry. " +
+	"adjustments: one line per day, show, source and kind (refund, refund_failed, dispute, dispute_won); payouts and other adjustments: one line per ledger entry. " +
 	"The CSV has one row per ledger entry."
 
 func linesJSON(lines []billing.StatementLine) []lineJSON {

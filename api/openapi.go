@@ -45,7 +45,7 @@ func object(required []string, props obj) obj {
 
 func statementLineSchema() obj {
 	return object([]string{"count", "gross", "fee", "share", "fee_absorbed", "amount"}, obj{
-		"day": prop("string", "UTC day, YYYY-MM-DD"), "kind": prop("string", "payment, refund, dispute, dispute_won, payout or adjustment"),
+		"day": prop("string", "UTC day, YYYY-MM-DD"), "kind": prop("string", "payment, refund, refund_failed, dispute, dispute_won, payout or adjustment"),
 		"show_id": prop("integer", ""), "show": prop("string", ""), "source": prop("string", "donations or sponsorship"),
 		"entry_id": prop("integer", "the ledger entry, for payouts and adjustments"), "description": prop("string", ""),
 		"count": prop("integer", "ledger entries in the line"), "gross": prop("integer", "what payers paid (negative when returned)"),

@@ -174,7 +174,7 @@ type CurrencyStatement struct {
 // positive when credited.
 type StatementLine struct {
 	Day         time.Time
-	Kind        string // an entry kind: payment, refund, dispute, dispute_won, payout, adjustment
+	Kind        string // an entry kind: payment, refund, refund_failed, dispute, dispute_won, payout, adjustment
 	ShowID      int64
 	ShowTitle   string
 	Source      string
