@@ -82,6 +82,63 @@ func TestLoginLogout(t *testing.T) {
 	}
 }
 
+// Whatever next= holds, login redirects to a page of this site, as a browser reads the
+// Location: browsers drop tabs and newlines, trim spaces and read a backslash as a slash.
+func TestLoginNextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.newUser(t, "next@example.com", catalog.RoleCreator)
+	site, err := url.Parse(ts.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserReads := func(loc string) *url.URL {
+		loc = strings.NewReplacer("\t", "", "\n", "", "\r", "", `\`, "/").Replace(loc)
+		loc = strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' })
+		u, err := site.Parse(loc)
+		if err != nil {
+			t.Fatalf("Location %q does not parse: %v", loc, err)
+		}
+		return u
+	}
+	for _, tt := range []struct{ next, want string }{
+		{"/shows/new", "/shows/new"},
+		{"/statements/3?period=2026-11", "/statements/3?period=2026-11"},
+		{"/\t/evil.test", "/dashboard"},
+		{"/\n/evil.test", "/dashboard"},
+		{"/\r\n/evil.test", "/dashboard"},
+		{"\t//evil.test", "/dashboard"},
+		{" //evil.test", "/dashboard"},
+		{"//evil.test", "/dashboard"},
+		{"/\\evil.test", "/dashboard"},
+		{"\\\\evil.test", "/dashboard"},
+		{"/%2F/evil.test", "/dashboard"},
+		{"https://evil.test/", "/dashboard"},
+		{"javascript:alert(1)", "/dashboard"},
+		{"///evil.test", "/dashboard"},
+		{"/\u0085/evil.test", "/dashboard"},
+		{"evil.test", "/dashboard"},
+	} {
+		resp := ts.do(t, nil, "POST", "/login", url.Values{"email": {"next@example.com"}, "password": {"correct horse battery"}, "next": {tt.next}})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("next=%q: status %d", tt.next, resp.StatusCode)
+			continue
+		}
+		if u := browserReads(loc); u.Host != site.Host || u.Scheme != site.Scheme {
+			t.Errorf("next=%q: redirected off the site to %q (a browser goes to %s)", tt.next, loc, u)
+		}
+		if loc != tt.want {
+			t.Errorf("next=%q: redirected to %q, want %q", tt.next, loc, tt.want)
+		}
+	}
+	// The login form does not carry an off-site next into its hidden field either.
+	resp := ts.do(t, nil, "GET", "/login?next=/%09/evil.test", nil)
+	if body := readBody(t, resp); !strings.Contains(body, `name="next" value=""`) {
+		t.Errorf("GET /login?next=/%%09/evil.test kept the target in the form:\n%s", body)
+	}
+}
+
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)

@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/fanseed/fanseed/catalog"
 )
@@ -112,10 +114,25 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID 
 	return nil
 }
 
-// localPath keeps a redirect target only if it stays on this site.
+// localPath keeps a redirect target only if it is a path on this site. Browsers drop tabs and
+// newlines inside a URL and read a backslash as a slash, so "/\t/evil.test" or "/\\evil.test"
+// would leave the site: control characters are removed first, then the rest must parse as a
+// bare path (no scheme, no host) that does not start with two slashes.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	p = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, p)
+	if strings.ContainsRune(p, '\\') {
 		return ""
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
+		return ""
+	}
+	clean := &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+	return clean.String()
 }
