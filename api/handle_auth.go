@@ -2,8 +2,10 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -68,12 +70,20 @@ func (s *Server) handleLoginForm() http.HandlerFunc {
 func (s *Server) handleLogin() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		email, next := r.PostFormValue("email"), localPath(r.PostFormValue("next"))
-		a, err := catalog.Authenticate(r.Context(), s.db, email, r.PostFormValue("password"), clientAddr(r))
+		var device string
+		if c, err := r.Cookie(deviceCookie); err == nil {
+			device = c.Value
+		}
+		a, err := catalog.Authenticate(r.Context(), s.db, catalog.Login{Email: email, Password: r.PostFormValue("password"),
+			Addr: clientAddr(r), Device: device})
 		if err != nil {
 			msg := "Wrong email or password."
+			var te *catalog.ThrottledError
 			switch {
-			case errors.Is(err, catalog.ErrRateLimited):
-				msg = "Too many failed attempts. Wait 15 minutes and try again."
+			case errors.As(err, &te):
+				secs := int64(math.Ceil(te.Wait.Seconds()))
+				w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+				msg = "Too many failed attempts. Try again in " + waitText(secs) + "."
 			case !errors.Is(err, catalog.ErrUnauthorized):
 				s.fail(w, r, err)
 				return
@@ -81,6 +91,15 @@ func (s *Server) handleLogin() http.HandlerFunc {
 			s.render(w, r, statusOf(err), "login", &loginPage{layout: layout{Title: "Log in"}, Email: email, Next: next, Error: msg})
 			return
 		}
+		token, err := catalog.RememberDevice(r.Context(), s.db, a.ID, device)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: deviceCookie, Value: token, Path: "/login", MaxAge: int(catalog.DeviceTTL.Seconds()),
+			HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
+		})
 		if err := s.startSession(w, r, a.ID); err != nil {
 			s.fail(w, r, err)
 			return
@@ -89,6 +108,22 @@ func (s *Server) handleLogin() http.HandlerFunc {
 			next = "/dashboard"
 		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+// deviceCookie marks a browser that logged in before: from it, the account's right password works
+// however many failed attempts strangers made (see catalog.Authenticate). Only /login reads it.
+const deviceCookie = "fanseed_device"
+
+// waitText says how long to wait, in seconds or, from two minutes, in minutes.
+func waitText(secs int64) string {
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.FormatInt(secs, 10) + " seconds"
+	default:
+		return strconv.FormatInt((secs+59)/60, 10) + " minutes"
 	}
 }
 
