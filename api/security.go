@@ -56,8 +56,8 @@ func (s *Server) allowFraming(w http.ResponseWriter) {
 	w.Header().Del("X-Frame-Options")
 }
 
-// LoopbackOnly is the default of Config.MetricsAllow: /metrics answers this machine only.
-var LoopbackOnly = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+// loopbackOnly is the default of Config.MetricsAllow: /metrics answers this machine only.
+var loopbackOnly = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // guardMetrics lets /metrics answer only clients in the configured networks, or those that
 // send the metrics token as a Bearer token; anyone else gets 404, as if there were nothing.

@@ -31,7 +31,7 @@ type Config struct {
 	Fleet     *seeding.Fleet       // seedbox nodes and their assignments
 	NodeToken string               // the shared secret seedbox nodes send; empty closes the node API
 
-	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only (LoopbackOnly)
+	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
 
 	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
@@ -67,7 +67,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
 		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
 	if s.cfg.MetricsAllow == nil {
-		s.cfg.MetricsAllow = LoopbackOnly
+		s.cfg.MetricsAllow = loopbackOnly
 	}
 	var origins []string
 	if cfg.BaseURL != nil {
