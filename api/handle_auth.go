@@ -91,15 +91,6 @@ func (s *Server) handleLogin() http.HandlerFunc {
 			s.render(w, r, statusOf(err), "login", &loginPage{layout: layout{Title: "Log in"}, Email: email, Next: next, Error: msg})
 			return
 		}
-		token, err := catalog.RememberDevice(r.Context(), s.db, a.ID, device)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{
-			Name: deviceCookie, Value: token, Path: "/login", MaxAge: int(catalog.DeviceTTL.Seconds()),
-			HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
-		})
 		if err := s.startSession(w, r, a.ID); err != nil {
 			s.fail(w, r, err)
 			return
@@ -140,11 +131,23 @@ func (s *Server) handleLogout() http.HandlerFunc {
 	}
 }
 
+// startSession logs the browser in, and remembers it as a device the account logs in from.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID int64) error {
 	token, err := catalog.CreateSession(r.Context(), s.db, accountID)
 	if err != nil {
 		return err
 	}
+	var device string
+	if c, err := r.Cookie(deviceCookie); err == nil {
+		device = c.Value
+	}
+	if device, err = catalog.RememberDevice(r.Context(), s.db, accountID, device); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: deviceCookie, Value: device, Path: "/login", MaxAge: int(catalog.DeviceTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
+	})
 	s.setSessionCookie(w, token)
 	return nil
 }
