@@ -89,7 +89,7 @@ func TestFanPages(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Night Signals", "Pilot", "7 downloads", "/t/" + rec.InfoHashHex() + ".torrent", "magnet:?xt=urn:btih:" + rec.InfoHashHex(),
-		"30.00 USD</strong> of 100.00 USD this month", `style="width: 30%"`, "Ada", "Keep going!",
+		"30.00 USD</strong> of 100.00 USD this month", `<progress class="goal-bar" max="100" value="30">`, "Ada", "Keep going!",
 		`property="og:title" content="Night Signals"`, "/s/night-signals/donate",
 	} {
 		if !strings.Contains(body, want) {

@@ -3,8 +3,10 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,21 +84,165 @@ func TestLoginLogout(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
+// Whatever next= holds, login redirects to a page of this site, as a browser reads the
+// Location: browsers drop tabs and newlines, trim spaces and read a backslash as a slash.
+func TestLoginNextStaysOnSite(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.newUser(t, "target@example.com", catalog.RoleCreator)
-	for i := range catalog.MaxFailuresPerEmail {
-		resp := ts.do(t, nil, "POST", "/login", url.Values{"email": {"target@example.com"}, "password": {fmt.Sprint("guess", i)}})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: status %d, want 401", i, resp.StatusCode)
+	ts.newUser(t, "next@example.com", catalog.RoleCreator)
+	site, err := url.Parse(ts.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserReads := func(loc string) *url.URL {
+		loc = strings.NewReplacer("\t", "", "\n", "", "\r", "", `\`, "/").Replace(loc)
+		loc = strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' })
+		u, err := site.Parse(loc)
+		if err != nil {
+			t.Fatalf("Location %q does not parse: %v", loc, err)
+		}
+		return u
+	}
+	for _, tt := range []struct{ next, want string }{
+		{"/shows/new", "/shows/new"},
+		{"/statements/3?period=2026-11", "/statements/3?period=2026-11"},
+		{"/\t/evil.test", "/dashboard"},
+		{"/\n/evil.test", "/dashboard"},
+		{"/\r\n/evil.test", "/dashboard"},
+		{"\t//evil.test", "/dashboard"},
+		{" //evil.test", "/dashboard"},
+		{"//evil.test", "/dashboard"},
+		{"/\\evil.test", "/dashboard"},
+		{"\\\\evil.test", "/dashboard"},
+		{"/%2F/evil.test", "/dashboard"},
+		{"https://evil.test/", "/dashboard"},
+		{"javascript:alert(1)", "/dashboard"},
+		{"///evil.test", "/dashboard"},
+		{"/\u0085/evil.test", "/dashboard"},
+		{"evil.test", "/dashboard"},
+	} {
+		resp := ts.do(t, nil, "POST", "/login", url.Values{"email": {"next@example.com"}, "password": {"correct horse battery"}, "next": {tt.next}})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("next=%q: status %d", tt.next, resp.StatusCode)
+			continue
+		}
+		if u := browserReads(loc); u.Host != site.Host || u.Scheme != site.Scheme {
+			t.Errorf("next=%q: redirected off the site to %q (a browser goes to %s)", tt.next, loc, u)
+		}
+		if loc != tt.want {
+			t.Errorf("next=%q: redirected to %q, want %q", tt.next, loc, tt.want)
 		}
 	}
-	// Now even the right password is refused for this account.
-	resp := ts.do(t, nil, "POST", "/login", url.Values{"email": {"target@example.com"}, "password": {"correct horse battery"}})
-	if body := readBody(t, resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed attempts") {
-		t.Fatalf("after %d failures: status %d, want 429", catalog.MaxFailuresPerEmail, resp.StatusCode)
+	// The login form does not carry an off-site next into its hidden field either.
+	resp := ts.do(t, nil, "GET", "/login?next=/%09/evil.test", nil)
+	if body := readBody(t, resp); !strings.Contains(body, `name="next" value=""`) {
+		t.Errorf("GET /login?next=/%%09/evil.test kept the target in the form:\n%s", body)
 	}
+}
+
+// Login throttling never locks the owner out. Strangers' failures make the next attempt on the
+// account (or from the address) wait, longer after each failure; attempts made while waiting are
+// refused and add nothing; and the browser the owner logged in from before still gets in with
+// the right password.
+func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
+	login := func(t *testing.T, ts *testServer, c *http.Client, email, password string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.PostForm(ts.URL+"/login", url.Values{"email": {email}, "password": {password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	const right = "correct horse battery"
+
+	t.Run("PerAccount", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t)
+		ts.newUser(t, "owner@example.com", catalog.RoleCreator)
+		owner, stranger := jarClient(t, false), jarClient(t, false)
+		if resp, _ := login(t, ts, owner, "owner@example.com", right); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the owner's first login: status %d", resp.StatusCode)
+		}
+		for i := range catalog.LoginFreeFailuresPerEmail {
+			if resp, _ := login(t, ts, stranger, "owner@example.com", fmt.Sprint("guess ", i)); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("guess %d: status %d, want 401", i, resp.StatusCode)
+			}
+		}
+		// Now the next attempt on the account waits, even with the right password...
+		first := int(catalog.LoginFirstDelay.Seconds())
+		wait := func(resp *http.Response) int {
+			n, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+		resp, body := login(t, ts, stranger, "owner@example.com", "one more guess")
+		if resp.StatusCode != http.StatusTooManyRequests || wait(resp) > first || wait(resp) < first-5 ||
+			!strings.Contains(body, "Too many failed attempts. Try again in ") {
+			t.Fatalf("after %d failures: status %d, Retry-After %q, want 429 and a wait of %d s:\n%s", catalog.LoginFreeFailuresPerEmail,
+				resp.StatusCode, resp.Header.Get("Retry-After"), first, body)
+		}
+		if resp, _ := login(t, ts, stranger, "Owner@example.com", right); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the right password from a new browser while waiting: status %d, want 429", resp.StatusCode)
+		}
+		// ...but not from the browser the owner logged in from.
+		for i := range 2 {
+			if resp, _ := login(t, ts, owner, "owner@example.com", right); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("the owner's browser, login %d while strangers are throttled: status %d, want 303", i, resp.StatusCode)
+			}
+		}
+		// Attempts refused while waiting add nothing: the wait does not grow.
+		last := first
+		for range 10 {
+			resp, _ := login(t, ts, stranger, "owner@example.com", "hammering")
+			if resp.StatusCode != http.StatusTooManyRequests || wait(resp) > last || wait(resp) <= 0 {
+				t.Fatalf("hammering: status %d, Retry-After %q, want 429 and at most %d s", resp.StatusCode, resp.Header.Get("Retry-After"), last)
+			}
+			last = wait(resp)
+		}
+		// Once the wait is over (the clock moved on here), the account takes a guess again, and
+		// the next wait is twice as long.
+		if _, err := ts.db.Exec(context.Background(), `UPDATE login_throttle SET next_at = next_at - $1::interval,
+			updated_at = updated_at - $1::interval`, fmt.Sprintf("%d seconds", first+1)); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := login(t, ts, stranger, "owner@example.com", "a later guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("after the wait: status %d, want 401", resp.StatusCode)
+		}
+		resp, _ = login(t, ts, stranger, "owner@example.com", "another")
+		if resp.StatusCode != http.StatusTooManyRequests || wait(resp) > 2*first || wait(resp) < 2*first-5 {
+			t.Fatalf("after one more failure: status %d, Retry-After %q, want 429 and a wait of %d s", resp.StatusCode, resp.Header.Get("Retry-After"), 2*first)
+		}
+	})
+
+	t.Run("PerAddress", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t)
+		ts.newUser(t, "owner@example.com", catalog.RoleCreator)
+		ts.newUser(t, "other@example.com", catalog.RoleCreator)
+		owner, stranger := jarClient(t, false), jarClient(t, false)
+		if resp, _ := login(t, ts, owner, "owner@example.com", right); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the owner's first login: status %d", resp.StatusCode)
+		}
+		// One address trying many accounts, each only once: the address is throttled.
+		for i := range catalog.LoginFreeFailuresPerAddr {
+			if resp, _ := login(t, ts, stranger, fmt.Sprintf("user%d@example.com", i), "guess"); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("guess %d: status %d, want 401", i, resp.StatusCode)
+			}
+		}
+		if resp, _ := login(t, ts, jarClient(t, false), "other@example.com", right); resp.StatusCode != http.StatusTooManyRequests ||
+			resp.Header.Get("Retry-After") == "" {
+			t.Errorf("a new browser at the throttled address: status %d, want 429 with Retry-After", resp.StatusCode)
+		}
+		if resp, _ := login(t, ts, owner, "owner@example.com", right); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("the owner's browser at the throttled address: status %d, want 303", resp.StatusCode)
+		}
+	})
 }
 
 func TestShowForm(t *testing.T) {

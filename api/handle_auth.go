@@ -2,8 +2,12 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/fanseed/fanseed/catalog"
 )
@@ -66,12 +70,20 @@ func (s *Server) handleLoginForm() http.HandlerFunc {
 func (s *Server) handleLogin() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		email, next := r.PostFormValue("email"), localPath(r.PostFormValue("next"))
-		a, err := catalog.Authenticate(r.Context(), s.db, email, r.PostFormValue("password"), clientAddr(r))
+		var device string
+		if c, err := r.Cookie(deviceCookie); err == nil {
+			device = c.Value
+		}
+		a, err := catalog.Authenticate(r.Context(), s.db, catalog.Login{Email: email, Password: r.PostFormValue("password"),
+			Addr: clientAddr(r), Device: device})
 		if err != nil {
 			msg := "Wrong email or password."
+			var te *catalog.ThrottledError
 			switch {
-			case errors.Is(err, catalog.ErrRateLimited):
-				msg = "Too many failed attempts. Wait 15 minutes and try again."
+			case errors.As(err, &te):
+				secs := int64(math.Ceil(te.Wait.Seconds()))
+				w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+				msg = "Too many failed attempts. Try again in " + waitText(secs) + "."
 			case !errors.Is(err, catalog.ErrUnauthorized):
 				s.fail(w, r, err)
 				return
@@ -90,6 +102,22 @@ func (s *Server) handleLogin() http.HandlerFunc {
 	}
 }
 
+// deviceCookie marks a browser that logged in before: from it, the account's right password works
+// however many failed attempts strangers made (see catalog.Authenticate). Only /login reads it.
+const deviceCookie = "fanseed_device"
+
+// waitText says how long to wait, in seconds or, from two minutes, in minutes.
+func waitText(secs int64) string {
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.FormatInt(secs, 10) + " seconds"
+	default:
+		return strconv.FormatInt((secs+59)/60, 10) + " minutes"
+	}
+}
+
 func (s *Server) handleLogout() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
@@ -103,19 +131,46 @@ func (s *Server) handleLogout() http.HandlerFunc {
 	}
 }
 
+// startSession logs the browser in, and remembers it as a device the account logs in from.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID int64) error {
 	token, err := catalog.CreateSession(r.Context(), s.db, accountID)
 	if err != nil {
 		return err
 	}
+	var device string
+	if c, err := r.Cookie(deviceCookie); err == nil {
+		device = c.Value
+	}
+	if device, err = catalog.RememberDevice(r.Context(), s.db, accountID, device); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: deviceCookie, Value: device, Path: "/login", MaxAge: int(catalog.DeviceTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode,
+	})
 	s.setSessionCookie(w, token)
 	return nil
 }
 
-// localPath keeps a redirect target only if it stays on this site.
+// localPath keeps a redirect target only if it is a path on this site. Browsers drop tabs and
+// newlines inside a URL and read a backslash as a slash, so "/\t/evil.test" or "/\\evil.test"
+// would leave the site: control characters are removed first, then the rest must parse as a
+// bare path (no scheme, no host) that does not start with two slashes.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	p = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, p)
+	if strings.ContainsRune(p, '\\') {
 		return ""
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
+		return ""
+	}
+	clean := &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+	return clean.String()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -73,10 +72,16 @@ func (s *Server) handleCheckoutTestComplete() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		done, cancel := "/s/"+url.PathEscape(show.Slug)+"/donate/thanks?donation="+strconv.FormatInt(c.RecordID, 10),
-			"/s/"+url.PathEscape(show.Slug)+"/donate/cancelled"
+		var done, cancel string
 		if c.Kind == billing.KindSponsorship {
 			done, cancel = "/sponsor/"+c.PayToken+"/thanks", "/sponsor/"+c.PayToken
+		} else {
+			d, err := billing.FindDonation(r.Context(), s.db, c.RecordID)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			done, cancel = thanksPath(show, d), "/s/"+url.PathEscape(show.Slug)+"/donate/cancelled"
 		}
 		if r.PostFormValue("action") == "cancel" {
 			http.Redirect(w, r, cancel, http.StatusSeeOther)

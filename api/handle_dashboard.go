@@ -293,14 +293,14 @@ func (s *Server) handleShowDashboardCSV() http.HandlerFunc {
 		case "episodes":
 			cw.Write([]string{"episode_id", "title", "completed_downloads", "bytes_served_by_fleet", "seeders_now", "leechers_now"})
 			for _, e := range d.Episodes {
-				cw.Write([]string{i64(e.Episode.ID), e.Episode.Title, i64(e.Traffic.Completed), i64(e.Traffic.BytesServed),
+				cw.Write([]string{i64(e.Episode.ID), csvText(e.Episode.Title), i64(e.Traffic.Completed), i64(e.Traffic.BytesServed),
 					strconv.Itoa(e.Seeders), strconv.Itoa(e.Leechers)})
 			}
 		case "payouts":
 			cw.Write([]string{"party_id", "party", "currency", "paid_out"})
 			for _, p := range d.PaidOut {
 				c, _ := billing.LookupCurrency(p.Currency)
-				cw.Write([]string{i64(p.PartyID), p.Name, p.Currency, c.Format(p.Amount)})
+				cw.Write([]string{i64(p.PartyID), csvText(p.Name), p.Currency, c.Format(p.Amount)})
 			}
 		}
 		cw.Flush()

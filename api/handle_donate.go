@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
@@ -200,7 +201,7 @@ func (s *Server) handleDonationCreate() http.HandlerFunc {
 		}
 		target, err := s.cfg.Money.StartDonation(r.Context(), d, billing.CheckoutPage{
 			Title:      title,
-			SuccessURL: s.absoluteURL(r, base+"/thanks?donation="+strconv.FormatInt(d.ID, 10)),
+			SuccessURL: s.absoluteURL(r, thanksPath(show, d)),
 			CancelURL:  s.absoluteURL(r, base+"/cancelled"),
 			TestURL:    "/checkout/test/{session}",
 		})
@@ -208,8 +209,24 @@ func (s *Server) handleDonationCreate() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		http.SetCookie(w, &http.Cookie{
+			Name: thanksCookie, Value: d.ThanksToken, Path: base + "/thanks", MaxAge: int(thanksCookieTTL.Seconds()),
+			HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
+		})
 		http.Redirect(w, r, target, http.StatusSeeOther)
 	}
+}
+
+// The thank-you page names its donation by the donation's random token, and shows the amount
+// only when the browser also holds that token in a cookie set as it left for the checkout: a
+// sequential id shows nothing, and a shared or leaked address shows no amount elsewhere.
+const (
+	thanksCookie    = "fanseed_donation"
+	thanksCookieTTL = 24 * time.Hour // as long as a Stripe Checkout session lives
+)
+
+func thanksPath(show catalog.Show, d billing.Donation) string {
+	return "/s/" + url.PathEscape(show.Slug) + "/donate/thanks?donation=" + url.QueryEscape(d.ThanksToken)
 }
 
 type donateDonePage struct {
@@ -227,8 +244,16 @@ func (s *Server) handleDonateThanks() http.HandlerFunc {
 			return
 		}
 		p := &donateDonePage{layout: layout{Title: "Thank you"}, Show: show}
-		if id, err := strconv.ParseInt(r.URL.Query().Get("donation"), 10, 64); err == nil {
-			if d, err := billing.FindDonation(r.Context(), s.db, id); err == nil && d.ShowID == show.ID {
+		token := r.URL.Query().Get("donation")
+		c, err := r.Cookie(thanksCookie)
+		if err == nil && len(token) >= 32 && subtle.ConstantTimeCompare([]byte(c.Value), []byte(token)) == 1 {
+			d, err := billing.FindDonationByThanksToken(r.Context(), s.db, token)
+			switch {
+			case errors.Is(err, billing.ErrNotFound):
+			case err != nil:
+				s.fail(w, r, err)
+				return
+			case d.ShowID == show.ID:
 				p.Donation = &d
 			}
 		}

@@ -219,7 +219,7 @@ func (s *Server) handleEmbed() http.HandlerFunc {
 			s.fanError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Security-Policy", "frame-ancestors *")
+		s.allowFraming(w)
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		s.render(w, r, http.StatusOK, "embed", &fanShowPage{layout: layout{Title: f.Show.Title}, fanShow: f, BaseURL: s.publisher.BaseURL})
 	}

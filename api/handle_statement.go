@@ -167,7 +167,7 @@ func (s *Server) streamStatementCSV(w http.ResponseWriter, r *http.Request, part
 				show = strconv.FormatInt(e.ShowID, 10)
 			}
 			if err := cw.Write([]string{t.Format(time.DateOnly), t.Format("15:04:05"), strconv.FormatInt(e.EntryID, 10),
-				e.Kind, show, e.ShowTitle, e.Source, e.Description, money(e.Gross), money(e.Fee), money(e.Share),
+				e.Kind, show, csvText(e.ShowTitle), e.Source, csvText(e.Description), money(e.Gross), money(e.Fee), money(e.Share),
 				money(e.FeeAbsorbed), money(e.Amount), money(e.Balance), e.Currency}); err != nil {
 				return err
 			}

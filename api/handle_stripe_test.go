@@ -34,13 +34,19 @@ const testSecret = "whsec_test_secret"
 // applied by River workers in the test process, over a fresh database.
 func newMoneyServer(t *testing.T) (*testServer, *billing.Service) {
 	t.Helper()
+	return newMoneyServerWith(t, nil)
+}
+
+// newMoneyServerWith is newMoneyServer with a Stripe client (nil: offline test mode).
+func newMoneyServerWith(t *testing.T, st *billing.Stripe) (*testServer, *billing.Service) {
+	t.Helper()
 	ctx := context.Background()
 	db := dbtest.New(t)
 	if _, err := billing.MigrateJobs(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	money := &billing.Service{DB: db, WebhookSecret: testSecret, Log: logger}
+	money := &billing.Service{DB: db, Stripe: st, WebhookSecret: testSecret, Log: logger}
 	jobs, err := billing.NewJobClient(money, billing.JobOptions{Work: true, Workers: 8})
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,9 @@ func (s *Server) routes() http.Handler {
 
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", handleReadyz(s.ready, s.log))
-	r.Method(http.MethodGet, "/metrics", s.metrics.handler())
+	r.Method(http.MethodGet, "/metrics", s.guardMetrics(s.metrics.handler()))
 	static, _ := fs.Sub(templates.FS, "static")
-	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(filesOnly{static}))))
 
 	r.Get("/announce", s.handleAnnounce())
 	r.Get("/scrape", s.handleScrape())
@@ -85,7 +85,22 @@ func (s *Server) routes() http.Handler {
 		s.renderError(w, r, http.StatusForbidden, "Cross-site request refused",
 			"This form was sent from another site. Open the page on Fanseed itself and send it again.")
 	}))
-	return cop.Handler(r)
+	return s.securityHeaders(cop.Handler(r))
+}
+
+// filesOnly serves files and no directory: a directory is not found, so /static/ lists nothing.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
 }
 
 func cacheStatic(h http.Handler) http.Handler {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +31,9 @@ type Config struct {
 	Fleet     *seeding.Fleet       // seedbox nodes and their assignments
 	NodeToken string               // the shared secret seedbox nodes send; empty closes the node API
 
+	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
+	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
+
 	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
 }
 
@@ -49,6 +53,8 @@ type Server struct {
 	published *seeding.Published
 	fleet     *seeding.Fleet
 	fans      fanCache
+
+	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -60,6 +66,17 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
 		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
+	if s.cfg.MetricsAllow == nil {
+		s.cfg.MetricsAllow = loopbackOnly
+	}
+	var origins []string
+	if cfg.BaseURL != nil {
+		origins = append(origins, cfg.BaseURL.String())
+	}
+	if cfg.Publisher != nil {
+		origins = append(origins, cfg.Publisher.BaseURL)
+	}
+	s.csp, s.embedCSP = contentSecurityPolicy("'none'", origins...), contentSecurityPolicy("*", origins...)
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

@@ -29,6 +29,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with its configuration changed by edit first.
+func newTestServerWith(t *testing.T, edit func(*api.Config)) *testServer {
+	t.Helper()
 	db := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
@@ -41,6 +47,9 @@ func newTestServer(t *testing.T) *testServer {
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, ArtworkDir: filepath.Join(dir, "artwork"),
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

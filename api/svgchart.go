@@ -73,7 +73,8 @@ func barChart(title string, labels []string, series []chartSeries, format func(f
 	if len(series) > 1 {
 		b.WriteString(`<p class="legend">`)
 		for _, s := range series {
-			fmt.Fprintf(&b, `<span><i style="background:%s"></i>%s</span> `, s.Color, template.HTMLEscapeString(s.Name))
+			fmt.Fprintf(&b, `<span><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="%s"/></svg>%s</span> `,
+				s.Color, template.HTMLEscapeString(s.Name))
 		}
 		b.WriteString(`</p>`)
 	}

@@ -27,10 +27,11 @@ type Donation struct {
 	ChargeID          *string    `db:"charge_id"`
 	CreatedAt         time.Time  `db:"created_at"`
 	PaidAt            *time.Time `db:"paid_at"`
+	ThanksToken       string     `db:"thanks_token"` // random; the thank-you page's address and cookie carry it
 }
 
 const donationColumns = `id, show_id, episode_id, amount, currency, monthly, display_name, message, anonymous, status,
-	checkout_session_id, subscription_id, charge_id, created_at, paid_at`
+	checkout_session_id, subscription_id, charge_id, created_at, paid_at, thanks_token`
 
 // Money returns the donation's amount.
 func (d Donation) Money() Money { return Money{Amount: d.Amount, Currency: d.Currency} }
@@ -100,6 +101,16 @@ func FindDonation(ctx context.Context, db DBTX, id int64) (Donation, error) {
 	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
 	if err != nil {
 		return Donation{}, wrapNotFound(err, fmt.Sprintf("donation %d", id))
+	}
+	return d, nil
+}
+
+// FindDonationByThanksToken loads the donation a thank-you page's token names.
+func FindDonationByThanksToken(ctx context.Context, db DBTX, token string) (Donation, error) {
+	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations WHERE thanks_token = $1`, token)
+	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
+	if err != nil {
+		return Donation{}, wrapNotFound(err, "donation of a thank-you token")
 	}
 	return d, nil
 }

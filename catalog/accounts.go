@@ -115,52 +115,6 @@ func FindAccountByID(ctx context.Context, db DBTX, id int64) (Account, error) {
 	return a, notFound(err, "account")
 }
 
-// Authenticate checks an email and password. Failures are rate limited per email and per
-// client address: after too many in the window, even a right password is refused until the
-// window passes.
-func Authenticate(ctx context.Context, db DBTX, email, password, addr string) (Account, error) {
-	email = strings.TrimSpace(email)
-	keys := []string{"email:" + strings.ToLower(email), "ip:" + addr}
-	var byEmail, byAddr int
-	err := db.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE key = $1), count(*) FILTER (WHERE key = $2)
-		FROM login_failures WHERE key = ANY($3) AND failed_at > now() - $4::interval`,
-		keys[0], keys[1], keys, fmt.Sprintf("%d seconds", int(LoginWindow.Seconds()))).Scan(&byEmail, &byAddr)
-	if err != nil {
-		return Account{}, fmt.Errorf("count login failures: %w", err)
-	}
-	if byEmail >= MaxFailuresPerEmail || byAddr >= MaxFailuresPerAddr {
-		return Account{}, ErrRateLimited
-	}
-	var a Account
-	var hash string
-	err = db.QueryRow(ctx, `SELECT id, email, name, role, created_at, password_hash FROM accounts WHERE lower(email) = lower($1)`, email).
-		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &hash)
-	if err != nil && err != pgx.ErrNoRows {
-		return Account{}, fmt.Errorf("find account: %w", err)
-	}
-	if err == pgx.ErrNoRows {
-		hash = dummyHash // spend the same time as a real check
-	}
-	if !checkPassword(hash, password) || err == pgx.ErrNoRows {
-		if _, err := db.Exec(ctx, `INSERT INTO login_failures (key) SELECT unnest($1::text[])`, keys); err != nil {
-			return Account{}, fmt.Errorf("record login failure: %w", err)
-		}
-		return Account{}, ErrUnauthorized
-	}
-	if _, err := db.Exec(ctx, `DELETE FROM login_failures WHERE key = $1 OR failed_at < now() - interval '1 day'`, keys[0]); err != nil {
-		return Account{}, fmt.Errorf("clear login failures: %w", err)
-	}
-	return a, nil
-}
-
-// Login rate limits: failures counted within LoginWindow.
-const (
-	LoginWindow         = 15 * time.Minute
-	MaxFailuresPerEmail = 10
-	MaxFailuresPerAddr  = 50
-)
-
 // Argon2id parameters as OWASP recommends (19 MiB, two passes).
 const (
 	argonTime    = 2

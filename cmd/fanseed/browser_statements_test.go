@@ -92,6 +92,8 @@ func TestBrowserPartnerStatement(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("statement-parties")),
 		chromedp.Navigate(fmt.Sprintf("%s/statements/%d?period=2026-10", base, pat.ID)),
 		chromedp.WaitVisible(chromedp.ID("closing-USD")),
+		// The Print button is shown by a script file (the policy allows no inline handler).
+		chromedp.WaitVisible(chromedp.CSS("button[data-print]")),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type config struct {
 	StripeAPIBase       string // "" for Stripe itself
 	EventWorkers        int
 	EventBatchWorkers   int
+
+	MetricsAllow []netip.Prefix // networks /metrics answers; empty with METRICS_ALLOW=none
+	MetricsToken string         // Bearer token that opens /metrics from anywhere
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -50,6 +54,8 @@ var envVars = []envVar{
 	{"STRIPE_API_BASE", "https://api.stripe.com", "Stripe API base URL, for stripe-mock in tests."},
 	{"EVENT_WORKERS", "16", "how many Stripe events are applied one by one at once (those a batch leaves, and those woken by the payment they waited for)."},
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
+	{"METRICS_ALLOW", "127.0.0.0/8,::1/128", "networks (comma-separated CIDRs or addresses) whose clients may read /metrics; none for no network, only METRICS_TOKEN."},
+	{"METRICS_TOKEN", "", "a secret (at least 16 characters) that opens /metrics from anywhere, sent as Authorization: Bearer <token>."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -129,7 +135,40 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	if c.EventBatchWorkers, err = strconv.Atoi(get("EVENT_BATCH_WORKERS", "2")); err != nil || c.EventBatchWorkers < 1 || c.EventBatchWorkers > 100 {
 		errs = append(errs, fmt.Errorf("EVENT_BATCH_WORKERS: %q must be a whole number from 1 to 100", getenv("EVENT_BATCH_WORKERS")))
 	}
+	if c.MetricsAllow, err = parseNetworks(get("METRICS_ALLOW", "127.0.0.0/8,::1/128")); err != nil {
+		errs = append(errs, fmt.Errorf("METRICS_ALLOW: %w", err))
+	}
+	if c.MetricsToken = get("METRICS_TOKEN", ""); c.MetricsToken != "" && len(c.MetricsToken) < minTokenLen {
+		errs = append(errs, fmt.Errorf("METRICS_TOKEN: must be at least %d characters (for example: openssl rand -hex 32)", minTokenLen))
+	}
 	return c, errors.Join(errs...)
+}
+
+// parseNetworks reads a comma-separated list of CIDRs or single addresses; "none" is no network.
+func parseNetworks(raw string) ([]netip.Prefix, error) {
+	nets := []netip.Prefix{}
+	if strings.TrimSpace(raw) == "none" {
+		return nets, nil
+	}
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a network such as 10.0.0.0/8 or an address such as 10.0.0.7", part)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		nets = append(nets, p.Masked())
+	}
+	if len(nets) == 0 {
+		return nil, errors.New(`no network given (use "none" to allow only METRICS_TOKEN)`)
+	}
+	return nets, nil
 }
 
 // baseURLFor fills in BASE_URL from the address actually listened on when it was not set.

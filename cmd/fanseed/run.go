@@ -227,6 +227,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
+		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money,
 	}, pool, logger, reg, ready)
 	if err != nil {

@@ -186,6 +186,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "BASE_URL": "ftp://x"}, "BASE_URL:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "LOG_LEVEL": "loud"}, "LOG_LEVEL:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": "10.0.0.0/33"}, `METRICS_ALLOW: "10.0.0.0/33" is not a network`},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": ","}, "METRICS_ALLOW: no network given"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_TOKEN": "short"}, "METRICS_TOKEN: must be at least 16 characters"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
