@@ -14,6 +14,7 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -31,6 +32,7 @@ type Config struct {
 	NodeToken string               // the shared secret seedbox nodes send; empty closes the node API
 
 	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
+	Mail  *mail.Service    // email; nil keeps every message in the outbox
 }
 
 // Server holds the dependencies shared by handlers.
@@ -49,6 +51,7 @@ type Server struct {
 	published *seeding.Published
 	fleet     *seeding.Fleet
 	fans      fanCache
+	mail      *mail.Service
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -60,6 +63,10 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
 		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
+	s.mail = cfg.Mail
+	if s.mail == nil {
+		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}
+	}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

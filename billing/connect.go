@@ -19,10 +19,11 @@ type Connection struct {
 	PayoutsEnabled  bool    `db:"payouts_enabled"`
 }
 
-// ConnectionsOfAccount lists the parties a login account is (a creator or collaborator).
-func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64, email string) ([]Connection, error) {
+// ConnectionsOfAccount lists the parties linked to a login account (a creator or
+// collaborator who accepted an invitation): never a party by its email alone.
+func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64) ([]Connection, error) {
 	rows, _ := db.Query(ctx, `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled
-		FROM parties WHERE kind <> 'distributor' AND (account_id = $1 OR lower(email) = lower($2)) ORDER BY id`, accountID, email)
+		FROM parties WHERE kind <> 'distributor' AND account_id = $1 ORDER BY id`, accountID)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Connection])
 	if err != nil {
 		return nil, fmt.Errorf("parties of account %d: %w", accountID, dbError(err))

@@ -36,6 +36,10 @@ type Sender struct {
 func ParseURL(raw string) (*Sender, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which holds the password
+		}
 		return nil, fmt.Errorf("not a URL: %w", err)
 	}
 	s := &Sender{Timeout: time.Minute}

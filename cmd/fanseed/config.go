@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fanseed/fanseed/mail"
 )
 
 // config is every setting Fanseed reads from its environment, read once at start-up.
@@ -28,6 +31,9 @@ type config struct {
 	StripeAPIBase       string // "" for Stripe itself
 	EventWorkers        int
 	EventBatchWorkers   int
+
+	SMTPURL  string // "" keeps mail in the outbox
+	MailFrom string
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -50,6 +56,8 @@ var envVars = []envVar{
 	{"STRIPE_API_BASE", "https://api.stripe.com", "Stripe API base URL, for stripe-mock in tests."},
 	{"EVENT_WORKERS", "16", "how many Stripe events are applied one by one at once (those a batch leaves, and those woken by the payment they waited for)."},
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
+	{"SMTP_URL", "", "SMTP server mail is sent through: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465; unset, mail stays in the outbox, read on /admin/outbox."},
+	{"MAIL_FROM", "Fanseed <noreply@localhost>", "the From address of Fanseed's email (Name <address> or address); required with SMTP_URL."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -128,6 +136,21 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.EventBatchWorkers, err = strconv.Atoi(get("EVENT_BATCH_WORKERS", "2")); err != nil || c.EventBatchWorkers < 1 || c.EventBatchWorkers > 100 {
 		errs = append(errs, fmt.Errorf("EVENT_BATCH_WORKERS: %q must be a whole number from 1 to 100", getenv("EVENT_BATCH_WORKERS")))
+	}
+	c.SMTPURL, c.MailFrom = get("SMTP_URL", ""), get("MAIL_FROM", "")
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseURL(c.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w (for example smtp://user:pass@mail.example.com:587)", err))
+		}
+		if c.MailFrom == "" {
+			errs = append(errs, errors.New("MAIL_FROM: is required with SMTP_URL (for example Fanseed <noreply@example.com>)"))
+		}
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = "Fanseed <noreply@localhost>"
+	}
+	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || !strings.Contains(a.Address, "@") {
+		errs = append(errs, fmt.Errorf("MAIL_FROM: %q must be an address such as Fanseed <noreply@example.com>", c.MailFrom))
 	}
 	return c, errors.Join(errs...)
 }

@@ -13,12 +13,23 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/mail"
 )
 
 // newMoney wires billing: Stripe when a key is set (else offline test mode, with a webhook
 // secret made up for this process when none is set) and the River client, which works jobs
-// when work is set.
-func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*billing.Service, *river.Client[pgx.Tx], error) {
+// when work is set; and mail, whose jobs the same client works.
+func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*billing.Service, *mail.Service, *river.Client[pgx.Tx], error) {
+	post := &mail.Service{DB: pool, From: cfg.MailFrom, Log: logger}
+	if cfg.SMTPURL != "" {
+		sender, err := mail.ParseURL(cfg.SMTPURL)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		post.Sender = sender
+	} else if work {
+		logger.Warn("SMTP_URL is not set: email stays in the outbox, where an admin reads it on /admin/outbox")
+	}
 	m := &billing.Service{DB: pool, Log: logger, WebhookSecret: cfg.StripeWebhookSecret}
 	if cfg.StripeSecretKey != "" {
 		m.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
@@ -30,11 +41,15 @@ func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*
 		}
 		logger.Warn("STRIPE_SECRET_KEY is not set: offline test mode, donations complete on a test checkout page and no real money moves")
 	}
-	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers})
+	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers,
+		AddWorkers: func(w *river.Workers) error { return mail.AddWorkers(w, post) },
+		Queues:     map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()},
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, jobs, nil
+	post.Jobs = jobs
+	return m, post, jobs, nil
 }
 
 // startJobs starts working jobs and returns the function that stops them, letting jobs in

@@ -38,7 +38,7 @@ func payouts(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer pool.Close()
-	money, _, err := newMoney(cfg, pool, logger, false)
+	money, _, _, err := newMoney(cfg, pool, logger, false)
 	if err != nil {
 		return err
 	}

@@ -213,7 +213,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
 	reg.MustRegister(newOpsCollector(pool, fleet, tracker, logger))
 
-	money, jobs, err := newMoney(cfg, pool, logger, true)
+	money, post, jobs, err := newMoney(cfg, pool, logger, true)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
-		Money: money,
+		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {
 		return err
