@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/mail/mailtest"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -24,7 +25,8 @@ import (
 func TestOfflineMoneyPath(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
-	env := map[string]string{"DATABASE_URL": dbURL}
+	smtpd := mailtest.NewPlainServer(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}
 	base, _ := startServe(t, env)
 	newClient := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
@@ -48,6 +50,8 @@ func TestOfflineMoneyPath(t *testing.T) {
 	}
 	creator := newClient()
 	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	confirmEmail(t, creator, base, smtpd, "nina@example.com")
+	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
 	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
 	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
