@@ -24,7 +24,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden), errors.Is(err, errUnverified),
 		errors.Is(err, billing.ErrInvitationElsewhere):
 		return http.StatusForbidden
-	case errors.Is(err, catalog.ErrLinkExpired), errors.Is(err, billing.ErrInvitationExpired):
+	case errors.Is(err, catalog.ErrLinkExpired), errors.Is(err, billing.ErrInvitationExpired), errors.Is(err, billing.ErrManageExpired):
 		return http.StatusGone
 	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict):
 		return http.StatusConflict

@@ -50,6 +50,8 @@ func (s *Server) routes() http.Handler {
 	r.Get("/password/reset", s.handleResetForm())
 	r.Post("/password/reset", s.handleReset())
 	r.Get("/invitations/accept", s.handleInvitation())
+	r.Get("/donations/manage", s.handleDonationManage())
+	r.Post("/donations/manage", s.handleDonationManageAction())
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireAccount)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/mail"
+	"github.com/fanseed/fanseed/notify"
 )
 
 // newMoney wires billing: Stripe when a key is set (else offline test mode, with a webhook
@@ -41,15 +44,28 @@ func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*
 		}
 		logger.Warn("STRIPE_SECRET_KEY is not set: offline test mode, donations complete on a test checkout page and no real money moves")
 	}
+	notices := newNotices(cfg, pool, post, logger)
 	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers,
-		AddWorkers: func(w *river.Workers) error { return mail.AddWorkers(w, post) },
-		Queues:     map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()},
+		AddWorkers: func(w *river.Workers) error {
+			return errors.Join(mail.AddWorkers(w, post), notify.AddWorkers(w, notices))
+		},
+		Queues:       map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()},
+		PeriodicJobs: []*river.PeriodicJob{notify.PeriodicJob()},
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	post.Jobs = jobs
 	return m, post, jobs, nil
+}
+
+// newNotices is the writer of receipts and money notices, with links to the site.
+func newNotices(cfg config, pool *pgxpool.Pool, post *mail.Service, logger *slog.Logger) *notify.Service {
+	base := ""
+	if cfg.BaseURL != nil {
+		base = strings.TrimRight(cfg.BaseURL.String(), "/")
+	}
+	return &notify.Service{DB: pool, Mail: post, BaseURL: func() string { return base }, Log: logger}
 }
 
 // startJobs starts working jobs and returns the function that stops them, letting jobs in
