@@ -162,6 +162,8 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"GET", "/admin/outbox", nil, want{S, 403, 403, 403, 200}},
 		{"GET", fmt.Sprintf("/admin/outbox/%d", outboxID), nil, want{S, 403, 403, 403, 200}},
 		{"GET", "/admin/outbox/999999", nil, want{S, 403, 403, 403, 404}},
+		{"GET", "/donations/manage?token=nope", nil, want{410, 410, 410, 410, 410}},
+		{"POST", "/donations/manage", url.Values{"token": {"nope"}, "action": {"cancel"}}, want{410, 410, 410, 410, 410}},
 		{"POST", "/account/sessions/end", url.Values{}, want{S, S, S, S, S}}, // last: it logs each visitor out
 	}
 	visitors := []struct {
