@@ -453,3 +453,49 @@ func TestOutboxOffline(t *testing.T) {
 		t.Fatal("not verified")
 	}
 }
+
+// The takeover the other way round: someone signs up with an address first and names it in a
+// plan of their own (so the party is a creator party of their show); when a real creator later
+// names that address, the early account still reads nothing of what that show pays the party,
+// and cannot connect it.
+func TestPartyTakeoverRefusedFirstNamer(t *testing.T) {
+	t.Parallel()
+	ts, _ := newMailServer(t)
+	ctx := context.Background()
+	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {"Mallory"}, "email": {"COLLAB@example.com"},
+		"password": {"mallory's password"}}), 200, "Mallory signs up")
+	mallory := ts.login(t, "COLLAB@example.com", "mallory's password")
+	mshow, err := catalog.CreateShow(ctx, ts.db, mallory.ID, catalog.ShowInput{Slug: "mallorys", Title: "Mallory's", Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mform := url.Values{"name": {"Fanseed (distributor)", "Mallory"}, "email": {"", "COLLAB@example.com"},
+		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
+	if resp := ts.do(t, &mallory, "POST", fmt.Sprintf("/shows/%d/plan", mshow.ID), mform); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save Mallory's plan: %d", resp.StatusCode)
+	}
+	ann := ts.newUser(t, "ann@example.com", catalog.RoleCreator)
+	show, err := catalog.CreateShow(ctx, ts.db, ann.ID, catalog.ShowInput{Slug: "anns", Title: "Ann's Show", Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"name": {"Fanseed (distributor)", "Ann", "Cole"}, "email": {"", "ann@example.com", "collab@example.com"},
+		"percent": {"25", "50", "25"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
+	if resp := ts.do(t, &ann, "POST", fmt.Sprintf("/shows/%d/plan", show.ID), form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save Ann's plan: %d", resp.StatusCode)
+	}
+	var party int64
+	if err := ts.db.QueryRow(ctx, `SELECT id FROM parties WHERE lower(email) = 'collab@example.com'`).Scan(&party); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(party, 10)
+	if body := readBody(t, ts.do(t, &mallory, "GET", "/statements", nil)); strings.Contains(body, "/statements/"+id) {
+		t.Fatalf("Mallory lists the party Ann's show pays:\n%s", body)
+	}
+	expectStatus(t, ts.do(t, &mallory, "GET", "/statements/"+id, nil), 403, "Mallory reads the party's statement")
+	expectStatus(t, ts.do(t, &mallory, "GET", "/api/v1/statements/"+id, nil), 403, "through the API")
+	expectStatus(t, ts.do(t, &mallory, "POST", "/connect", url.Values{"party": {id}}), 403, "Mallory connects it")
+	if p, _ := billing.FindParty(ctx, ts.db, party); p.AccountID != nil {
+		t.Fatalf("the party is linked to account %d", *p.AccountID)
+	}
+}
