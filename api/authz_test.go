@@ -49,6 +49,11 @@ func TestAuthorizationWalk(t *testing.T) {
 	planForm := url.Values{"name": {"Fanseed (distributor)", "Owner"}, "email": {"", "owner@example.com"},
 		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"preview"}}
 
+	var outboxID int64
+	if err := ts.db.QueryRow(ctx, `INSERT INTO outbox (key, to_address, subject, body, status)
+		VALUES ('walk', 'someone@example.com', 'Hello', 'a link', 'held') RETURNING id`).Scan(&outboxID); err != nil {
+		t.Fatal(err)
+	}
 	const S = http.StatusSeeOther
 	type want struct{ anon, owner, other, partner, admin int }
 	routes := []struct {
@@ -140,6 +145,26 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"POST", "/api/v1/shows", url.Values{}, want{405, 405, 405, 405, 405}},
 		{"GET", "/api/v1/nothing", nil, want{404, 404, 404, 404, 404}},
 		{"GET", "/no-such-page", nil, want{404, 404, 404, 404, 404}},
+		{"GET", "/account", nil, want{S, 200, 200, 200, 200}},
+		{"POST", "/account/password", url.Values{"current_password": {"wrong"}, "password": {"x"}}, want{S, 400, 400, 400, 400}},
+		{"POST", "/account/verify", url.Values{}, want{S, S, S, S, S}}, // confirmed already: back to the account page
+		{"POST", "/account/sessions/999999/end", url.Values{}, want{S, 404, 404, 404, 404}},
+		{"GET", "/verify?token=nope", nil, want{410, 410, 410, 410, 410}},
+		{"POST", "/verify", url.Values{"token": {"nope"}}, want{410, 410, 410, 410, 410}},
+		{"GET", "/password/forgot", nil, want{200, 200, 200, 200, 200}},
+		{"POST", "/password/forgot", url.Values{"email": {"nope"}}, want{400, 400, 400, 400, 400}},
+		{"GET", "/password/reset?token=nope", nil, want{410, 410, 410, 410, 410}},
+		{"POST", "/password/reset", url.Values{"token": {"nope"}, "password": {"a long enough password"}}, want{410, 410, 410, 410, 410}},
+		{"GET", "/invitations/accept?token=nope", nil, want{410, 410, 410, 410, 410}},
+		{"POST", "/invitations/accept", url.Values{"token": {"nope"}}, want{S, 410, 410, 410, 410}},
+		{"POST", sp + "/plan/parties/999999/invite", url.Values{}, want{S, 404, 404, 403, 404}},
+		{"POST", sp + fmt.Sprintf("/plan/parties/%d/invite", ownerParty.ID), url.Values{}, want{S, 404, 404, 403, 404}}, // not on the plan
+		{"GET", "/admin/outbox", nil, want{S, 403, 403, 403, 200}},
+		{"GET", fmt.Sprintf("/admin/outbox/%d", outboxID), nil, want{S, 403, 403, 403, 200}},
+		{"GET", "/admin/outbox/999999", nil, want{S, 403, 403, 403, 404}},
+		{"GET", "/donations/manage?token=nope", nil, want{410, 410, 410, 410, 410}},
+		{"POST", "/donations/manage", url.Values{"token": {"nope"}, "action": {"cancel"}}, want{410, 410, 410, 410, 410}},
+		{"POST", "/account/sessions/end", url.Values{}, want{S, S, S, S, S}}, // last: it logs each visitor out
 	}
 	visitors := []struct {
 		name string

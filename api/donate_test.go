@@ -122,7 +122,7 @@ func TestDonateThanksOnlyForTheDonor(t *testing.T) {
 		ts, _ := newMoneyServerWith(t, billing.NewStripe("sk_test_123", stripetest.URL(t), &http.Client{Transport: rec}))
 		donationShow(t, ts, "stripe-show")
 		fan := jarClient(t, false)
-		resp, err := fan.PostForm(ts.URL+"/s/stripe-show/donate", url.Values{"amount": {"custom"}, "custom": {"41.00"}, "frequency": {"monthly"}})
+		resp, err := fan.PostForm(ts.URL+"/s/stripe-show/donate", url.Values{"amount": {"custom"}, "custom": {"41.00"}, "frequency": {"monthly"}, "email": {"fan@example.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}

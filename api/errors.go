@@ -7,21 +7,28 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/mail"
 )
 
 // errForbidden is returned when an account may not do what it asked.
 var errForbidden = errors.New("forbidden")
 
+// errUnverified is an account that must confirm its email address before it does this.
+var errUnverified = errors.New("confirm your email address first")
+
 // statusOf is the one table from errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound), errors.Is(err, mail.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden):
+	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden), errors.Is(err, errUnverified),
+		errors.Is(err, billing.ErrInvitationElsewhere):
 		return http.StatusForbidden
+	case errors.Is(err, catalog.ErrLinkExpired), errors.Is(err, billing.ErrInvitationExpired), errors.Is(err, billing.ErrManageExpired):
+		return http.StatusGone
 	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, billing.ErrInvalid):
+	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, billing.ErrInvalid), errors.Is(err, mail.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, catalog.ErrUnauthorized):
 		return http.StatusUnauthorized
@@ -35,6 +42,18 @@ func statusOf(err error) int {
 // the log for a 5xx.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	switch {
+	case errors.Is(err, errUnverified):
+		s.renderError(w, r, status, "Confirm your email address first",
+			"Open the link we emailed you (or ask for a new one on your account page). Until then no money can be linked to your account.")
+		return
+	case errors.Is(err, billing.ErrInvitationElsewhere):
+		s.renderError(w, r, status, "Not your invitation", "This invitation was sent to another address. Log in with the invited address to accept it.")
+		return
+	case status == http.StatusGone:
+		s.renderError(w, r, status, "Link expired", "This link has expired or was already used. Ask for a new one.")
+		return
+	}
 	switch status {
 	case http.StatusInternalServerError:
 		s.serverError(w, r, err)

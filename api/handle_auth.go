@@ -2,12 +2,15 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fanseed/fanseed/catalog"
 )
@@ -35,29 +38,58 @@ func (s *Server) handleSignupForm() http.HandlerFunc {
 	}
 }
 
-// handleSignup creates a creator account and logs it in.
+type signupSentPage struct {
+	layout
+	Email string
+}
+
+// errEmailTaken is a sign-up with the address of an existing account: the visitor is told
+// nothing different, the account's owner gets an email.
+var errEmailTaken = errors.New("email taken")
+
+// handleSignup creates a creator account and emails it a verification link. The answer is the
+// same whether or not the address already has an account (whose owner is emailed instead), so
+// sign-up tells nobody which addresses have accounts; the new account then logs in.
 func (s *Server) handleSignup() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
 		in := catalog.SignUp{
 			Email: r.PostFormValue("email"), Name: r.PostFormValue("name"),
 			Password: r.PostFormValue("password"), Role: catalog.RoleCreator,
 		}
-		a, err := catalog.CreateAccount(r.Context(), s.db, in)
 		var fe catalog.FieldErrors
-		if errors.As(err, &fe) {
+		if err := in.Validate(); errors.As(err, &fe) {
 			in.Password = ""
 			s.render(w, r, statusOf(err), "signup", &signupPage{layout: layout{Title: "Sign up"}, Form: in, Errors: fe})
 			return
+		}
+		base := s.absoluteURL(r, "")
+		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			a, err := catalog.CreateAccount(ctx, tx, in)
+			if errors.Is(err, catalog.ErrConflict) {
+				return errEmailTaken
+			}
+			if err != nil {
+				return err
+			}
+			token, err := catalog.CreateAccountToken(ctx, tx, a, catalog.PurposeVerify)
+			if err != nil {
+				return err
+			}
+			_, err = s.mail.Send(ctx, tx, verifyMessage(base, a.ID, a.Name, a.Email, token, fmt.Sprintf("verify:%d:signup", a.ID)))
+			return err
+		})
+		if errors.Is(err, errEmailTaken) {
+			var a catalog.Account
+			if a, err = catalog.FindAccountByEmail(ctx, s.db, in.Email); err == nil {
+				_, err = s.mail.Send(ctx, s.db, alreadyMessage(base, a.ID, a.Name, a.Email))
+			}
 		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.startSession(w, r, a.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		s.render(w, r, http.StatusOK, "signup_sent", &signupSentPage{layout: layout{Title: "Check your email"}, Email: in.Email})
 	}
 }
 
@@ -133,7 +165,7 @@ func (s *Server) handleLogout() http.HandlerFunc {
 
 // startSession logs the browser in, and remembers it as a device the account logs in from.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, accountID int64) error {
-	token, err := catalog.CreateSession(r.Context(), s.db, accountID)
+	token, err := catalog.StartSession(r.Context(), s.db, accountID, r.UserAgent())
 	if err != nil {
 		return err
 	}

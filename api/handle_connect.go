@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/catalog"
 )
 
 type connectPage struct {
@@ -51,11 +52,14 @@ func (p *connectPage) FormCurrency(c connectParty) string {
 
 func (s *Server) connectPage(r *http.Request) (*connectPage, error) {
 	a := accountFrom(r.Context())
-	parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, a.Email)
+	parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, vouchedEmail(a))
 	if err != nil {
 		return nil, err
 	}
 	p := &connectPage{layout: layout{Title: "Get paid"}, Currencies: billing.CurrencyCodes(), TestMode: s.cfg.Money.Offline()}
+	if !a.Verified() {
+		parties = nil // nothing is paid to an address nobody proved
+	}
 	for _, c := range parties {
 		ths, err := billing.PayoutThresholds(r.Context(), s.db, c.PartyID)
 		if err != nil {
@@ -168,8 +172,11 @@ func (s *Server) handleConnectStart() http.HandlerFunc {
 // formParty is the party a form names ("party"), if the account is paid as it; else ErrNotFound.
 func (s *Server) formParty(r *http.Request) (billing.Connection, error) {
 	a := accountFrom(r.Context())
+	if !a.Verified() {
+		return billing.Connection{}, errUnverified
+	}
 	id, _ := strconv.ParseInt(r.PostFormValue("party"), 10, 64)
-	parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, a.Email)
+	parties, err := billing.ConnectionsOfAccount(r.Context(), s.db, a.ID, vouchedEmail(a))
 	if err != nil {
 		return billing.Connection{}, err
 	}
@@ -179,4 +186,13 @@ func (s *Server) formParty(r *http.Request) (billing.Connection, error) {
 		}
 	}
 	return billing.Connection{}, fmt.Errorf("party %d of account %d: %w", id, a.ID, billing.ErrNotFound)
+}
+
+// vouchedEmail is the address of a partner account an operator made (vouched for), which
+// stands for the parties with that address; "" for any other account.
+func vouchedEmail(a *catalog.Account) string {
+	if a.Role == catalog.RolePartner && a.Verified() {
+		return a.Email
+	}
+	return ""
 }

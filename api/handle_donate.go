@@ -25,6 +25,7 @@ type donateForm struct {
 	Message     string
 	Anonymous   bool
 	EpisodeID   string
+	Email       string // for the receipt and, monthly, the link to manage it
 }
 
 type donatePreset struct {
@@ -117,7 +118,7 @@ func parseDonateForm(r *http.Request, show catalog.Show) (donateForm, int64, map
 		Amount: strings.TrimSpace(r.PostFormValue("amount")), Custom: strings.TrimSpace(r.PostFormValue("custom")),
 		Frequency: r.PostFormValue("frequency"), DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
 		Message: strings.TrimSpace(r.PostFormValue("message")), Anonymous: r.PostFormValue("anonymous") != "",
-		EpisodeID: r.PostFormValue("episode"),
+		EpisodeID: r.PostFormValue("episode"), Email: strings.TrimSpace(r.PostFormValue("email")),
 	}
 	errs := map[string]string{}
 	cur, _ := billing.LookupCurrency(show.Currency)
@@ -160,6 +161,14 @@ func parseDonateForm(r *http.Request, show catalog.Show) (donateForm, int64, map
 	if utf8.RuneCountInString(f.Message) > 500 {
 		errs["message"] = "Message must be at most 500 characters."
 	}
+	switch {
+	case f.Email == "" && f.Frequency == "monthly":
+		errs["email"] = "Email is required for a monthly donation: it gets the link to change or cancel it."
+	case f.Email != "":
+		if msg := catalog.CheckEmail(f.Email); msg != "" {
+			errs["email"] = msg
+		}
+	}
 	return f, amount, errs
 }
 
@@ -185,7 +194,7 @@ func (s *Server) handleDonationCreate() http.HandlerFunc {
 			return
 		}
 		in := billing.DonationInput{ShowID: show.ID, Amount: amount, Currency: show.Currency, Monthly: form.Frequency == "monthly",
-			DisplayName: form.DisplayName, Message: form.Message, Anonymous: form.Anonymous}
+			DisplayName: form.DisplayName, Message: form.Message, Anonymous: form.Anonymous, Email: form.Email}
 		if p.Episode != nil {
 			in.EpisodeID = p.Episode.ID
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type planPage struct {
 	PreviewAmount string
 	MoreRows      int
 	History       []planHistory
+	Parties       []billing.ShowParty // and their invitations
 }
 
 type planHistory struct {
@@ -182,8 +184,11 @@ func (s *Server) handlePlan() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if r.URL.Query().Get("saved") != "" {
-			p.Flash = "Shares saved. They apply to money received from now on."
+		switch {
+		case r.URL.Query().Get("saved") != "":
+			p.Flash = "Shares saved. They apply to money received from now on. Parties not yet linked to an account were sent an invitation."
+		case r.URL.Query().Get("invited") != "":
+			p.Flash = "Invitation sent."
 		}
 		s.render(w, r, http.StatusOK, "plan", p)
 	}
@@ -203,6 +208,9 @@ func (s *Server) planPage(ctx context.Context, show catalog.Show, lines []planLi
 	p.TotalPercent = fillPreview(p.Lines, bps, cur)
 	plans, err := billing.ListPlans(ctx, s.db, show.ID)
 	if err != nil {
+		return nil, err
+	}
+	if p.Parties, err = billing.ShowParties(ctx, s.db, show.ID); err != nil {
 		return nil, err
 	}
 	for _, pl := range plans {
@@ -319,30 +327,60 @@ func (s *Server) handlePlanSave() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		base := s.absoluteURL(r, "")
 		err = pgx.BeginFunc(r.Context(), s.db, func(tx pgx.Tx) error {
 			dist, err := billing.DistributorParty(r.Context(), tx)
 			if err != nil {
 				return err
 			}
 			var pl []billing.PlanLine
+			var invite []int64
 			for _, l := range lines {
 				id := dist.ID
 				if !l.distributor {
-					// The show's owner is its creator party, tied to their account.
+					// The show's owner is its creator party, linked to their account once their
+					// address is verified (now, or when they verify it). Anyone else named is
+					// invited: naming an address links nobody to it.
+					own := strings.EqualFold(l.email, owner.Email)
 					kind, accountID := billing.PartyCollaborator, (*int64)(nil)
-					if strings.EqualFold(l.email, owner.Email) {
-						kind, accountID = billing.PartyCreator, &owner.ID
+					if own {
+						kind = billing.PartyCreator
+						if owner.Verified() {
+							accountID = &owner.ID
+						}
 					}
 					p, err := billing.EnsureParty(r.Context(), tx, kind, l.name, l.email, accountID)
 					if err != nil {
 						return err
 					}
+					switch {
+					case own && owner.Verified() && p.AccountID == nil:
+						if err := billing.LinkOwnParty(r.Context(), tx, p.ID, owner.ID, owner.Email); err != nil {
+							return err
+						}
+					case !own && p.AccountID == nil:
+						invite = append(invite, p.ID)
+					}
 					id = p.ID
 				}
 				pl = append(pl, billing.PlanLine{PartyID: id, BasisPoints: l.bps})
 			}
-			_, err = billing.CreatePlan(r.Context(), tx, show.ID, source, fee, time.Now(), pl, &acct.ID)
-			return err
+			if _, err = billing.CreatePlan(r.Context(), tx, show.ID, source, fee, time.Now(), pl, &acct.ID); err != nil {
+				return err
+			}
+			// A party with an invitation still good is not invited again.
+			parties, err := billing.ShowParties(r.Context(), tx, show.ID)
+			if err != nil {
+				return err
+			}
+			for _, sp := range parties {
+				if slices.Contains(invite, sp.PartyID) && sp.State != billing.PartyInvited {
+					if err := s.invite(r.Context(), tx, base, sp.PartyID, show, owner); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			s.fail(w, r, err)

@@ -28,6 +28,11 @@ func accountFrom(ctx context.Context) *catalog.Account {
 	return a
 }
 
+// withoutAccount is ctx with no logged-in account, for a page rendered after logging out.
+func withoutAccount(ctx context.Context) context.Context {
+	return context.WithValue(ctx, accountKey{}, (*catalog.Account)(nil))
+}
+
 func requestID(r *http.Request) string { return middleware.GetReqID(r.Context()) }
 
 // loadAccount puts the logged-in account, if any, in the request context.

@@ -14,6 +14,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/templates"
 )
 
@@ -177,7 +178,7 @@ func TestMetricsOnlyForAllowedClients(t *testing.T) {
 	if got := scrape(byDefault, ""); got != http.StatusOK {
 		t.Errorf("from loopback with the default networks: status %d, want 200", got)
 	}
-	elsewhere := newTestServerWith(t, func(c *api.Config) {
+	elsewhere := newTestServerWith(t, dbtest.New(t), func(c *api.Config) {
 		c.MetricsAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 		c.MetricsToken = token
 	})
@@ -195,7 +196,7 @@ func TestMetricsOnlyForAllowedClients(t *testing.T) {
 			t.Errorf("from loopback, networks 10.0.0.0/8, Authorization %q: status %d, want %d", tt.auth, got, tt.want)
 		}
 	}
-	none := newTestServerWith(t, func(c *api.Config) { c.MetricsAllow = []netip.Prefix{} })
+	none := newTestServerWith(t, dbtest.New(t), func(c *api.Config) { c.MetricsAllow = []netip.Prefix{} })
 	if got := scrape(none, ""); got != http.StatusNotFound {
 		t.Errorf("no network allowed: status %d, want 404", got)
 	}

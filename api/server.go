@@ -15,6 +15,7 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -35,6 +36,7 @@ type Config struct {
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
 
 	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
+	Mail  *mail.Service    // email; nil keeps every message in the outbox
 }
 
 // Server holds the dependencies shared by handlers.
@@ -55,6 +57,7 @@ type Server struct {
 	fans      fanCache
 
 	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
+	mail          *mail.Service
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -77,6 +80,10 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		origins = append(origins, cfg.Publisher.BaseURL)
 	}
 	s.csp, s.embedCSP = contentSecurityPolicy("'none'", origins...), contentSecurityPolicy("*", origins...)
+	s.mail = cfg.Mail
+	if s.mail == nil {
+		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}
+	}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

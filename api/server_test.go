@@ -29,13 +29,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	return newTestServerWith(t, nil)
+	return newTestServerWith(t, dbtest.New(t), nil)
 }
 
-// newTestServerWith is newTestServer with its configuration changed by edit first.
-func newTestServerWith(t *testing.T, edit func(*api.Config)) *testServer {
+// newTestServerWith is newTestServer on db, with cfg changed by edit first.
+func newTestServerWith(t *testing.T, db *pgxpool.Pool, edit func(*api.Config)) *testServer {
 	t.Helper()
-	db := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 	uploads, err := catalog.NewUploadStore(dir)
@@ -66,10 +65,23 @@ type user struct {
 	token string
 }
 
+// newUser makes an account whose address is confirmed, as an operator's would be.
 func (ts *testServer) newUser(t *testing.T, email, role string) user {
 	t.Helper()
+	return ts.makeUser(t, email, role, true)
+}
+
+// newUnverifiedUser makes an account that has not confirmed its address, as sign-up leaves it.
+func (ts *testServer) newUnverifiedUser(t *testing.T, email, role string) user {
+	t.Helper()
+	return ts.makeUser(t, email, role, false)
+}
+
+func (ts *testServer) makeUser(t *testing.T, email, role string, verified bool) user {
+	t.Helper()
 	ctx := context.Background()
-	a, err := catalog.CreateAccount(ctx, ts.db, catalog.SignUp{Email: email, Name: strings.Split(email, "@")[0], Password: "correct horse battery", Role: role})
+	a, err := catalog.CreateAccount(ctx, ts.db, catalog.SignUp{Email: email, Name: strings.Split(email, "@")[0],
+		Password: "correct horse battery", Role: role, Verified: verified})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,10 +19,14 @@ type Connection struct {
 	PayoutsEnabled  bool    `db:"payouts_enabled"`
 }
 
-// ConnectionsOfAccount lists the parties a login account is (a creator or collaborator).
-func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64, email string) ([]Connection, error) {
+// ConnectionsOfAccount lists the parties linked to a login account (a creator's own party, or
+// one whose invitation the account accepted), and for a partner account an operator made, whose
+// address the operator vouches for (vouchedEmail), the parties with that address. Never a
+// party by an address typed at sign-up.
+func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64, vouchedEmail string) ([]Connection, error) {
 	rows, _ := db.Query(ctx, `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled
-		FROM parties WHERE kind <> 'distributor' AND (account_id = $1 OR lower(email) = lower($2)) ORDER BY id`, accountID, email)
+		FROM parties WHERE kind <> 'distributor' AND (account_id = $1 OR ($2 <> '' AND lower(email) = lower($2))) ORDER BY id`,
+		accountID, vouchedEmail)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Connection])
 	if err != nil {
 		return nil, fmt.Errorf("parties of account %d: %w", accountID, dbError(err))

@@ -28,10 +28,11 @@ type Donation struct {
 	CreatedAt         time.Time  `db:"created_at"`
 	PaidAt            *time.Time `db:"paid_at"`
 	ThanksToken       string     `db:"thanks_token"` // random; the thank-you page's address and cookie carry it
+	DonorEmail        *string    `db:"donor_email"`  // where the receipt goes, if the donor gave it
 }
 
 const donationColumns = `id, show_id, episode_id, amount, currency, monthly, display_name, message, anonymous, status,
-	checkout_session_id, subscription_id, charge_id, created_at, paid_at, thanks_token`
+	checkout_session_id, subscription_id, charge_id, created_at, paid_at, thanks_token, donor_email`
 
 // Money returns the donation's amount.
 func (d Donation) Money() Money { return Money{Amount: d.Amount, Currency: d.Currency} }
@@ -64,6 +65,7 @@ type DonationInput struct {
 	DisplayName string
 	Message     string
 	Anonymous   bool
+	Email       string // the donor's, for the receipt; "" for none
 }
 
 // CreateDonation records a donation about to be paid. The amount must be within the
@@ -83,11 +85,15 @@ func CreateDonation(ctx context.Context, db DBTX, in DonationInput) (Donation, e
 	if in.EpisodeID != 0 {
 		episode = &in.EpisodeID
 	}
+	var email *string
+	if e := strings.TrimSpace(in.Email); e != "" {
+		email = &e
+	}
 	rows, _ := db.Query(ctx, `
-		INSERT INTO donations (show_id, episode_id, amount, currency, monthly, display_name, message, anonymous)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+donationColumns,
+		INSERT INTO donations (show_id, episode_id, amount, currency, monthly, display_name, message, anonymous, donor_email)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+donationColumns,
 		in.ShowID, episode, in.Amount, strings.ToUpper(in.Currency), in.Monthly,
-		strings.TrimSpace(in.DisplayName), strings.TrimSpace(in.Message), in.Anonymous)
+		strings.TrimSpace(in.DisplayName), strings.TrimSpace(in.Message), in.Anonymous, email)
 	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
 	if err != nil {
 		return Donation{}, fmt.Errorf("create donation: %w", dbError(err))
@@ -157,7 +163,7 @@ func (s *Service) StartDonation(ctx context.Context, d Donation, page CheckoutPa
 	if s.Stripe != nil {
 		var err error
 		sessionID, url, err = s.Stripe.CreateCheckout(ctx, Checkout{
-			Monthly: d.Monthly, Donate: true, Amount: d.Amount, Currency: d.Currency, Name: page.Title,
+			Monthly: d.Monthly, Donate: true, Amount: d.Amount, Currency: d.Currency, Name: page.Title, Email: deref(d.DonorEmail),
 			SuccessURL: page.SuccessURL, CancelURL: page.CancelURL, Reference: "donation-" + strconv.FormatInt(d.ID, 10), Metadata: md,
 		})
 		if err != nil {
@@ -170,4 +176,11 @@ func (s *Service) StartDonation(ctx context.Context, d Donation, page CheckoutPa
 		return "", fmt.Errorf("donation %d: %w", d.ID, dbError(err))
 	}
 	return url, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -61,6 +61,12 @@ type JobOptions struct {
 	Work         bool // work jobs in this process, not only insert them
 	Workers      int  // concurrent workers of single events; 0 for the default
 	BatchWorkers int  // concurrent batch jobs; 0 for the default
+
+	// Other packages' jobs worked by the same client (mail): their workers, queues and
+	// periodic jobs.
+	AddWorkers   func(*river.Workers) error
+	Queues       map[string]river.QueueConfig
+	PeriodicJobs []*river.PeriodicJob
 }
 
 // NewJobClient makes the River client that inserts (and, with opts.Work, works) the jobs of s,
@@ -74,6 +80,11 @@ func NewJobClient(s *Service, opts JobOptions) (*river.Client[pgx.Tx], error) {
 		}
 		if err := river.AddWorkerSafely(workers, &PendingWorker{svc: s}); err != nil {
 			return nil, err
+		}
+		if opts.AddWorkers != nil {
+			if err := opts.AddWorkers(workers); err != nil {
+				return nil, err
+			}
 		}
 		n := opts.Workers
 		if n <= 0 {
@@ -91,6 +102,10 @@ func NewJobClient(s *Service, opts JobOptions) (*river.Client[pgx.Tx], error) {
 			river.QueueDefault: {MaxWorkers: 2}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(pendingPollInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ApplyPendingArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, opts.PeriodicJobs...)
+		for name, q := range opts.Queues {
+			cfg.Queues[name] = q
+		}
 		cfg.FetchCooldown = 5 * time.Millisecond
 		cfg.FetchPollInterval = 500 * time.Millisecond
 	}

@@ -108,15 +108,12 @@ type Viewer struct {
 
 // visibleParties is the SQL condition (on parties p, with $1 account id, $2 email, $3 admin,
 // $4 partner) for the parties whose statements a viewer may read: every party for an admin;
-// the party linked to the account (parties.account_id); for a partner account, the party with
-// its email (operators create partner accounts, so that email is vouched for, whereas anyone
-// can sign up with any address); and for a show owner, the creator party with the owner's
-// email on a plan of one of their shows. Never another party of the owner's show.
+// the party linked to the account (parties.account_id: a creator's own party, or one whose
+// invitation the account accepted); and for a partner account, the party with its email
+// (operators create partner accounts, so that email is vouched for, whereas anyone can sign
+// up with any address). Never another party of the viewer's show.
 const visibleParties = `($3 OR p.account_id = $1
-	OR ($4 AND p.kind <> 'distributor' AND lower(p.email) = lower($2))
-	OR (p.kind = 'creator' AND lower(p.email) = lower($2) AND EXISTS (
-		SELECT 1 FROM share_plan_lines l JOIN share_plans sp ON sp.id = l.plan_id JOIN shows s ON s.id = sp.show_id
-		WHERE l.party_id = p.id AND s.owner_id = $1)))`
+	OR ($4 AND p.kind <> 'distributor' AND lower(p.email) = lower($2)))`
 
 // StatementParties lists the parties whose statements the viewer may read, by name.
 func StatementParties(ctx context.Context, db DBTX, v Viewer) ([]Party, error) {

@@ -75,8 +75,8 @@ func Authenticate(ctx context.Context, db TxDBTX, in Login) (Account, error) {
 	email := strings.TrimSpace(in.Email)
 	var a Account
 	var hash string
-	err := db.QueryRow(ctx, `SELECT id, email, name, role, created_at, password_hash FROM accounts WHERE lower(email) = lower($1)`, email).
-		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &hash)
+	err := db.QueryRow(ctx, `SELECT id, email, name, role, created_at, email_verified_at, password_hash FROM accounts WHERE lower(email) = lower($1)`, email).
+		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &a.VerifiedAt, &hash)
 	known := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, fmt.Errorf("find account: %w", err)
@@ -103,7 +103,7 @@ func Authenticate(ctx context.Context, db TxDBTX, in Login) (Account, error) {
 	if !known {
 		hash = dummyHash // spend the same time as a real check
 	}
-	if !checkPassword(hash, in.Password) || !known {
+	if !passwordMatches(hash, in.Password) || !known {
 		return Account{}, ErrUnauthorized // the attempt stays counted as a failure
 	}
 	// The right password: the attempt was no failure. The account's and the device's counts

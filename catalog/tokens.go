@@ -89,10 +89,10 @@ func AccountByToken(ctx context.Context, db DBTX, secret string) (Account, Token
 	var a Account
 	var t Token
 	err := db.QueryRow(ctx, `
-		SELECT a.id, a.email, a.name, a.role, a.created_at, t.id, t.account_id, t.name, t.scope, t.created_at, t.last_used_at
+		SELECT a.id, a.email, a.name, a.role, a.created_at, a.email_verified_at, t.id, t.account_id, t.name, t.scope, t.created_at, t.last_used_at
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL`, tokenHash(secret)).
-		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &t.ID, &t.AccountID, &t.Name, &t.Scope, &t.CreatedAt, &t.LastUsedAt)
+		Scan(&a.ID, &a.Email, &a.Name, &a.Role, &a.CreatedAt, &a.VerifiedAt, &t.ID, &t.AccountID, &t.Name, &t.Scope, &t.CreatedAt, &t.LastUsedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, Token{}, fmt.Errorf("api token: %w", ErrUnauthorized)
 	}

@@ -32,6 +32,7 @@ func fanFixture(t *testing.T, base, dbURL, slug string) *http.Client {
 		form url.Values
 	}{
 		{"/signup", url.Values{"name": {"Nina Creator"}, "email": {slug + "@example.com"}, "password": {"a long enough password"}}},
+		{"/login", url.Values{"email": {slug + "@example.com"}, "password": {"a long enough password"}}},
 		{"/shows", url.Values{"title": {"Night Signals"}, "slug": {slug}, "currency": {"USD"}, "funding_goal": {"200"},
 			"description": {"A web series about radio operators who hear the future."}}},
 	} {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fanseed/fanseed/mail"
 )
 
 // config is every setting Fanseed reads from its environment, read once at start-up.
@@ -32,6 +35,8 @@ type config struct {
 
 	MetricsAllow []netip.Prefix // networks /metrics answers; empty with METRICS_ALLOW=none
 	MetricsToken string         // Bearer token that opens /metrics from anywhere
+	SMTPURL      string         // "" keeps mail in the outbox
+	MailFrom     string
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -56,6 +61,8 @@ var envVars = []envVar{
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
 	{"METRICS_ALLOW", "127.0.0.0/8,::1/128", "networks (comma-separated CIDRs or addresses) whose clients may read /metrics; none for no network, only METRICS_TOKEN."},
 	{"METRICS_TOKEN", "", "a secret (at least 16 characters) that opens /metrics from anywhere, sent as Authorization: Bearer <token>."},
+	{"SMTP_URL", "", "SMTP server mail is sent through: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465; unset, mail stays in the outbox, read on /admin/outbox."},
+	{"MAIL_FROM", "Fanseed <noreply@localhost>", "the From address of Fanseed's email (Name <address> or address); required with SMTP_URL."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -140,6 +147,21 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.MetricsToken = get("METRICS_TOKEN", ""); c.MetricsToken != "" && len(c.MetricsToken) < minTokenLen {
 		errs = append(errs, fmt.Errorf("METRICS_TOKEN: must be at least %d characters (for example: openssl rand -hex 32)", minTokenLen))
+	}
+	c.SMTPURL, c.MailFrom = get("SMTP_URL", ""), get("MAIL_FROM", "")
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseURL(c.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w (for example smtp://user:pass@mail.example.com:587)", err))
+		}
+		if c.MailFrom == "" {
+			errs = append(errs, errors.New("MAIL_FROM: is required with SMTP_URL (for example Fanseed <noreply@example.com>)"))
+		}
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = "Fanseed <noreply@localhost>"
+	}
+	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || !strings.Contains(a.Address, "@") {
+		errs = append(errs, fmt.Errorf("MAIL_FROM: %q must be an address such as Fanseed <noreply@example.com>", c.MailFrom))
 	}
 	return c, errors.Join(errs...)
 }

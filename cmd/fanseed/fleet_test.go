@@ -140,6 +140,7 @@ func uploadEpisode(t *testing.T, base, filename string, data []byte, patchBases 
 	jar, _ := cookiejar.New(nil)
 	creator = &fan{t: t, base: base, c: &http.Client{Jar: jar}}
 	creator.post("/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	creator.post("/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	resp := creator.post("/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}, "funding_goal": {"0"}})
 	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
 	resp = creator.post(showPath+"/episodes", url.Values{"title": {"Pilot"}})

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,12 +15,24 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/mail"
+	"github.com/fanseed/fanseed/notify"
 )
 
 // newMoney wires billing: Stripe when a key is set (else offline test mode, with a webhook
 // secret made up for this process when none is set) and the River client, which works jobs
-// when work is set.
-func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*billing.Service, *river.Client[pgx.Tx], error) {
+// when work is set; and mail, whose jobs the same client works.
+func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*billing.Service, *mail.Service, *river.Client[pgx.Tx], error) {
+	post := &mail.Service{DB: pool, From: cfg.MailFrom, Log: logger}
+	if cfg.SMTPURL != "" {
+		sender, err := mail.ParseURL(cfg.SMTPURL)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		post.Sender = sender
+	} else if work {
+		logger.Warn("SMTP_URL is not set: email stays in the outbox, where an admin reads it on /admin/outbox")
+	}
 	m := &billing.Service{DB: pool, Log: logger, WebhookSecret: cfg.StripeWebhookSecret}
 	if cfg.StripeSecretKey != "" {
 		m.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
@@ -30,11 +44,28 @@ func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*
 		}
 		logger.Warn("STRIPE_SECRET_KEY is not set: offline test mode, donations complete on a test checkout page and no real money moves")
 	}
-	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers})
+	notices := newNotices(cfg, pool, post, logger)
+	jobs, err := billing.NewJobClient(m, billing.JobOptions{Work: work, Workers: cfg.EventWorkers, BatchWorkers: cfg.EventBatchWorkers,
+		AddWorkers: func(w *river.Workers) error {
+			return errors.Join(mail.AddWorkers(w, post), notify.AddWorkers(w, notices))
+		},
+		Queues:       map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()},
+		PeriodicJobs: []*river.PeriodicJob{notify.PeriodicJob()},
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return m, jobs, nil
+	post.Jobs = jobs
+	return m, post, jobs, nil
+}
+
+// newNotices is the writer of receipts and money notices, with links to the site.
+func newNotices(cfg config, pool *pgxpool.Pool, post *mail.Service, logger *slog.Logger) *notify.Service {
+	base := ""
+	if cfg.BaseURL != nil {
+		base = strings.TrimRight(cfg.BaseURL.String(), "/")
+	}
+	return &notify.Service{DB: pool, Mail: post, BaseURL: func() string { return base }, Log: logger}
 }
 
 // startJobs starts working jobs and returns the function that stops them, letting jobs in

@@ -38,13 +38,17 @@ func payouts(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer pool.Close()
-	money, _, err := newMoney(cfg, pool, logger, false)
+	money, post, _, err := newMoney(cfg, pool, logger, false)
 	if err != nil {
 		return err
 	}
 	list, err := money.RunPayouts(ctx, *period, billing.PayoutOptions{})
 	if err != nil {
 		return err
+	}
+	// Each party paid is emailed once (serve's job would within seconds; this is at once).
+	if _, err := newNotices(cfg, pool, post, logger).SendDue(ctx); err != nil {
+		return fmt.Errorf("payout notices: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PAYOUT\tPARTY\tAMOUNT\tSTATUS\tTRANSFER")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/mail/mailtest"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -24,7 +25,8 @@ import (
 func TestOfflineMoneyPath(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
-	env := map[string]string{"DATABASE_URL": dbURL}
+	smtpd := mailtest.NewPlainServer(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}
 	base, _ := startServe(t, env)
 	newClient := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
@@ -48,6 +50,8 @@ func TestOfflineMoneyPath(t *testing.T) {
 	}
 	creator := newClient()
 	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	confirmEmail(t, creator, base, smtpd, "nina@example.com")
+	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
 	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
 	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
@@ -68,7 +72,7 @@ func TestOfflineMoneyPath(t *testing.T) {
 		t.Fatalf("too large a donation: %d\n%s", resp.StatusCode, body)
 	}
 	resp, body = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"custom"}, "custom": {"20.00"},
-		"frequency": {"once"}, "display_name": {"Fan One"}, "message": {"Keep going"}})
+		"frequency": {"once"}, "display_name": {"Fan One"}, "message": {"Keep going"}, "email": {"fan.one@example.com"}})
 	if !strings.HasPrefix(resp.Request.URL.Path, "/checkout/test/cs_test_fanseed_") || !strings.Contains(body, "TEST MODE") ||
 		!strings.Contains(body, "0.88 USD") {
 		t.Fatalf("not on the test checkout (test fee 2.9%% + 0.30 of 20.00 = 0.88): %s\n%s", resp.Request.URL, body)
@@ -109,6 +113,13 @@ func TestOfflineMoneyPath(t *testing.T) {
 	}
 	// The donation was received this month: this month's payout pays it.
 	period := time.Now().UTC().Format("2006-01")
+	// The donor's receipt: amount, show, date.
+	receipt := smtpd.Wait(t, "fan.one@example.com", "Your receipt: 20.00 USD to Night Signals")
+	for _, want := range []string{"Amount: 20.00 USD", "Show: Night Signals (" + base + "/s/night-signals)", "Date: " + time.Now().UTC().Format("2006-01-02")} {
+		if !strings.Contains(receipt.Body, want) {
+			t.Errorf("receipt lacks %q:\n%s", want, receipt.Body)
+		}
+	}
 	for range 2 {
 		var out bytes.Buffer
 		err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", period},
@@ -121,6 +132,55 @@ func TestOfflineMoneyPath(t *testing.T) {
 			t.Fatalf("payouts run printed:\n%s", out.String())
 		}
 	}
+	// Nina is told of her payout once, however often the run ran.
+	notice := smtpd.Wait(t, "nina@example.com", "Payout sent: 14.34 USD for "+period)
+	if !strings.Contains(notice.Body, "/statements/") {
+		t.Errorf("payout notice:\n%s", notice.Body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	n := 0
+	for _, m := range smtpd.Messages() {
+		if strings.HasPrefix(m.Subject, "Payout sent") || strings.HasPrefix(m.Subject, "Your receipt") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d receipts and payout notices, want one of each", n)
+	}
+
+	// A monthly donation needs an address; its receipt links to a page that cancels it.
+	resp, body = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"500"}, "frequency": {"monthly"}})
+	if resp.StatusCode != 400 || !strings.Contains(body, "Email is required for a monthly donation") {
+		t.Fatalf("monthly without an address: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"500"}, "frequency": {"monthly"}, "email": {"monthly@example.com"}})
+	if !strings.HasPrefix(resp.Request.URL.Path, "/checkout/test/") {
+		t.Fatalf("monthly donation not on the test checkout: %s", resp.Request.URL)
+	}
+	send(fan, "POST", resp.Request.URL.Path, url.Values{"action": {"pay"}})
+	monthly := smtpd.Wait(t, "monthly@example.com", "Your receipt: 5.00 USD to Night Signals")
+	manage := ""
+	for _, l := range monthly.Links() {
+		if strings.HasPrefix(l, base+"/donations/manage?token=") {
+			manage = l
+		}
+	}
+	if manage == "" || !strings.Contains(monthly.Body, "monthly donation") {
+		t.Fatalf("monthly receipt without a management link:\n%s", monthly.Body)
+	}
+	resp, body = send(newClient(), "GET", strings.TrimPrefix(manage, base), nil)
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || token == nil || !strings.Contains(body, "5.00 USD") {
+		t.Fatalf("management page: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = send(newClient(), "POST", "/donations/manage", url.Values{"token": {token[1]}, "action": {"cancel"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "Your monthly donation is cancelled.") {
+		t.Fatalf("cancelling: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body = send(newClient(), "GET", "/donations/manage?token=wrong", nil); !strings.Contains(body, "Link expired") {
+		t.Errorf("a wrong management link:\n%s", body)
+	}
+
 	if err := run(context.Background(), []string{"fanseed", "payouts", "run", "--period", "November"},
 		func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--period") {
 		t.Fatalf("a bad period: %v", err)

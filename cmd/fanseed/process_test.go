@@ -85,6 +85,7 @@ func TestServeKilledMidUpload(t *testing.T) {
 		return resp
 	}
 	post("/signup", url.Values{"name": {"K"}, "email": {"k@example.com"}, "password": {"a long enough password"}})
+	post("/login", url.Values{"email": {"k@example.com"}, "password": {"a long enough password"}})
 	resp := post("/shows", url.Values{"title": {"Kill"}, "slug": {"kill"}, "currency": {"USD"}})
 	resp = post(strings.TrimSuffix(resp.Request.URL.Path, "/plan")+"/episodes", url.Values{"title": {"Pilot"}})
 	m := regexp.MustCompile(`/episodes/(\d+)$`).FindStringSubmatch(resp.Request.URL.Path)

@@ -213,7 +213,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
 	reg.MustRegister(newOpsCollector(pool, fleet, tracker, logger))
 
-	money, jobs, err := newMoney(cfg, pool, logger, true)
+	money, post, jobs, err := newMoney(cfg, pool, logger, true)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
-		Money: money,
+		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanseed/fanseed/mail/mailtest"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -104,11 +105,14 @@ func startCommand(t *testing.T, command string, env map[string]string) (baseURL 
 	return base, stop
 }
 
-// TestEndToEnd starts the real program, signs up, creates a show and a 75/25 share plan over
-// HTTP as a browser would, and reads them back.
+// TestEndToEnd starts the real program with an SMTP server on loopback, signs up, follows the
+// confirmation link it was emailed, creates a show and a 75/25 share plan over HTTP as a
+// browser would, and reads them back.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t)})
+	smtpd := mailtest.NewPlainServer(t)
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t),
+		"SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar}
 	post := func(path string, form url.Values) (*http.Response, string) {
@@ -136,8 +140,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	resp, body := post("/signup", url.Values{"name": {"Nina Creator"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Check your email") {
+		t.Fatalf("after sign-up: %d\n%s", resp.StatusCode, body)
+	}
+	confirmEmail(t, client, base, smtpd, "nina@example.com")
+	resp, body = post("/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	if resp.Request.URL.Path != "/dashboard" || !strings.Contains(body, "Hello, Nina Creator") {
-		t.Fatalf("after sign-up landed on %s:\n%s", resp.Request.URL, body)
+		t.Fatalf("after logging in landed on %s:\n%s", resp.Request.URL, body)
 	}
 	resp, body = post("/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"},
 		"funding_goal": {"500"}, "description": {"A web series."}})
@@ -174,6 +183,40 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// confirmEmail follows the confirmation link emailed to addr: the page it opens, then its button.
+func confirmEmail(t *testing.T, c *http.Client, base string, smtpd *mailtest.Server, addr string) {
+	t.Helper()
+	m := smtpd.Wait(t, addr, "Confirm your email address")
+	link := ""
+	for _, l := range m.Links() {
+		if strings.HasPrefix(l, base+"/verify?token=") {
+			link = l
+		}
+	}
+	if link == "" {
+		t.Fatalf("no confirmation link to %s in:\n%s", base, m.Body)
+	}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || token == nil {
+		t.Fatalf("the link opened %d:\n%s", resp.StatusCode, page)
+	}
+	resp, err = c.PostForm(base+"/verify", url.Values{"token": {string(token[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Address confirmed") {
+		t.Fatalf("confirming answered %d:\n%s", resp.StatusCode, page)
+	}
+}
+
 func TestConfigErrorsNameTheVariable(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
@@ -189,6 +232,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": "10.0.0.0/33"}, `METRICS_ALLOW: "10.0.0.0/33" is not a network`},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": ","}, "METRICS_ALLOW: no network given"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_TOKEN": "short"}, "METRICS_TOKEN: must be at least 16 characters"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "http://mail.example.com"}, "SMTP_URL: scheme"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "smtp://u:p@mail.example.com"}, "MAIL_FROM: is required"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "MAIL_FROM": "not an address"}, "MAIL_FROM:"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
@@ -283,8 +329,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("in-flight sign-up: status %d, want 303", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK { // the "check your email" page
+		t.Fatalf("in-flight sign-up: status %d, want 200", resp.StatusCode)
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("run returned %v after shutdown", err)
