@@ -17,29 +17,18 @@ import (
 	"github.com/fanseed/fanseed/seeding"
 )
 
-// apiV1 is the JSON API: read-only, for scripts and partners' tools, with an API token
-// (Authorization: Bearer) or a portal session. Every route here is in the OpenAPI document,
-// which a test checks against this router both ways.
-func (s *Server) apiV1() chi.Router {
-	r := chi.NewRouter()
-	r.Use(s.loadToken)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+// handleAPINotFound answers an API path that names nothing in the API's error body.
+func (s *Server) handleAPINotFound() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("no API route %s: %w", r.URL.Path, catalog.ErrNotFound))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+	}
+}
+
+// handleAPIMethodNotAllowed answers a method an API path does not take.
+func (s *Server) handleAPIMethodNotAllowed() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		apiErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not take "+r.Method+" requests.")
-	})
-	r.Get("/openapi.json", s.handleOpenAPI())
-	r.Group(func(r chi.Router) {
-		r.Use(s.requireAPIAccount)
-		r.Get("/shows", s.handleAPIShows())
-		r.Get("/shows/{showID}", s.handleAPIShow())
-		r.Get("/shows/{showID}/episodes", s.handleAPIEpisodes())
-		r.Get("/donations", s.handleAPIDonations())
-		r.Get("/statements", s.handleAPIStatements())
-		r.Get("/statements/{partyID}", s.handleAPIStatement())
-	})
-	return r
+	}
 }
 
 // requireAPIAccount answers 401 to a request with neither a token nor a session.

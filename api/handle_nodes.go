@@ -14,15 +14,6 @@ import (
 	"github.com/fanseed/fanseed/seeding"
 )
 
-// nodeRoutes is the machine API seedbox nodes call: register, then heartbeat. Requests carry the
-// shared node token as a Bearer header and no cookies, and Go's cross-origin protection lets
-// requests without Origin or Sec-Fetch-Site through, so they need no exemption.
-func (s *Server) nodeRoutes(r chi.Router) {
-	r.Use(s.requireNodeToken)
-	r.Post("/", s.handleNodeRegister())
-	r.Post("/{nodeID}/heartbeat", s.handleNodeHeartbeat())
-}
-
 // requireNodeToken compares the Bearer token with NODE_TOKEN in constant time (on hashes, so the
 // lengths leak nothing either). Without NODE_TOKEN the fleet API is closed.
 func (s *Server) requireNodeToken(next http.Handler) http.Handler {

@@ -288,23 +288,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// statementRoutes adds partners' statements, API tokens and the JSON API. Statements also take
-// an API token, so a script can fetch the CSV.
-func (s *Server) statementRoutes(r chi.Router) {
-	r.Mount("/api/v1", s.apiV1())
-	r.Group(func(r chi.Router) {
-		r.Use(s.loadToken, s.requireAccount)
-		r.Get("/statements", s.handleStatements())
-		r.Get("/statements/{party}", s.handleStatement())
-	})
-	r.Group(func(r chi.Router) {
-		r.Use(s.requireAccount)
-		r.Get("/account/tokens", s.handleTokens())
-		r.Post("/account/tokens", s.handleTokenCreate())
-		r.Post("/account/tokens/{tokenID}/revoke", s.handleTokenRevoke())
-	})
-}
-
 // statementSection is what the statement-lines template needs for one table.
 type statementSection struct {
 	Page  *statementPage

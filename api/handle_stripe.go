@@ -10,60 +10,14 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/fanseed/fanseed/billing"
-	"github.com/fanseed/fanseed/catalog"
 )
 
 // webhookMaxBytes bounds a Stripe event body; Stripe's largest events are far smaller.
 const webhookMaxBytes = 256 << 10
-
-// moneyRoutes adds the money pages: donations, the offline test checkout, sponsorships,
-// Stripe Connect onboarding, payouts and the Stripe webhook.
-func (s *Server) moneyRoutes(r chi.Router) {
-	if s.cfg.Money == nil {
-		s.cfg.Money = offlineMoney(s)
-	}
-	r.Post("/webhooks/stripe", s.handleStripeWebhook())
-	r.Get("/s/{slug}/donate", s.handleDonateForm())
-	r.Post("/s/{slug}/donate", s.handleDonationCreate())
-	r.Get("/s/{slug}/donate/thanks", s.handleDonateThanks())
-	r.Get("/s/{slug}/donate/cancelled", s.handleDonateCancelled())
-	r.Get("/checkout/test/{session}", s.handleCheckoutTest())
-	r.Post("/checkout/test/{session}", s.handleCheckoutTestComplete())
-	r.Get("/sponsor/{token}", s.handleSponsorPay())
-	r.Post("/sponsor/{token}", s.handleSponsorCheckout())
-	r.Get("/sponsor/{token}/thanks", s.handleSponsorThanks())
-
-	r.Group(func(r chi.Router) {
-		r.Use(s.requireAccount)
-		r.Get("/connect", s.handleConnect())
-		r.Post("/connect", s.handleConnectStart())
-		r.Post("/connect/threshold", s.handleThreshold())
-		r.With(requireRole(s, catalog.RoleCreator, catalog.RoleAdmin)).Route("/shows/{showID}/sponsorships", func(r chi.Router) {
-			r.Get("/", s.handleSponsorships())
-			r.Post("/", s.handleSponsorshipCreate())
-			r.Post("/{sponsorshipID}/cancel", s.handleSponsorshipCancel())
-		})
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/payouts", s.handlePayouts())
-		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/payouts", s.handlePayoutRun())
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/events", s.handleStuckEvents())
-		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/events/retry", s.handleRetryEvents())
-	})
-}
-
-// offlineMoney is the money service of a server built without one: offline test mode, with a
-// job client that only inserts (nothing applies events unless a worker runs elsewhere).
-func offlineMoney(s *Server) *billing.Service {
-	m := &billing.Service{DB: s.db, Log: s.log, WebhookSecret: "whsec_offline_" + randomHex(16)}
-	if _, err := billing.NewJobClient(m, billing.JobOptions{}); err != nil {
-		s.log.Error("job client", slog.Any("error", err))
-	}
-	return m
-}
 
 // handleStripeWebhook receives Stripe's events: it checks the size, the signature (with its
 // timestamp) and the API version, stores the event and enqueues its application in one

@@ -48,18 +48,6 @@ func (s *Server) newTusHandler() (*tus.UnroutedHandler, error) {
 	})
 }
 
-// uploadRoutes mounts the tus protocol: creation, HEAD for the offset, PATCH, termination.
-func (s *Server) uploadRoutes(r chi.Router) {
-	r.Use(s.requireUploader, s.tus.Middleware)
-	r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
-	r.Route("/{uploadID}", func(r chi.Router) {
-		r.Use(s.checkUploadOwner, uploadIDPath)
-		r.Head("/", s.tus.HeadFile)
-		r.Patch("/", s.tus.PatchFile)
-		r.Delete("/", s.handleUploadDelete())
-	})
-}
-
 // uploadIDPath leaves only the upload id in the URL path, as tus's handlers expect.
 func uploadIDPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -27,8 +27,26 @@ func (s *Server) routes() http.Handler {
 	r.Get("/seed/{infohash}/{name}", s.handleWebSeed())
 	r.Head("/seed/{infohash}/{name}", s.handleWebSeed())
 	r.Get("/t/{file}", s.handleTorrentFile())
-	r.Route("/api/uploads", s.uploadRoutes)
-	r.Route("/api/nodes", s.nodeRoutes)
+	// tus uploads: creation, HEAD for the offset, PATCH, termination.
+	r.Route("/api/uploads", func(r chi.Router) {
+		r.Use(s.requireUploader, s.tus.Middleware)
+		r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
+		r.Route("/{uploadID}", func(r chi.Router) {
+			r.Use(s.checkUploadOwner, uploadIDPath)
+			r.Head("/", s.tus.HeadFile)
+			r.Patch("/", s.tus.PatchFile)
+			r.Delete("/", s.handleUploadDelete())
+		})
+	})
+	// The machine API of seedbox nodes: register, then heartbeat, with the node token (no
+	// cookies, and no Origin header for cross-origin protection to refuse).
+	r.Route("/api/nodes", func(r chi.Router) {
+		r.Use(s.requireNodeToken)
+		r.Post("/", s.handleNodeRegister())
+		r.Post("/{nodeID}/heartbeat", s.handleNodeHeartbeat())
+	})
+	r.Mount("/api/v1", s.apiV1())
+	r.Post("/webhooks/stripe", s.handleStripeWebhook())
 
 	r.Get("/s/{slug}", s.handleFanShow())
 	r.Get("/s/{slug}/e/{episodeID}", s.handleFanEpisode())
@@ -52,6 +70,22 @@ func (s *Server) routes() http.Handler {
 	r.Get("/invitations/accept", s.handleInvitation())
 	r.Get("/donations/manage", s.handleDonationManage())
 	r.Post("/donations/manage", s.handleDonationManageAction())
+	r.Get("/s/{slug}/donate", s.handleDonateForm())
+	r.Post("/s/{slug}/donate", s.handleDonationCreate())
+	r.Get("/s/{slug}/donate/thanks", s.handleDonateThanks())
+	r.Get("/s/{slug}/donate/cancelled", s.handleDonateCancelled())
+	r.Get("/checkout/test/{session}", s.handleCheckoutTest())
+	r.Post("/checkout/test/{session}", s.handleCheckoutTestComplete())
+	r.Get("/sponsor/{token}", s.handleSponsorPay())
+	r.Post("/sponsor/{token}", s.handleSponsorCheckout())
+	r.Get("/sponsor/{token}/thanks", s.handleSponsorThanks())
+
+	// Statements also take an API token, so a script can fetch the CSV.
+	r.Group(func(r chi.Router) {
+		r.Use(s.loadToken, s.requireAccount)
+		r.Get("/statements", s.handleStatements())
+		r.Get("/statements/{party}", s.handleStatement())
+	})
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireAccount)
@@ -62,6 +96,12 @@ func (s *Server) routes() http.Handler {
 		r.Post("/account/sessions/end", s.handleSessionsEnd())
 		r.Post("/account/sessions/{sessionID}/end", s.handleSessionEnd())
 		r.Post("/invitations/accept", s.handleInvitationAccept())
+		r.Get("/account/tokens", s.handleTokens())
+		r.Post("/account/tokens", s.handleTokenCreate())
+		r.Post("/account/tokens/{tokenID}/revoke", s.handleTokenRevoke())
+		r.Get("/connect", s.handleConnect())
+		r.Post("/connect", s.handleConnectStart())
+		r.Post("/connect/threshold", s.handleThreshold())
 		r.Group(func(r chi.Router) {
 			r.Use(requireRole(s, catalog.RoleCreator, catalog.RoleAdmin))
 			r.Get("/shows/new", s.handleShowNew())
@@ -81,16 +121,24 @@ func (s *Server) routes() http.Handler {
 				r.Get("/episodes/{episodeID}", s.handleEpisode())
 				r.Post("/episodes/{episodeID}/delete", s.handleEpisodeDelete())
 				r.Get("/episodes/{episodeID}/status", s.handleEpisodeStatus())
+				r.Get("/sponsorships", s.handleSponsorships())
+				r.Post("/sponsorships", s.handleSponsorshipCreate())
+				r.Post("/sponsorships/{sponsorshipID}/cancel", s.handleSponsorshipCancel())
 			})
 		})
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin", s.handleAdmin())
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/fleet", s.handleFleet())
-		r.With(requireRole(s, catalog.RoleAdmin)).Post("/admin/fleet/nodes/{nodeID}/drain", s.handleNodeDrain())
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/outbox", s.handleOutbox())
-		r.With(requireRole(s, catalog.RoleAdmin)).Get("/admin/outbox/{messageID}", s.handleOutboxMessage())
+		r.Route("/admin", func(r chi.Router) {
+			r.Use(requireRole(s, catalog.RoleAdmin))
+			r.Get("/", s.handleAdmin())
+			r.Get("/fleet", s.handleFleet())
+			r.Post("/fleet/nodes/{nodeID}/drain", s.handleNodeDrain())
+			r.Get("/outbox", s.handleOutbox())
+			r.Get("/outbox/{messageID}", s.handleOutboxMessage())
+			r.Get("/payouts", s.handlePayouts())
+			r.Post("/payouts", s.handlePayoutRun())
+			r.Get("/events", s.handleStuckEvents())
+			r.Post("/events/retry", s.handleRetryEvents())
+		})
 	})
-	s.moneyRoutes(r)
-	s.statementRoutes(r)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
@@ -104,6 +152,26 @@ func (s *Server) routes() http.Handler {
 			"This form was sent from another site. Open the page on Fanseed itself and send it again.")
 	}))
 	return s.securityHeaders(cop.Handler(r))
+}
+
+// apiV1 lists the routes of the JSON API, with a token or a session (its own router, so that a
+// test can walk it against the OpenAPI document).
+func (s *Server) apiV1() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.loadToken)
+	r.NotFound(s.handleAPINotFound())
+	r.MethodNotAllowed(s.handleAPIMethodNotAllowed())
+	r.Get("/openapi.json", s.handleOpenAPI())
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAPIAccount)
+		r.Get("/shows", s.handleAPIShows())
+		r.Get("/shows/{showID}", s.handleAPIShow())
+		r.Get("/shows/{showID}/episodes", s.handleAPIEpisodes())
+		r.Get("/donations", s.handleAPIDonations())
+		r.Get("/statements", s.handleAPIStatements())
+		r.Get("/statements/{partyID}", s.handleAPIStatement())
+	})
+	return r
 }
 
 // filesOnly serves files and no directory: a directory is not found, so /static/ lists nothing.

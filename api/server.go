@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -35,7 +36,7 @@ type Config struct {
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
 
-	Money *billing.Service // Stripe, webhooks and payouts; nil for offline test mode without jobs
+	Money *billing.Service // Stripe, webhooks and payouts (required; without a key, offline test mode)
 	Mail  *mail.Service    // email; nil keeps every message in the outbox
 }
 
@@ -63,6 +64,9 @@ type Server struct {
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
 // can serve traffic (database reachable, migrations applied), for /readyz.
 func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer, ready func(context.Context) error) (http.Handler, error) {
+	if cfg.Money == nil {
+		return nil, errors.New("api: Config.Money is required: build the money service once, where the program is wired")
+	}
 	v, err := parseViews()
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
@@ -46,6 +47,7 @@ func newTestServerWith(t *testing.T, db *pgxpool.Pool, edit func(*api.Config)) *
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, ArtworkDir: filepath.Join(dir, "artwork"),
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
+		Money:     offlineMoney(t, db),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -57,6 +59,17 @@ func newTestServerWith(t *testing.T, db *pgxpool.Pool, edit func(*api.Config)) *
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db, uploadDir: dir}
+}
+
+// offlineMoney is the money service of a test server that applies no Stripe events itself:
+// offline test mode, its jobs only inserted.
+func offlineMoney(t *testing.T, db *pgxpool.Pool) *billing.Service {
+	t.Helper()
+	m := &billing.Service{DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), WebhookSecret: "whsec_offline_test"}
+	if _, err := billing.NewJobClient(m, billing.JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // user is an account with a live session.

@@ -325,7 +325,7 @@ func (ts *testServer) restart(t *testing.T) *testServer {
 	published := &seeding.Published{DB: ts.db}
 	cfg := api.Config{UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
 		Publisher: &catalog.Publisher{DB: ts.db, Store: uploads, BaseURL: "http://fanseed.test"},
-		Tracker:   &seeding.Tracker{Allowed: published.Allowed}}
+		Tracker:   &seeding.Tracker{Allowed: published.Allowed}, Money: offlineMoney(t, ts.db)}
 	h, err := api.NewServer(cfg, ts.db, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fanseed/fanseed/api"
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -34,7 +35,11 @@ func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, out io
 		return err
 	}
 	published := &seeding.Published{DB: db}
-	h, err := api.NewServer(api.Config{UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
+	money := &billing.Service{DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), WebhookSecret: "whsec_bench_statements"}
+	if _, err := billing.NewJobClient(money, billing.JobOptions{}); err != nil {
+		return err
+	}
+	h, err := api.NewServer(api.Config{UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, Money: money,
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.bench"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed}},
 		db, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func(context.Context) error { return nil })
