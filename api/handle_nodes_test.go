@@ -33,7 +33,7 @@ func TestNodeAPI(t *testing.T) {
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 		Fleet:     &seeding.Fleet{DB: db, Published: published, Log: logger}, NodeToken: "node-token-0123456789",
-		Money:     offlineMoney(t, db),
+		Money: offlineMoney(t, db),
 	}, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
