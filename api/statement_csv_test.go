@@ -108,6 +108,19 @@ func TestStatementCSVFormat(t *testing.T) {
 		"{e0}", fmt.Sprint(ids["e0"]), "{e1}", fmt.Sprint(ids["e1"]), "{e2}", fmt.Sprint(ids["e2"]), "{e3}", fmt.Sprint(ids["e3"]),
 		"{e4}", fmt.Sprint(ids["e4"]), "{tea-payment}", fmt.Sprint(ids["tea-payment"]), "{ramen-payment}", fmt.Sprint(ids["ramen-payment"]),
 		"{payout}", fmt.Sprint(ids["payout"]), "{fix}", fmt.Sprint(ids["fix"]), "{note}", fmt.Sprint(ids["note"]))
+	// Titles come with the rows for days not yet summed, and from the summed days' shows after.
+	for _, rolled := range []bool{false, true} {
+		if rolled {
+			if err := billing.RollupStatementDays(context.Background(), ts.db, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkStatementCSV(t, ts, f, r)
+	}
+}
+
+func checkStatementCSV(t *testing.T, ts *testServer, f moneyFixture, r *strings.Replacer) {
+	t.Helper()
 	for _, tt := range []struct{ query, want string }{
 		{"from=2026-01-01&to=2026-02-28", `date,time,entry,kind,show_id,show,source,description,gross,fee,share,fee_absorbed,amount,balance,currency
 2026-01-01,,,opening,,,,Opening balance,,,,,,0,JPY

@@ -81,22 +81,34 @@ func (m Money) String() string {
 
 // Format writes minor units as a decimal string: 1050 USD is "10.50", 1050 JPY is "1050".
 func (c Currency) Format(minor int64) string {
-	neg := minor < 0
+	var b [32]byte
+	return string(c.Append(b[:0], minor))
+}
+
+// Append appends Format's text of minor units to b, for writers that put many amounts in one
+// buffer.
+func (c Currency) Append(b []byte, minor int64) []byte {
 	u := uint64(minor)
-	if neg {
+	if minor < 0 {
+		b = append(b, '-')
 		u = -u
 	}
-	s := strconv.FormatUint(u, 10)
-	if c.Exponent > 0 {
-		if len(s) <= c.Exponent {
-			s = strings.Repeat("0", c.Exponent-len(s)+1) + s
-		}
-		s = s[:len(s)-c.Exponent] + "." + s[len(s)-c.Exponent:]
+	start := len(b)
+	b = strconv.AppendUint(b, u, 10)
+	if c.Exponent <= 0 {
+		return b
 	}
-	if neg {
-		s = "-" + s
+	// At least one digit before the point: 5 cents is 0.05.
+	for n := len(b) - start; n <= c.Exponent; n++ {
+		b = append(b, 0)
+		copy(b[start+1:], b[start:len(b)-1])
+		b[start] = '0'
 	}
-	return s
+	b = append(b, 0)
+	dot := len(b) - 1 - c.Exponent
+	copy(b[dot+1:], b[dot:len(b)-1])
+	b[dot] = '.'
+	return b
 }
 
 // Parse reads a decimal amount ("10", "10.5", "10.50") into minor units. It refuses more

@@ -399,7 +399,8 @@ type StatementEntry struct {
 // EachStatementEntry calls opening with each currency's opening balance, then fn with each of
 // the party's entries in the range, in currency and time order, and closing with the closing
 // balance. It reads the rows as PostgreSQL sends them (in the order of an index, so nothing is
-// sorted first) and keeps none, so memory stays the same however many there are.
+// sorted first) and keeps none, so memory stays the same however many there are. The entry fn
+// gets is reused for the next row.
 func EachStatementEntry(ctx context.Context, db DBTX, party Party, r Range,
 	opening func(currency string, balance int64) error, fn func(e *StatementEntry) error,
 	closing func(currency string, balance int64) error) error {
@@ -407,33 +408,28 @@ func EachStatementEntry(ctx context.Context, db DBTX, party Party, r Range,
 	if err != nil {
 		return err
 	}
-	for i, account := range accounts {
-		var balance int64
-		if err := db.QueryRow(ctx, `SELECT (-coalesce(sum(amount), 0))::bigint FROM party_entries
-			WHERE account_id = $1 AND day < $2`, account, r.From).Scan(&balance); err != nil {
-			return fmt.Errorf("opening balance of party %d: %w", party.ID, dbError(err))
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// The rows are cheap each but many: compiling the query (JIT) would cost more than it
+		// saves, and far more once the planner decides to inline and optimise it too.
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+			return dbError(err)
 		}
-		if err := opening(currencies[i], balance); err != nil {
-			return err
+		for i, account := range accounts {
+			var balance int64
+			if err := tx.QueryRow(ctx, `SELECT (-coalesce(sum(amount), 0))::bigint FROM party_entries
+				WHERE account_id = $1 AND day < $2`, account, r.From).Scan(&balance); err != nil {
+				return fmt.Errorf("opening balance of party %d: %w", party.ID, dbError(err))
+			}
+			if err := opening(currencies[i], balance); err != nil {
+				return err
+			}
+			if balance, err = eachEntry(ctx, tx, account, currencies[i], r, balance, fn); err != nil {
+				return fmt.Errorf("statement entries of party %d: %w", party.ID, dbError(err))
+			}
+			if err := closing(currencies[i], balance); err != nil {
+				return err
+			}
 		}
-		rows, _ := db.Query(ctx, `
-			SELECT pe.occurred_at, pe.entry_id, pe.kind, coalesce(pe.show_id, 0), coalesce(s.title, ''),
-			       coalesce(pe.source, ''), pe.description, pe.gross, -pe.fee, -pe.share, pe.absorbed, -pe.amount
-			FROM party_entries pe LEFT JOIN shows s ON s.id = pe.show_id
-			WHERE pe.account_id = $1 AND pe.day BETWEEN $2 AND $3
-			ORDER BY pe.day, pe.occurred_at, pe.entry_id`, account, r.From, r.To)
-		e := StatementEntry{Currency: currencies[i]}
-		if _, err := pgx.ForEachRow(rows, []any{&e.OccurredAt, &e.EntryID, &e.Kind, &e.ShowID, &e.ShowTitle, &e.Source,
-			&e.Description, &e.Gross, &e.Fee, &e.Share, &e.FeeAbsorbed, &e.Amount}, func() error {
-			balance += e.Amount
-			e.Balance = balance
-			return fn(&e)
-		}); err != nil {
-			return fmt.Errorf("statement entries of party %d: %w", party.ID, dbError(err))
-		}
-		if err := closing(currencies[i], balance); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }

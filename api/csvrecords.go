@@ -1,0 +1,106 @@
+package api
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fanseed/fanseed/billing"
+)
+
+// csvRecords builds CSV records in one reused buffer, byte for byte as encoding/csv's Writer
+// writes them (comma, LF, a cell quoted when it holds a comma, quote, CR or LF or starts with
+// a space), but with no []string per record and no string per cell: a statement can have a
+// million rows. Every text cell goes through Text.
+type csvRecords struct {
+	buf  []byte
+	open bool // the record has a cell, so the next one needs a comma
+}
+
+func (c *csvRecords) sep() {
+	if c.open {
+		c.buf = append(c.buf, ',')
+	}
+	c.open = true
+}
+
+// Text appends a text cell, quoted as encoding/csv quotes it.
+func (c *csvRecords) Text(s string) {
+	c.sep()
+	if !csvNeedsQuotes(s) {
+		c.buf = append(c.buf, s...)
+		return
+	}
+	c.buf = append(c.buf, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		c.buf = append(c.buf, s[:i+1]...)
+		c.buf = append(c.buf, '"')
+		s = s[i+1:]
+	}
+	c.buf = append(c.buf, s...)
+	c.buf = append(c.buf, '"')
+}
+
+// Empty appends an empty cell.
+func (c *csvRecords) Empty() { c.sep() }
+
+// Int appends a number cell.
+func (c *csvRecords) Int(n int64) {
+	c.sep()
+	c.buf = strconv.AppendInt(c.buf, n, 10)
+}
+
+// Money appends an amount in minor units as a decimal number of cur.
+func (c *csvRecords) Money(cur billing.Currency, minor int64) {
+	c.sep()
+	c.buf = cur.Append(c.buf, minor)
+}
+
+// Date appends t's day as 2006-01-02.
+func (c *csvRecords) Date(t time.Time) {
+	c.sep()
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		c.buf = t.AppendFormat(c.buf, time.DateOnly)
+		return
+	}
+	c.buf = append(c.buf, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
+// Clock appends t's time of day as 15:04:05.
+func (c *csvRecords) Clock(t time.Time) {
+	c.sep()
+	h, m, s := t.Clock()
+	c.buf = append(c.buf, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':',
+		byte('0'+s/10), byte('0'+s%10))
+}
+
+// End ends the record.
+func (c *csvRecords) End() {
+	c.buf = append(c.buf, '\n')
+	c.open = false
+}
+
+// csvNeedsQuotes is encoding/csv's rule for a comma-separated cell.
+func csvNeedsQuotes(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s == `\.` {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
+}
