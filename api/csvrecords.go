@@ -13,7 +13,7 @@ import (
 // csvRecords builds CSV records in one reused buffer, byte for byte as encoding/csv's Writer
 // writes them (comma, LF, a cell quoted when it holds a comma, quote, CR or LF or starts with
 // a space), but with no []string per record and no string per cell: a statement can have a
-// million rows. Every text cell goes through Text.
+// million rows. Every text cell goes through Text, which also keeps formulas out.
 type csvRecords struct {
 	buf  []byte
 	open bool // the record has a cell, so the next one needs a comma
@@ -26,14 +26,26 @@ func (c *csvRecords) sep() {
 	c.open = true
 }
 
-// Text appends a text cell, quoted as encoding/csv quotes it.
+// Text appends a text cell, quoted as encoding/csv quotes it. A cell a spreadsheet would read
+// as a formula (it starts with =, +, -, @, a tab or a CR) gets a leading ' so that it is shown
+// as text: titles and descriptions are typed by people. Numbers are not text cells.
 func (c *csvRecords) Text(s string) {
 	c.sep()
-	if !csvNeedsQuotes(s) {
+	formula := s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
+	quote := csvNeedsQuotes(s)
+	if formula { // the cell starts with ' now, never with a space
+		quote = strings.ContainsAny(s, "\n\r\",")
+	}
+	if quote {
+		c.buf = append(c.buf, '"')
+	}
+	if formula {
+		c.buf = append(c.buf, '\'')
+	}
+	if !quote {
 		c.buf = append(c.buf, s...)
 		return
 	}
-	c.buf = append(c.buf, '"')
 	for {
 		i := strings.IndexByte(s, '"')
 		if i < 0 {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,5 +162,53 @@ line ""two""",0.00,0.00,0.00,0.00,0.07,17.51,USD
 		if want := r.Replace(tt.want); resp.StatusCode != 200 || got != want {
 			t.Errorf("CSV %s: status %d\n%s\nwant\n%s", tt.query, resp.StatusCode, got, want)
 		}
+	}
+}
+
+// A show title or a description that a spreadsheet would run as a formula comes out as text
+// in the CSV; the amounts, negative ones too, stay numbers.
+func TestStatementCSVFormulas(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	f := newMoneyFixture(t, ts)
+	ctx := context.Background()
+	show, err := catalog.CreateShow(ctx, ts.db, f.owner.ID, catalog.ShowInput{Slug: "formula-show", Title: `=HYPERLINK("http://x","y")`, Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	plan, err := billing.CreatePlan(ctx, ts.db, show.ID, billing.SourceAll, billing.FeePolicyNet, jan,
+		[]billing.PlanLine{{PartyID: f.collab.ID, BasisPoints: 5000}, {PartyID: f.dist.ID, BasisPoints: 5000}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := billing.PostPayment(ctx, ts.db, billing.Payment{Gross: 1000, Fee: 59, Currency: "USD", OccurredAt: jan.AddDate(0, 0, 20),
+		Source: billing.SourceDonations, IdempotencyKey: "payment:formula"}, plan); err != nil {
+		t.Fatal(err)
+	}
+	payable, _ := billing.Account(ctx, ts.db, billing.PartyPayable, "USD", f.collab.ID)
+	clearing, _ := billing.Account(ctx, ts.db, billing.StripeClearing, "USD", 0)
+	if _, err := billing.Post(ctx, ts.db, billing.Entry{Kind: billing.EntryAdjustment, Description: "-5 @SUM(A1)", IdempotencyKey: "csv:formula",
+		OccurredAt: jan.AddDate(0, 0, 21), Postings: []billing.Posting{
+			{AccountID: payable, Amount: 5, Currency: "USD", Role: billing.RoleAdjustment},
+			{AccountID: clearing, Amount: -5, Currency: "USD", Role: billing.RoleAdjustment}}}); err != nil {
+		t.Fatal(err)
+	}
+	resp := ts.do(t, &f.partner, "GET", fmt.Sprintf("/statements/%d.csv?period=2026-01", f.collab.ID), nil)
+	records, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CSV: status %d, %v", resp.StatusCode, err)
+	}
+	var titled, adjusted bool
+	for _, rec := range records {
+		switch {
+		case rec[4] == fmt.Sprint(show.ID):
+			titled = rec[5] == `'=HYPERLINK("http://x","y")` && rec[12] == "4.71"
+		case rec[3] == "adjustment":
+			adjusted = rec[7] == "'-5 @SUM(A1)" && rec[12] == "-0.05" && !strings.HasPrefix(rec[13], "'")
+		}
+	}
+	if !titled || !adjusted {
+		t.Errorf("formulas in the CSV: title made text %v, description made text %v:\n%q", titled, adjusted, records)
 	}
 }
