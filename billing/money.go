@@ -93,21 +93,26 @@ func (c Currency) Append(b []byte, minor int64) []byte {
 		b = append(b, '-')
 		u = -u
 	}
-	start := len(b)
-	b = strconv.AppendUint(b, u, 10)
 	if c.Exponent <= 0 {
-		return b
+		return strconv.AppendUint(b, u, 10)
 	}
-	// At least one digit before the point: 5 cents is 0.05.
-	for n := len(b) - start; n <= c.Exponent; n++ {
-		b = append(b, 0)
-		copy(b[start+1:], b[start:len(b)-1])
-		b[start] = '0'
+	units, frac := uint64(0), u // more decimals than a uint64 has digits: all of it is fraction
+	if c.Exponent <= 19 {
+		p := uint64(1)
+		for range c.Exponent {
+			p *= 10
+		}
+		units, frac = u/p, u%p
 	}
-	b = append(b, 0)
-	dot := len(b) - 1 - c.Exponent
-	copy(b[dot+1:], b[dot:len(b)-1])
-	b[dot] = '.'
+	// The units (0 for 5 cents: 0.05), then exactly Exponent digits.
+	b = strconv.AppendUint(b, units, 10)
+	b = append(b, '.')
+	for range c.Exponent {
+		b = append(b, '0')
+	}
+	for i, f := len(b)-1, frac; f > 0; i, f = i-1, f/10 {
+		b[i] = byte('0' + f%10)
+	}
 	return b
 }
 
