@@ -31,10 +31,30 @@ func (c *csvRecords) sep() {
 // as text: titles and descriptions are typed by people. Numbers are not text cells.
 func (c *csvRecords) Text(s string) {
 	c.sep()
-	formula := s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
-	quote := csvNeedsQuotes(s)
-	if formula { // the cell starts with ' now, never with a space
-		quote = strings.ContainsAny(s, "\n\r\",")
+	if s == "" {
+		return
+	}
+	formula := csvFormulaLead[s[0]]
+	quote := false
+	for i := 0; i < len(s); i++ {
+		if csvSpecial[s[i]] {
+			quote = true
+			break
+		}
+	}
+	if !quote && !formula {
+		// encoding/csv also quotes a cell that starts with a space (a formula starts with ' now),
+		// and \. alone.
+		if s[0] < utf8.RuneSelf {
+			quote = csvASCIISpace[s[0]] || s == `\.`
+		} else {
+			r, _ := utf8.DecodeRuneInString(s)
+			quote = unicode.IsSpace(r)
+		}
+		if !quote {
+			c.buf = append(c.buf, s...)
+			return
+		}
 	}
 	if quote {
 		c.buf = append(c.buf, '"')
@@ -100,19 +120,18 @@ func (c *csvRecords) End() {
 	c.open = false
 }
 
-// csvNeedsQuotes is encoding/csv's rule for a comma-separated cell.
-func csvNeedsQuotes(s string) bool {
-	if s == "" {
-		return false
+// Bytes by what they do to a text cell: anywhere, make it quoted; first, make it a formula
+// or (ASCII spaces as unicode.IsSpace has them) quoted.
+var csvSpecial, csvFormulaLead, csvASCIISpace [256]bool
+
+func init() {
+	for _, b := range []byte("\n\r\",") {
+		csvSpecial[b] = true
 	}
-	if s == `\.` {
-		return true
+	for _, b := range []byte("=+-@\t\r") {
+		csvFormulaLead[b] = true
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
-			return true
-		}
+	for _, b := range []byte("\t\n\v\f\r ") {
+		csvASCIISpace[b] = true
 	}
-	r, _ := utf8.DecodeRuneInString(s)
-	return unicode.IsSpace(r)
 }
