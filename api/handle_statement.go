@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -121,9 +119,9 @@ func (s *Server) handleStatement() http.HandlerFunc {
 	}
 }
 
-// csvFlushEvery is how many rows go out in one write: the response is flushed as it goes, so
-// neither side holds the whole statement.
-const csvFlushEvery = 1000
+// csvFlushBytes is how much of the CSV goes out in one write: the response is flushed as it
+// goes, so neither side holds the whole statement.
+const csvFlushBytes = 64 << 10
 
 // streamStatementCSV writes one row per ledger entry that touched the party, between an
 // opening and a closing row per currency, flushing as it goes. An error half-way can only cut
@@ -134,51 +132,78 @@ func (s *Server) streamStatementCSV(w http.ResponseWriter, r *http.Request, part
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
+	c := csvRecords{buf: make([]byte, 0, csvFlushBytes+4<<10)}
 	n := 0
 	flush := func() error {
-		cw.Flush()
-		if err := cw.Error(); err != nil {
+		if _, err := w.Write(c.buf); err != nil {
 			return err
 		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
+		c.buf = c.buf[:0]
 		if flusher != nil {
 			flusher.Flush()
 		}
 		return nil
 	}
 	var cur billing.Currency
-	money := func(minor int64) string { return cur.Format(minor) }
-	cw.Write([]string{"date", "time", "entry", "kind", "show_id", "show", "source", "description", "gross", "fee",
-		"share", "fee_absorbed", "amount", "balance", "currency"})
+	for _, h := range []string{"date", "time", "entry", "kind", "show_id", "show", "source", "description", "gross", "fee",
+		"share", "fee_absorbed", "amount", "balance", "currency"} {
+		c.Text(h)
+	}
+	c.End()
+	// The opening and closing rows: the day, empty cells up to the balance, and the currency.
+	balanceRow := func(day time.Time, kind, description string, balance int64, currency string) {
+		c.Date(day)
+		c.Empty()
+		c.Empty()
+		c.Text(kind)
+		c.Empty()
+		c.Empty()
+		c.Empty()
+		c.Text(description)
+		for range 5 {
+			c.Empty()
+		}
+		c.Money(cur, balance)
+		c.Text(currency)
+		c.End()
+	}
 	err := billing.EachStatementEntry(r.Context(), s.db, party, rng,
 		func(currency string, balance int64) error {
 			cur, _ = billing.LookupCurrency(currency)
-			return cw.Write([]string{rng.From.Format(time.DateOnly), "", "", "opening", "", "", "", "Opening balance",
-				"", "", "", "", "", money(balance), currency})
+			balanceRow(rng.From, "opening", "Opening balance", balance, currency)
+			return nil
 		},
 		func(e *billing.StatementEntry) error {
 			t := e.OccurredAt.UTC()
-			show := ""
+			c.Date(t)
+			c.Clock(t)
+			c.Int(e.EntryID)
+			c.Text(e.Kind)
 			if e.ShowID != 0 {
-				show = strconv.FormatInt(e.ShowID, 10)
+				c.Int(e.ShowID)
+			} else {
+				c.Empty()
 			}
-			if err := cw.Write([]string{t.Format(time.DateOnly), t.Format("15:04:05"), strconv.FormatInt(e.EntryID, 10),
-				e.Kind, show, csvText(e.ShowTitle), e.Source, csvText(e.Description), money(e.Gross), money(e.Fee), money(e.Share),
-				money(e.FeeAbsorbed), money(e.Amount), money(e.Balance), e.Currency}); err != nil {
-				return err
-			}
-			if n++; n%csvFlushEvery == 0 {
+			c.Text(e.ShowTitle)
+			c.Text(e.Source)
+			c.Text(e.Description)
+			c.Money(cur, e.Gross)
+			c.Money(cur, e.Fee)
+			c.Money(cur, e.Share)
+			c.Money(cur, e.FeeAbsorbed)
+			c.Money(cur, e.Amount)
+			c.Money(cur, e.Balance)
+			c.Text(e.Currency)
+			c.End()
+			n++
+			if len(c.buf) >= csvFlushBytes {
 				return flush()
 			}
 			return nil
 		},
 		func(currency string, balance int64) error {
-			return cw.Write([]string{rng.To.Format(time.DateOnly), "", "", "closing", "", "", "", "Closing balance",
-				"", "", "", "", "", money(balance), currency})
+			balanceRow(rng.To, "closing", "Closing balance", balance, currency)
+			return nil
 		})
 	if err == nil {
 		err = flush()

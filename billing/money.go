@@ -81,22 +81,39 @@ func (m Money) String() string {
 
 // Format writes minor units as a decimal string: 1050 USD is "10.50", 1050 JPY is "1050".
 func (c Currency) Format(minor int64) string {
-	neg := minor < 0
+	var b [32]byte
+	return string(c.Append(b[:0], minor))
+}
+
+// Append appends Format's text of minor units to b, for writers that put many amounts in one
+// buffer.
+func (c Currency) Append(b []byte, minor int64) []byte {
 	u := uint64(minor)
-	if neg {
+	if minor < 0 {
+		b = append(b, '-')
 		u = -u
 	}
-	s := strconv.FormatUint(u, 10)
-	if c.Exponent > 0 {
-		if len(s) <= c.Exponent {
-			s = strings.Repeat("0", c.Exponent-len(s)+1) + s
+	if c.Exponent <= 0 {
+		return strconv.AppendUint(b, u, 10)
+	}
+	units, frac := uint64(0), u // more decimals than a uint64 has digits: all of it is fraction
+	if c.Exponent <= 19 {
+		p := uint64(1)
+		for range c.Exponent {
+			p *= 10
 		}
-		s = s[:len(s)-c.Exponent] + "." + s[len(s)-c.Exponent:]
+		units, frac = u/p, u%p
 	}
-	if neg {
-		s = "-" + s
+	// The units (0 for 5 cents: 0.05), then exactly Exponent digits.
+	b = strconv.AppendUint(b, units, 10)
+	b = append(b, '.')
+	for range c.Exponent {
+		b = append(b, '0')
 	}
-	return s
+	for i, f := len(b)-1, frac; f > 0; i, f = i-1, f/10 {
+		b[i] = byte('0' + f%10)
+	}
+	return b
 }
 
 // Parse reads a decimal amount ("10", "10.5", "10.50") into minor units. It refuses more

@@ -257,36 +257,20 @@ func BuildStatement(ctx context.Context, db DBTX, party Party, r Range) (Stateme
 // statementLines fills in a statement's balances and lines.
 func statementLines(ctx context.Context, db DBTX, st *Statement, byCur map[string]*CurrencyStatement, accounts []int64) error {
 	r, party := st.Range, st.Party
-	// The opening balance: every entry of the party's before the range.
-	// Days that are over come summed from party_days, except days an entry arrived for since;
-	// the rest come from party_entries.
-	var rolled time.Time
-	if err := db.QueryRow(ctx, `SELECT coalesce((SELECT rolled_until FROM party_days_state), date '0001-01-01')`).Scan(&rolled); err != nil {
-		return fmt.Errorf("statement days: %w", dbError(err))
+	rolled, err := statementRolled(ctx, db)
+	if err != nil {
+		return err
 	}
-	rows, _ := db.Query(ctx, `
-		SELECT currency, (-sum(amount))::bigint FROM (
-			SELECT d.currency, d.amount FROM party_days d
-			WHERE d.account_id = ANY($1) AND d.day < $2 AND d.day < $3
-			  AND NOT EXISTS (SELECT 1 FROM party_days_dirty x WHERE x.account_id = d.account_id AND x.day = d.day)
-			UNION ALL
-			SELECT e.currency, e.amount FROM party_entries e
-			WHERE e.account_id = ANY($1) AND e.day < $2 AND e.day >= $3
-			UNION ALL
-			SELECT e.currency, e.amount FROM party_days_dirty x JOIN party_entries e ON e.account_id = x.account_id AND e.day = x.day
-			WHERE x.account_id = ANY($1) AND x.day < $2 AND x.day < $3
-		) t GROUP BY currency`, accounts, r.From, rolled)
-	var cur string
-	var opening int64
-	if _, err := pgx.ForEachRow(rows, []any{&cur, &opening}, func() error {
+	openings, err := openingBalances(ctx, db, accounts, r.From, rolled)
+	if err != nil {
+		return fmt.Errorf("opening balance of party %d: %w", party.ID, err)
+	}
+	for cur, opening := range openings {
 		byCur[cur].Opening = opening
-		return nil
-	}); err != nil {
-		return fmt.Errorf("opening balance of party %d: %w", party.ID, dbError(err))
 	}
 	// The lines, summed in one pass over the party's entries in the range (party_entries, kept
 	// by a trigger beside the postings), and the payouts and adjustments one by one.
-	rows, _ = db.Query(ctx, `
+	rows, _ := db.Query(ctx, `
 		SELECT currency, kind, day, show_id, source, 0::bigint, '',
 		       sum(n)::bigint, sum(gross)::bigint, (-sum(fee))::bigint, (-sum(share))::bigint, sum(absorbed)::bigint,
 		       (-sum(amount))::bigint
@@ -311,6 +295,7 @@ func statementLines(ctx context.Context, db DBTX, st *Statement, byCur map[strin
 		FROM party_entries
 		WHERE account_id = ANY($1) AND day BETWEEN $2 AND $3 AND kind IN ('payout', 'adjustment')
 		ORDER BY 1, 3, 4, 5, 2, 6`, accounts, r.From, r.To, rolled)
+	var cur string
 	var l StatementLine
 	showIDs := map[int64]bool{}
 	if _, err := pgx.ForEachRow(rows, []any{&cur, &l.Kind, &l.Day, &l.ShowID, &l.Source, &l.EntryID,
@@ -358,6 +343,44 @@ func statementLines(ctx context.Context, db DBTX, st *Statement, byCur map[strin
 	return nil
 }
 
+// statementRolled is the day before which party_days holds the party entries' sums (of the
+// days not marked dirty since).
+func statementRolled(ctx context.Context, db DBTX) (time.Time, error) {
+	var rolled time.Time
+	if err := db.QueryRow(ctx, `SELECT coalesce((SELECT rolled_until FROM party_days_state), date '0001-01-01')`).Scan(&rolled); err != nil {
+		return rolled, fmt.Errorf("statement days: %w", dbError(err))
+	}
+	return rolled, nil
+}
+
+// openingBalances is each currency's balance of the accounts before the day from, signed as a
+// statement signs it: every entry before the range. Days that are over come summed from
+// party_days, except days an entry arrived for since; the rest come from party_entries.
+func openingBalances(ctx context.Context, db DBTX, accounts []int64, from, rolled time.Time) (map[string]int64, error) {
+	rows, _ := db.Query(ctx, `
+		SELECT currency, (-sum(amount))::bigint FROM (
+			SELECT d.currency, d.amount FROM party_days d
+			WHERE d.account_id = ANY($1) AND d.day < $2 AND d.day < $3
+			  AND NOT EXISTS (SELECT 1 FROM party_days_dirty x WHERE x.account_id = d.account_id AND x.day = d.day)
+			UNION ALL
+			SELECT e.currency, e.amount FROM party_entries e
+			WHERE e.account_id = ANY($1) AND e.day < $2 AND e.day >= $3
+			UNION ALL
+			SELECT e.currency, e.amount FROM party_days_dirty x JOIN party_entries e ON e.account_id = x.account_id AND e.day = x.day
+			WHERE x.account_id = ANY($1) AND x.day < $2 AND x.day < $3
+		) t GROUP BY currency`, accounts, from, rolled)
+	openings := map[string]int64{}
+	var cur string
+	var opening int64
+	if _, err := pgx.ForEachRow(rows, []any{&cur, &opening}, func() error {
+		openings[cur] = opening
+		return nil
+	}); err != nil {
+		return nil, dbError(err)
+	}
+	return openings, nil
+}
+
 // showTitles names the shows of a statement's lines.
 func showTitles(ctx context.Context, db DBTX, ids map[int64]bool) (map[int64]string, error) {
 	list := make([]int64, 0, len(ids))
@@ -396,7 +419,8 @@ type StatementEntry struct {
 // EachStatementEntry calls opening with each currency's opening balance, then fn with each of
 // the party's entries in the range, in currency and time order, and closing with the closing
 // balance. It reads the rows as PostgreSQL sends them (in the order of an index, so nothing is
-// sorted first) and keeps none, so memory stays the same however many there are.
+// sorted first) and keeps none, so memory stays the same however many there are. The entry fn
+// gets is reused for the next row.
 func EachStatementEntry(ctx context.Context, db DBTX, party Party, r Range,
 	opening func(currency string, balance int64) error, fn func(e *StatementEntry) error,
 	closing func(currency string, balance int64) error) error {
@@ -404,33 +428,32 @@ func EachStatementEntry(ctx context.Context, db DBTX, party Party, r Range,
 	if err != nil {
 		return err
 	}
-	for i, account := range accounts {
-		var balance int64
-		if err := db.QueryRow(ctx, `SELECT (-coalesce(sum(amount), 0))::bigint FROM party_entries
-			WHERE account_id = $1 AND day < $2`, account, r.From).Scan(&balance); err != nil {
-			return fmt.Errorf("opening balance of party %d: %w", party.ID, dbError(err))
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// The rows are cheap each but many: compiling the query (JIT) would cost more than it
+		// saves, and far more once the planner decides to inline and optimise it too.
+		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+			return dbError(err)
 		}
-		if err := opening(currencies[i], balance); err != nil {
+		rolled, err := statementRolled(ctx, tx)
+		if err != nil {
 			return err
 		}
-		rows, _ := db.Query(ctx, `
-			SELECT pe.occurred_at, pe.entry_id, pe.kind, coalesce(pe.show_id, 0), coalesce(s.title, ''),
-			       coalesce(pe.source, ''), pe.description, pe.gross, -pe.fee, -pe.share, pe.absorbed, -pe.amount
-			FROM party_entries pe LEFT JOIN shows s ON s.id = pe.show_id
-			WHERE pe.account_id = $1 AND pe.day BETWEEN $2 AND $3
-			ORDER BY pe.day, pe.occurred_at, pe.entry_id`, account, r.From, r.To)
-		e := StatementEntry{Currency: currencies[i]}
-		if _, err := pgx.ForEachRow(rows, []any{&e.OccurredAt, &e.EntryID, &e.Kind, &e.ShowID, &e.ShowTitle, &e.Source,
-			&e.Description, &e.Gross, &e.Fee, &e.Share, &e.FeeAbsorbed, &e.Amount}, func() error {
-			balance += e.Amount
-			e.Balance = balance
-			return fn(&e)
-		}); err != nil {
-			return fmt.Errorf("statement entries of party %d: %w", party.ID, dbError(err))
+		openings, err := openingBalances(ctx, tx, accounts, r.From, rolled)
+		if err != nil {
+			return fmt.Errorf("opening balance of party %d: %w", party.ID, err)
 		}
-		if err := closing(currencies[i], balance); err != nil {
-			return err
+		for i, account := range accounts {
+			balance := openings[currencies[i]]
+			if err := opening(currencies[i], balance); err != nil {
+				return err
+			}
+			if balance, err = eachEntry(ctx, tx, account, currencies[i], r, balance, fn); err != nil {
+				return fmt.Errorf("statement entries of party %d: %w", party.ID, dbError(err))
+			}
+			if err := closing(currencies[i], balance); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -173,3 +173,27 @@ func load(ctx context.Context, db *pgxpool.Pool, n int, start time.Time) (fixtur
 	}
 	return fx, nil
 }
+
+// loaded finds the fixture a load left in a kept database.
+func loaded(ctx context.Context, db *pgxpool.Pool) (fixture, error) {
+	var fx fixture
+	var accountID, partyID int64
+	err := db.QueryRow(ctx, `SELECT a.id, p.id FROM accounts a JOIN parties p ON p.account_id = a.id
+		WHERE a.email = 'bench-partner@example.com'`).Scan(&accountID, &partyID)
+	if err != nil {
+		return fx, fmt.Errorf("no benchmark party: %w", err)
+	}
+	if fx.partner, err = catalog.FindAccountByID(ctx, db, accountID); err != nil {
+		return fx, err
+	}
+	if fx.party, err = billing.FindParty(ctx, db, partyID); err != nil {
+		return fx, err
+	}
+	err = db.QueryRow(ctx, `SELECT count(*), min(occurred_at), max(occurred_at) FROM journal_entries
+		WHERE kind = 'payment' AND idempotency_key LIKE 'bench:%'`).Scan(&fx.payments, &fx.first, &fx.last)
+	if err != nil || fx.payments == 0 {
+		return fx, fmt.Errorf("no benchmark payments: %v", err)
+	}
+	fx.first, fx.last = fx.first.UTC().Truncate(24*time.Hour), fx.last.UTC()
+	return fx, nil
+}

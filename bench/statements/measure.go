@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,9 @@ import (
 )
 
 // measure times the statement through the real HTTP handler in this process, as a partner
-// would fetch it, and the reference queries beside it.
-func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, out io.Writer) error {
+// would fetch it, and the reference queries beside it; with a profile file, it writes a CPU
+// profile of the whole-year CSV requests there.
+func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, profile string, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "fanseed-bench-statements-")
 	if err != nil {
 		return err
@@ -173,7 +175,21 @@ func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, out io
 			return get("JSON API statement, whole year", fmt.Sprintf("/api/v1/statements/%d?%s", fx.party.ID, year))
 		},
 		func() error { return get("CSV statement, one month", p+".csv?"+month) },
-		func() error { return get("CSV statement, whole year", p+".csv?"+year) },
+		func() error {
+			if profile == "" {
+				return get("CSV statement, whole year", p+".csv?"+year)
+			}
+			f, err := os.Create(profile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+			return get("CSV statement, whole year", p+".csv?"+year)
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -190,5 +206,10 @@ func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, out io
 		fmt.Fprintf(out, "%-62s %10s %10s %14d %16s\n", r.name, r.times[len(r.times)/2].Round(time.Millisecond),
 			r.times[0].Round(time.Millisecond), r.bytes, heap)
 	}
+	// The whole-year CSV against COPY of the same rows, as a speed ratio (1x: as fast as COPY).
+	copyRows, csvYear := results[2], results[len(results)-1]
+	fmt.Fprintf(out, "\n%s: %.2fx the speed of COPY (median %s against %s)\n", csvYear.name,
+		float64(copyRows.times[len(copyRows.times)/2])/float64(csvYear.times[len(csvYear.times)/2]),
+		csvYear.times[len(csvYear.times)/2].Round(time.Millisecond), copyRows.times[len(copyRows.times)/2].Round(time.Millisecond))
 	return nil
 }
