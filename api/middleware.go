@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -134,18 +133,6 @@ func routePattern(r *http.Request) string {
 	}
 	return "unmatched"
 }
-
-// clientAddr is the peer's IP address, without the port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// remoteIP is the peer's address as the tracker records it.
-func remoteIP(r *http.Request) net.IP { return net.ParseIP(clientAddr(r)) }
 
 // loadToken lets an API token stand for its account (Authorization: Bearer <token>), in place
 // of any session. Tokens only read: a token request other than GET or HEAD is refused, and a

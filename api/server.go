@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,9 @@ type Config struct {
 	BaseURL        *url.URL // public URL; cookies are Secure when its scheme is https
 	UploadMaxBytes int64    // the largest file an upload may be
 	ArtworkDir     string   // where show images are kept
+	// TrustedProxies are the networks whose X-Forwarded-For and Forwarded headers name the
+	// client (and whose announces may name a peer's address with ip=); nobody else's are read.
+	TrustedProxies []netip.Prefix
 
 	Uploads   *catalog.UploadStore // where upload bytes live
 	Publisher *catalog.Publisher   // turns finished uploads into torrents

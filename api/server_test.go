@@ -29,8 +29,15 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil, io.Discard)
+}
+
+// newTestServerWith is newTestServer with its configuration changed by set (when not nil) and
+// its log written to logw.
+func newTestServerWith(t *testing.T, set func(*api.Config), logw io.Writer) *testServer {
+	t.Helper()
 	db := dbtest.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	dir := t.TempDir()
 	uploads, err := catalog.NewUploadStore(dir)
 	if err != nil {
@@ -41,6 +48,9 @@ func newTestServer(t *testing.T) *testServer {
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, ArtworkDir: filepath.Join(dir, "artwork"),
 		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
+	}
+	if set != nil {
+		set(&cfg)
 	}
 	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

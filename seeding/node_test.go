@@ -64,7 +64,7 @@ func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/announce", func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host)))
+		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host), false))
 		if IsNodePeerID([20]byte([]byte(r.URL.Query().Get("peer_id")))) {
 			lefts <- r.URL.Query().Get("left")
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type config struct {
 	StripeAPIBase       string // "" for Stripe itself
 	EventWorkers        int
 	EventBatchWorkers   int
+
+	TrustedProxies     []netip.Prefix
+	AnnouncesPerMinute int // < 0 for no limit
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -50,6 +54,8 @@ var envVars = []envVar{
 	{"STRIPE_API_BASE", "https://api.stripe.com", "Stripe API base URL, for stripe-mock in tests."},
 	{"EVENT_WORKERS", "16", "how many Stripe events are applied one by one at once (those a batch leaves, and those woken by the payment they waited for)."},
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
+	{"TRUSTED_PROXIES", "", "comma-separated networks (CIDRs or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client, for the tracker, logs, throttling and counts; their announces may also name a peer's address with ip=."},
+	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -128,6 +134,29 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.EventBatchWorkers, err = strconv.Atoi(get("EVENT_BATCH_WORKERS", "2")); err != nil || c.EventBatchWorkers < 1 || c.EventBatchWorkers > 100 {
 		errs = append(errs, fmt.Errorf("EVENT_BATCH_WORKERS: %q must be a whole number from 1 to 100", getenv("EVENT_BATCH_WORKERS")))
+	}
+	for item := range strings.SplitSeq(get("TRUSTED_PROXIES", ""), ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil || a.Zone() != "" {
+				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not a network (10.0.0.0/8, fd00::/8) or an address", item))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	if c.AnnouncesPerMinute, err = strconv.Atoi(get("TRACKER_ANNOUNCES_PER_MINUTE", "120")); err != nil || c.AnnouncesPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("TRACKER_ANNOUNCES_PER_MINUTE: %q must be a whole number, 0 for no limit", getenv("TRACKER_ANNOUNCES_PER_MINUTE")))
+	} else if c.AnnouncesPerMinute == 0 {
+		c.AnnouncesPerMinute = -1
 	}
 	return c, errors.Join(errs...)
 }

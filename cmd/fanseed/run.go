@@ -202,7 +202,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
 	published := &seeding.Published{DB: pool}
-	tracker := &seeding.Tracker{Allowed: published.Allowed}
+	tracker := &seeding.Tracker{Allowed: published.Allowed, AnnouncesPerMinute: cfg.AnnouncesPerMinute}
 	// Processes behind one load balancer share their swarms through the database.
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
@@ -225,7 +225,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
-		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
+		TrustedProxies: cfg.TrustedProxies,
+		Uploads:        uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		Money: money,
 	}, pool, logger, reg, ready)

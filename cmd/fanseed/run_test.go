@@ -186,6 +186,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "BASE_URL": "ftp://x"}, "BASE_URL:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "LOG_LEVEL": "loud"}, "LOG_LEVEL:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}, `TRUSTED_PROXIES: "proxy.example" is not a network`},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRACKER_ANNOUNCES_PER_MINUTE": "-3"}, "TRACKER_ANNOUNCES_PER_MINUTE:"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
@@ -305,4 +307,23 @@ func metricValue(t *testing.T, base, series string) (v float64, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// TRUSTED_PROXIES takes networks and single addresses, IPv4-mapped ones as IPv4.
+func TestTrustedProxiesConfig(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": " 10.0.0.0/8,192.0.2.7 ,::ffff:198.51.100.0/120, fd00::/8"}
+	c, err := loadConfig(func(k string) string { return env[k] }, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.0.2.7/32 198.51.100.0/24 fd00::/8"; strings.Join(got, " ") != want {
+		t.Errorf("TRUSTED_PROXIES = %v, want %s", got, want)
+	}
+	if c.AnnouncesPerMinute != 120 {
+		t.Errorf("default announces per minute %d, want 120", c.AnnouncesPerMinute)
+	}
 }
