@@ -15,6 +15,8 @@ var errForbidden = errors.New("forbidden")
 // statusOf is the one table from errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
+	case isDatabaseDown(err):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden):
@@ -38,6 +40,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch status {
 	case http.StatusInternalServerError:
 		s.serverError(w, r, err)
+	case http.StatusServiceUnavailable:
+		s.unavailable(w, r, err)
 	case http.StatusNotFound:
 		s.renderError(w, r, status, "Not found", "There is nothing here, or it is not yours to see.")
 	case http.StatusForbidden:
@@ -48,6 +52,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if isDatabaseDown(err) {
+		s.unavailable(w, r, err)
+		return
+	}
 	s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err),
 		slog.String("request_id", requestID(r)))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

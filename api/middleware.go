@@ -22,6 +22,9 @@ const sessionCookie = "fanseed_session"
 
 type accountKey struct{}
 
+// sessionUnknownKey holds the error that kept loadAccount from reading the session.
+type sessionUnknownKey struct{}
+
 func accountFrom(ctx context.Context) *catalog.Account {
 	a, _ := ctx.Value(accountKey{}).(*catalog.Account)
 	return a
@@ -41,6 +44,10 @@ func (s *Server) loadAccount(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
 			s.clearSessionCookie(w)
+		case isDatabaseDown(err):
+			// Public pages still work from what they hold; pages behind a login answer 503.
+			s.dbHealth.markDown(r.Context(), err)
+			r = r.WithContext(context.WithValue(r.Context(), sessionUnknownKey{}, err))
 		case err != nil:
 			s.serverError(w, r, err)
 			return
@@ -55,6 +62,10 @@ func (s *Server) loadAccount(next http.Handler) http.Handler {
 func (s *Server) requireAccount(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if accountFrom(r.Context()) == nil {
+			if err, unknown := r.Context().Value(sessionUnknownKey{}).(error); unknown {
+				s.unavailable(w, r, err)
+				return
+			}
 			target := "/login?next=" + url.QueryEscape(r.URL.RequestURI())
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return

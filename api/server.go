@@ -53,6 +53,7 @@ type Server struct {
 	published *seeding.Published
 	fleet     *seeding.Fleet
 	fans      fanCache
+	dbHealth  *dbHealth
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -64,6 +65,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
 		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
+	s.dbHealth = &dbHealth{log: logger, ping: db.Ping}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

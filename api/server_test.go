@@ -36,7 +36,12 @@ func newTestServer(t *testing.T) *testServer {
 // its log written to logw.
 func newTestServerWith(t *testing.T, set func(*api.Config), logw io.Writer) *testServer {
 	t.Helper()
-	db := dbtest.New(t)
+	return newTestServerOn(t, dbtest.New(t), set, logw)
+}
+
+// newTestServerOn is newTestServerWith over the database db.
+func newTestServerOn(t *testing.T, db *pgxpool.Pool, set func(*api.Config), logw io.Writer) *testServer {
+	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	dir := t.TempDir()
 	uploads, err := catalog.NewUploadStore(dir)
