@@ -14,7 +14,7 @@ import (
 // routes lists every route Fanseed serves.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.resolveClient, s.logRequests, s.watchDatabase, s.recoverPanics, s.metrics.middleware, s.rejectBadText, s.loadAccount)
+	r.Use(middleware.RequestID, s.resolveClient, s.limitBodyRate, s.logRequests, s.watchDatabase, s.recoverPanics, s.metrics.middleware, s.rejectBadText, s.loadAccount)
 
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", handleReadyz(s.ready, s.log, s.dbHealth))

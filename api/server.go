@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,9 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For and Forwarded headers name the
 	// client (and whose announces may name a peer's address with ip=); nobody else's are read.
 	TrustedProxies []netip.Prefix
+	// BodyTimeout is how long a request body may take to start arriving, and how far ahead a
+	// body arriving at 1 KiB/s or faster stays; zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 
 	Uploads   *catalog.UploadStore // where upload bytes live
 	Publisher *catalog.Publisher   // turns finished uploads into torrents

@@ -225,8 +225,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
-		TrustedProxies: cfg.TrustedProxies,
-		Uploads:        uploads, Publisher: publisher, Tracker: tracker, Published: published,
+		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
+		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		Money: money,
 	}, pool, logger, reg, ready)
