@@ -47,7 +47,7 @@ var envVars = []envVar{
 	{"DATA_DIR", "./var", "directory for uploads, torrents and the dev database."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
-	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run after SIGTERM."},
+	{"SHUTDOWN_TIMEOUT", "20s", "how long shutting down may take in all after SIGTERM: requests in flight and jobs finish side by side; what still runs then is cut off."},
 	{"UPLOAD_MAX_BYTES", "21474836480", "the largest episode file an upload may be, in bytes (20 GiB)."},
 	{"REPLICAS", "2", "how many seedbox nodes must seed a torrent before it is published."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_live_..., sk_test_... or rk_...); unset for offline test mode, where donations complete on a test checkout page."},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -327,4 +332,76 @@ func TestTrustedProxiesConfig(t *testing.T) {
 	if c.AnnouncesPerMinute != 120 {
 		t.Errorf("default announces per minute %d, want 120", c.AnnouncesPerMinute)
 	}
+}
+
+// Shutdown takes SHUTDOWN_TIMEOUT at most, in all: a request stuck in the database past it (here
+// a Stripe event whose insert waits on a lock the test holds) is cut off, and run returns
+// instead of waiting on it again while stopping jobs and closing the pool.
+func TestShutdownWithinTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 2 * time.Second
+	dbURL := dbtest.NewURL(t)
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbURL, "SHUTDOWN_TIMEOUT": timeout.String(),
+		"STRIPE_WEBHOOK_SECRET": "whsec_shutdown_test"})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The same event id, inserted and not committed: the webhook's insert waits for this.
+	if _, err := tx.Exec(ctx, `INSERT INTO stripe_events (id, type, created, payload) VALUES ('evt_stuck', 'charge.succeeded', now(), '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Appendf(nil, `{"id":"evt_stuck","object":"event","type":"charge.succeeded","created":1700000000,"api_version":%q,"data":{"object":{"id":"ch_1","object":"charge"}}}`, stripe.APIVersion)
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", billing.SignEvent(payload, "whsec_shutdown_test"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // until the webhook waits on the lock
+		var waiting int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stripe_events%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook never reached the database")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		took := time.Since(start)
+		t.Logf("run returned %s after it was asked to stop: %v", took.Round(time.Millisecond), err)
+		if took > timeout+time.Second {
+			t.Errorf("shutdown took %s, SHUTDOWN_TIMEOUT is %s", took, timeout)
+		}
+		if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+			t.Errorf("run returned %v, want an error saying requests were cut off", err)
+		}
+	case <-time.After(3 * timeout):
+		tx.Rollback(ctx) // let it go, so the test ends
+		t.Fatalf("run had not returned %s after it was asked to stop (SHUTDOWN_TIMEOUT %s)", 3*timeout, timeout)
+	}
+	tx.Rollback(ctx)
+	<-answered
 }
