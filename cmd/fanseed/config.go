@@ -33,6 +33,7 @@ type config struct {
 	TrustedProxies     []netip.Prefix
 	AnnouncesPerMinute int // < 0 for no limit
 	BodyTimeout        time.Duration
+	UploadExpireAfter  time.Duration
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -56,6 +57,7 @@ var envVars = []envVar{
 	{"EVENT_WORKERS", "16", "how many Stripe events are applied one by one at once (those a batch leaves, and those woken by the payment they waited for)."},
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
 	{"TRUSTED_PROXIES", "", "comma-separated networks (CIDRs or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client, for the tracker, logs, throttling and counts; their announces may also name a peer's address with ip=."},
+	{"UPLOAD_EXPIRE_AFTER", "24h", "an unfinished upload nobody has written to for this long is deleted, with its bytes; its episode asks for the file again."},
 	{"REQUEST_BODY_TIMEOUT", "30s", "how long a request body may take to start arriving; it must then keep coming at 1 KiB/s on average, so a body trickling in is cut while uploads at any real speed go on."},
 	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
 }
@@ -154,6 +156,9 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	if c.UploadExpireAfter, err = time.ParseDuration(get("UPLOAD_EXPIRE_AFTER", "24h")); err != nil || c.UploadExpireAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("UPLOAD_EXPIRE_AFTER: %q must be a duration of a minute or more, such as 24h", getenv("UPLOAD_EXPIRE_AFTER")))
 	}
 	if c.BodyTimeout, err = time.ParseDuration(get("REQUEST_BODY_TIMEOUT", "30s")); err != nil || c.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("REQUEST_BODY_TIMEOUT: %q must be a positive duration such as 30s", getenv("REQUEST_BODY_TIMEOUT")))

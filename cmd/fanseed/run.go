@@ -208,6 +208,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
 	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
+	go catalog.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)

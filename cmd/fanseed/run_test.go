@@ -194,6 +194,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}, `TRUSTED_PROXIES: "proxy.example" is not a network`},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRACKER_ANNOUNCES_PER_MINUTE": "-3"}, "TRACKER_ANNOUNCES_PER_MINUTE:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "REQUEST_BODY_TIMEOUT": "soon"}, "REQUEST_BODY_TIMEOUT:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "UPLOAD_EXPIRE_AFTER": "1s"}, "UPLOAD_EXPIRE_AFTER:"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
