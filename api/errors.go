@@ -4,10 +4,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 )
+
+// errStorageFullText is what people read when the server's disk is full: the error itself
+// names paths on the server.
+const errStorageFullText = "The server has no room left to store this. Please try again later."
 
 // errForbidden is returned when an account may not do what it asked.
 var errForbidden = errors.New("forbidden")
@@ -29,6 +34,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, catalog.ErrRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, catalog.ErrStorageFull), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -42,6 +49,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.serverError(w, r, err)
 	case http.StatusServiceUnavailable:
 		s.unavailable(w, r, err)
+	case http.StatusInsufficientStorage:
+		s.log.WarnContext(r.Context(), "storage full", slog.String("path", r.URL.Path), slog.Any("error", err))
+		s.renderError(w, r, status, "No room left", errStorageFullText)
 	case http.StatusNotFound:
 		s.renderError(w, r, status, "Not found", "There is nothing here, or it is not yours to see.")
 	case http.StatusForbidden:
@@ -54,6 +64,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	if isDatabaseDown(err) {
 		s.unavailable(w, r, err)
+		return
+	}
+	if statusOf(err) == http.StatusInsufficientStorage {
+		s.fail(w, r, err)
 		return
 	}
 	s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err),
