@@ -60,7 +60,7 @@ func newMailServer(t *testing.T) (*testServer, *mailtest.Server) {
 		defer cancel()
 		jobs.Stop(stop)
 	})
-	return newTestServerWith(t, db, func(c *api.Config) { c.Mail = svc }), smtpd
+	return newTestServerOn(t, db, func(c *api.Config) { c.Mail = svc }, io.Discard), smtpd
 }
 
 // login logs in over HTTP and returns the session.

@@ -4,11 +4,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/mail"
 )
+
+// errStorageFullText is what people read when the server's disk is full: the error itself
+// names paths on the server.
+const errStorageFullText = "The server has no room left to store this. Please try again later."
 
 // errForbidden is returned when an account may not do what it asked.
 var errForbidden = errors.New("forbidden")
@@ -19,6 +24,8 @@ var errUnverified = errors.New("confirm your email address first")
 // statusOf is the one table from errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
+	case isDatabaseDown(err):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound), errors.Is(err, mail.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden), errors.Is(err, errUnverified),
@@ -34,6 +41,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, catalog.ErrRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, catalog.ErrStorageFull), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -57,6 +66,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch status {
 	case http.StatusInternalServerError:
 		s.serverError(w, r, err)
+	case http.StatusServiceUnavailable:
+		s.unavailable(w, r, err)
+	case http.StatusInsufficientStorage:
+		s.log.WarnContext(r.Context(), "storage full", slog.String("path", r.URL.Path), slog.Any("error", err))
+		s.renderError(w, r, status, "No room left", errStorageFullText)
 	case http.StatusNotFound:
 		s.renderError(w, r, status, "Not found", "There is nothing here, or it is not yours to see.")
 	case http.StatusForbidden:
@@ -67,6 +81,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if isDatabaseDown(err) {
+		s.unavailable(w, r, err)
+		return
+	}
+	if statusOf(err) == http.StatusInsufficientStorage {
+		s.fail(w, r, err)
+		return
+	}
 	s.log.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err),
 		slog.String("request_id", requestID(r)))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

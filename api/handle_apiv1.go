@@ -48,6 +48,10 @@ func (s *Server) requireAPIAccount(next http.Handler) http.Handler {
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	switch status {
+	case http.StatusServiceUnavailable:
+		s.unavailable(w, r, err)
+	case http.StatusInsufficientStorage:
+		apiErrorBody(w, status, "storage_full", errStorageFullText)
 	case http.StatusInternalServerError:
 		s.log.ErrorContext(r.Context(), "api request failed", "path", r.URL.Path, "error", err, "request_id", requestID(r))
 		apiErrorBody(w, status, "internal", "Something went wrong on our side. Please try again.")

@@ -60,9 +60,10 @@ type fanCache struct {
 
 func (s *Server) loadFanShow(ctx context.Context, slug string) (*fanShow, error) {
 	s.fans.mu.Lock()
-	if f, ok := s.fans.shows[slug]; ok && time.Since(f.loaded) < fanCacheTTL {
+	stale, ok := s.fans.shows[slug]
+	if ok && time.Since(stale.loaded) < fanCacheTTL {
 		s.fans.mu.Unlock()
-		return f, nil
+		return stale, nil
 	}
 	s.fans.mu.Unlock()
 	v, err, _ := s.fans.group.Do(slug, func() (any, error) {
@@ -71,6 +72,10 @@ func (s *Server) loadFanShow(ctx context.Context, slug string) (*fanShow, error)
 		defer cancel()
 		return s.readFanShow(ctx, slug)
 	})
+	if stale != nil && isDatabaseDown(err) {
+		s.dbHealth.markDown(ctx, err)
+		return stale, nil // the last good copy, while the database is away
+	}
 	if err != nil {
 		return nil, err
 	}

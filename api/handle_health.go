@@ -16,13 +16,18 @@ func handleHealthz() http.HandlerFunc {
 }
 
 // handleReadyz answers 200 only when the database answers and the schema is current.
-func handleReadyz(ready func(context.Context) error, log *slog.Logger) http.HandlerFunc {
+// A database that is down is logged once, by health, not on every probe.
+func handleReadyz(ready func(context.Context) error, log *slog.Logger, health *dbHealth) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := ready(ctx); err != nil {
-			log.WarnContext(r.Context(), "not ready", slog.Any("error", err))
+			if isDatabaseDown(err) {
+				health.markDown(r.Context(), err)
+			} else {
+				log.WarnContext(r.Context(), "not ready", slog.Any("error", err))
+			}
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("not ready\n"))
 			return

@@ -79,6 +79,8 @@ func (s *Server) nodeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeNodeJSON(w, http.StatusNotFound, map[string]string{"error": "no such node: register again"})
 	case errors.Is(err, seeding.ErrInvalid):
 		writeNodeJSON(w, http.StatusBadRequest, map[string]string{"error": seeding.FailureReason(err)})
+	case isDatabaseDown(err):
+		s.unavailable(w, r, err)
 	default:
 		s.log.ErrorContext(r.Context(), "node request failed", "path", r.URL.Path, "error", err)
 		writeNodeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})

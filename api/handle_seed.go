@@ -79,7 +79,7 @@ func (s *Server) handleTorrentFile() http.HandlerFunc {
 // failure reasons with status 200, as clients expect.
 func (s *Server) handleAnnounce() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body := s.tracker.AnnounceBody(r.URL.RawQuery, remoteIP(r))
+		body := s.tracker.AnnounceBody(r.URL.RawQuery, remoteIP(r), clientTrusted(r))
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write(body)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/stripe/stripe-go/v76"
@@ -76,6 +77,12 @@ func (s *Server) handleStripeWebhook() http.HandlerFunc {
 			return
 		}
 		fresh, err := money.StoreEvent(r.Context(), ev, payload)
+		if isDatabaseDown(err) { // Stripe sends it again after Retry-After
+			s.dbHealth.markDown(r.Context(), err)
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+			reply(w, http.StatusServiceUnavailable, response{Error: "database unavailable, send again"})
+			return
+		}
 		if err != nil {
 			s.log.ErrorContext(r.Context(), "stripe webhook not stored", slog.String("event_id", ev.ID), slog.Any("error", err),
 				slog.String("request_id", requestID(r)))

@@ -106,6 +106,13 @@ func (s *Server) checkUploadCreate(next http.Handler) http.Handler {
 				humanBytes(size), humanBytes(s.cfg.UploadMaxBytes), s.cfg.UploadMaxBytes))
 			return
 		}
+		if err := s.uploads.CheckRoom(size); errors.Is(err, catalog.ErrStorageFull) {
+			plainError(w, http.StatusInsufficientStorage, fmt.Sprintf("the file is %s and the server has no room for it now: try again later", humanBytes(size)))
+			return
+		} else if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
 		meta := parseUploadMetadata(r.Header.Get("Upload-Metadata"))
 		episodeID, err := strconv.ParseInt(meta["episode_id"], 10, 64)
 		if err != nil || episodeID <= 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +21,9 @@ import (
 const sessionCookie = "fanseed_session"
 
 type accountKey struct{}
+
+// sessionUnknownKey holds the error that kept loadAccount from reading the session.
+type sessionUnknownKey struct{}
 
 func accountFrom(ctx context.Context) *catalog.Account {
 	a, _ := ctx.Value(accountKey{}).(*catalog.Account)
@@ -47,6 +49,10 @@ func (s *Server) loadAccount(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
 			s.clearSessionCookie(w)
+		case isDatabaseDown(err):
+			// Public pages still work from what they hold; pages behind a login answer 503.
+			s.dbHealth.markDown(r.Context(), err)
+			r = r.WithContext(context.WithValue(r.Context(), sessionUnknownKey{}, err))
 		case err != nil:
 			s.serverError(w, r, err)
 			return
@@ -61,6 +67,10 @@ func (s *Server) loadAccount(next http.Handler) http.Handler {
 func (s *Server) requireAccount(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if accountFrom(r.Context()) == nil {
+			if err, unknown := r.Context().Value(sessionUnknownKey{}).(error); unknown {
+				s.unavailable(w, r, err)
+				return
+			}
 			target := "/login?next=" + url.QueryEscape(r.URL.RequestURI())
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
@@ -139,18 +149,6 @@ func routePattern(r *http.Request) string {
 	}
 	return "unmatched"
 }
-
-// clientAddr is the peer's IP address, without the port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// remoteIP is the peer's address as the tracker records it.
-func remoteIP(r *http.Request) net.IP { return net.ParseIP(clientAddr(r)) }
 
 // loadToken lets an API token stand for its account (Authorization: Bearer <token>), in place
 // of any session. Tokens only read: a token request other than GET or HEAD is refused, and a

@@ -14,10 +14,10 @@ import (
 // routes lists every route Fanseed serves.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.metrics.middleware, s.rejectBadText, s.loadAccount)
+	r.Use(middleware.RequestID, s.resolveClient, s.limitBodyRate, s.logRequests, s.watchDatabase, s.recoverPanics, s.metrics.middleware, s.rejectBadText, s.loadAccount)
 
 	r.Get("/healthz", handleHealthz())
-	r.Get("/readyz", handleReadyz(s.ready, s.log))
+	r.Get("/readyz", handleReadyz(s.ready, s.log, s.dbHealth))
 	r.Method(http.MethodGet, "/metrics", s.guardMetrics(s.metrics.handler()))
 	static, _ := fs.Sub(templates.FS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(filesOnly{static}))))

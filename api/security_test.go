@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/netip"
@@ -14,7 +15,6 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
-	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/templates"
 )
 
@@ -178,10 +178,10 @@ func TestMetricsOnlyForAllowedClients(t *testing.T) {
 	if got := scrape(byDefault, ""); got != http.StatusOK {
 		t.Errorf("from loopback with the default networks: status %d, want 200", got)
 	}
-	elsewhere := newTestServerWith(t, dbtest.New(t), func(c *api.Config) {
+	elsewhere := newTestServerWith(t, func(c *api.Config) {
 		c.MetricsAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 		c.MetricsToken = token
-	})
+	}, io.Discard)
 	for _, tt := range []struct {
 		auth string
 		want int
@@ -196,7 +196,7 @@ func TestMetricsOnlyForAllowedClients(t *testing.T) {
 			t.Errorf("from loopback, networks 10.0.0.0/8, Authorization %q: status %d, want %d", tt.auth, got, tt.want)
 		}
 	}
-	none := newTestServerWith(t, dbtest.New(t), func(c *api.Config) { c.MetricsAllow = []netip.Prefix{} })
+	none := newTestServerWith(t, func(c *api.Config) { c.MetricsAllow = []netip.Prefix{} }, io.Discard)
 	if got := scrape(none, ""); got != http.StatusNotFound {
 		t.Errorf("no network allowed: status %d, want 404", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,12 @@ type Config struct {
 	BaseURL        *url.URL // public URL; cookies are Secure when its scheme is https
 	UploadMaxBytes int64    // the largest file an upload may be
 	ArtworkDir     string   // where show images are kept
+	// TrustedProxies are the networks whose X-Forwarded-For and Forwarded headers name the
+	// client (and whose announces may name a peer's address with ip=); nobody else's are read.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout is how long a request body may take to start arriving, and how far ahead a
+	// body arriving at 1 KiB/s or faster stays; zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 
 	Uploads   *catalog.UploadStore // where upload bytes live
 	Publisher *catalog.Publisher   // turns finished uploads into torrents
@@ -59,6 +66,7 @@ type Server struct {
 
 	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
 	mail          *mail.Service
+	dbHealth      *dbHealth
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -88,6 +96,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	if s.mail == nil {
 		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}
 	}
+	s.dbHealth = &dbHealth{log: logger, ping: db.Ping}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

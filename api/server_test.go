@@ -30,13 +30,20 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	return newTestServerWith(t, dbtest.New(t), nil)
+	return newTestServerWith(t, nil, io.Discard)
 }
 
-// newTestServerWith is newTestServer on db, with cfg changed by edit first.
-func newTestServerWith(t *testing.T, db *pgxpool.Pool, edit func(*api.Config)) *testServer {
+// newTestServerWith is newTestServer with its configuration changed by set (when not nil) and
+// its log written to logw.
+func newTestServerWith(t *testing.T, set func(*api.Config), logw io.Writer) *testServer {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newTestServerOn(t, dbtest.New(t), set, logw)
+}
+
+// newTestServerOn is newTestServerWith over the database db.
+func newTestServerOn(t *testing.T, db *pgxpool.Pool, set func(*api.Config), logw io.Writer) *testServer {
+	t.Helper()
+	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	dir := t.TempDir()
 	uploads, err := catalog.NewUploadStore(dir)
 	if err != nil {
@@ -49,8 +56,8 @@ func newTestServerWith(t *testing.T, db *pgxpool.Pool, edit func(*api.Config)) *
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 		Money:     offlineMoney(t, db),
 	}
-	if edit != nil {
-		edit(&cfg)
+	if set != nil {
+		set(&cfg)
 	}
 	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

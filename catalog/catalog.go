@@ -19,6 +19,8 @@ var (
 	ErrConflict     = errors.New("already exists")
 	ErrUnauthorized = errors.New("wrong email or password")
 	ErrRateLimited  = errors.New("too many attempts")
+	// ErrStorageFull marks bytes the server has no room to keep.
+	ErrStorageFull = errors.New("no room left on the server")
 )
 
 // DBTX is what queries need: a pool, a connection or a transaction.

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -62,15 +64,71 @@ func (s *UploadStore) NewUpload(ctx context.Context, info handler.FileInfo) (han
 	if err != nil {
 		return nil, err
 	}
-	up, err := s.files.NewUpload(ctx, info)
+	if info.ID == "" {
+		return nil, errors.New("upload without an id")
+	}
+	if err := s.createFiles(info); err != nil {
+		s.remove(info.ID)
+		return nil, storageError(err)
+	}
+	if err := s.saveState(info.ID, h); err != nil {
+		s.remove(info.ID)
+		return nil, storageError(err)
+	}
+	up, err := s.files.GetUpload(ctx, info.ID)
 	if err != nil {
 		return nil, err
 	}
-	info, _ = up.GetInfo(ctx)
-	if err := s.saveState(info.ID, h); err != nil {
-		return nil, err
-	}
 	return &hashedUpload{Upload: up, store: s, id: info.ID}, nil
+}
+
+// createFiles makes an upload's empty file and the .info file tus's filestore reads back. The
+// filestore's own NewUpload leaves the .info file's descriptor open when writing it fails (a
+// full disk), so the files are made here, closed on every path.
+func (s *UploadStore) createFiles(info handler.FileInfo) error {
+	info.Storage = map[string]string{"Type": "filestore", filestore.StorageKeyPath: s.Path(info.ID),
+		filestore.StorageKeyInfoPath: s.Path(info.ID) + ".info"}
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(s.Path(info.ID), nil); err != nil {
+		return err
+	}
+	return writeFile(s.Path(info.ID)+".info", data)
+}
+
+// writeFile creates or truncates name and writes data to it, closing it whatever happens.
+func writeFile(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
+
+// storageError turns a full disk into a 507 with a plain message: the error itself names paths
+// on the server, which clients are not shown.
+func storageError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return handler.NewError("ERR_STORAGE_FULL", "the server has no room left for this upload: try again later", http.StatusInsufficientStorage)
+	}
+	return err
+}
+
+// CheckRoom reports ErrStorageFull when a file of size bytes would not fit in the free space
+// of the upload directory, so that an upload that cannot finish is refused before it starts.
+func (s *UploadStore) CheckRoom(size int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return fmt.Errorf("free space of the upload directory: %w", err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if size > free {
+		return fmt.Errorf("%w: the file is %d bytes and the server has %d bytes free; try again later", ErrStorageFull, size, free)
+	}
+	return nil
 }
 
 // GetUpload reopens an upload, in this process or after a restart.
@@ -184,12 +242,12 @@ func (u *hashedUpload) WriteChunk(ctx context.Context, offset int64, src io.Read
 	lr := &laggedHasher{r: src, h: h, saved: h.Len(), save: func() error { return u.store.saveState(u.id, h) }}
 	n, werr := u.Upload.WriteChunk(ctx, offset, lr)
 	if err := lr.finish(n); err != nil {
-		return n, err
+		return n, storageError(err)
 	}
 	if err := u.store.saveState(u.id, h); err != nil {
-		return n, err
+		return n, storageError(err)
 	}
-	return n, werr
+	return n, storageError(werr)
 }
 
 // Terminate removes the upload's file and its hash state.

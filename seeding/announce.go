@@ -45,10 +45,11 @@ type Announce struct {
 }
 
 // ParseAnnounce validates an announce request's raw query string. remoteIP is the address the
-// request came from; an "ip" parameter replaces it only when valid and the request comes from
-// loopback or a private network (a seedbox behind NAT), so nobody can point a swarm at a
-// stranger. Errors are ErrInvalid with text fit for a "failure reason".
-func ParseAnnounce(rawQuery string, remoteIP net.IP) (Announce, error) {
+// request came from; an "ip" parameter replaces it only when valid and trustIP says the sender
+// is one the operator trusts (a configured proxy or seedbox network), so nobody can point a
+// swarm at a stranger or count as someone else. Errors are ErrInvalid with text fit for a
+// "failure reason".
+func ParseAnnounce(rawQuery string, remoteIP net.IP, trustIP bool) (Announce, error) {
 	q, err := parseQuery(rawQuery)
 	if err != nil {
 		return Announce{}, err
@@ -92,7 +93,11 @@ func ParseAnnounce(rawQuery string, remoteIP net.IP) (Announce, error) {
 	if a.NumWant, err = q.numWant(); err != nil {
 		return Announce{}, err
 	}
-	ip, ok := peerIP(remoteIP, q.optional("ip"))
+	param := ""
+	if trustIP {
+		param = q.optional("ip")
+	}
+	ip, ok := peerIP(remoteIP, param)
 	if !ok {
 		return Announce{}, invalidf("cannot tell the peer's address")
 	}
@@ -239,7 +244,7 @@ func peerIP(remote net.IP, param string) (netip.Addr, bool) {
 	if !ok || !usable(addr) {
 		return netip.Addr{}, false
 	}
-	if param == "" || !(addr.IsLoopback() || addr.IsPrivate()) {
+	if param == "" {
 		return addr, true
 	}
 	if given, err := netip.ParseAddr(param); err == nil && usable(given.Unmap()) && given.Zone() == "" {

@@ -98,15 +98,18 @@ func TestParseAnnounce(t *testing.T) {
 		{"OKRemote4Bytes", announceQuery(), net.IPv4(203, 0, 113, 9).To4(), nil},
 		{"OKIPv6", announceQuery(), net.ParseIP("2001:db8::7"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("[2001:db8::7]:6881") }},
 		{"OKIPIgnoredFromPublicRemote", announceQuery("ip=10.1.2.3"), remote, nil},
-		{"OKIPFromPrivateRemote", announceQuery("ip=198.51.100.4"), net.ParseIP("192.168.1.20"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("198.51.100.4:6881") }},
-		{"OKIPFromLoopbackMapped", announceQuery("ip=::ffff:198.51.100.4"), net.ParseIP("127.0.0.1"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("198.51.100.4:6881") }},
+		{"OKIPFromTrustedRemote", announceQuery("ip=198.51.100.4"), net.ParseIP("192.168.1.20"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("198.51.100.4:6881") }},
+		{"OKIPFromTrustedLoopbackMapped", announceQuery("ip=::ffff:198.51.100.4"), net.ParseIP("127.0.0.1"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("198.51.100.4:6881") }},
 		{"OKIPInvalidIgnored", announceQuery("ip=not-an-ip"), net.ParseIP("10.0.0.5"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("10.0.0.5:6881") }},
 		{"OKIPUnspecifiedIgnored", announceQuery("ip=0.0.0.0"), net.ParseIP("10.0.0.5"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("10.0.0.5:6881") }},
 		{"OKIPZoneIgnored", announceQuery("ip=fe80::1%25eth0"), net.ParseIP("10.0.0.5"), func(a *Announce) { a.Addr = netip.MustParseAddrPort("10.0.0.5:6881") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseAnnounce(tt.query, tt.remote)
+			// These cases trust private networks and loopback, as an operator does by configuring them
+			// as trusted proxies; TestParseAnnounceIPNeedsTrust has the others.
+			trusted := tt.remote.IsPrivate() || tt.remote.IsLoopback()
+			got, err := ParseAnnounce(tt.query, tt.remote, trusted)
 			if err != nil {
 				t.Fatalf("ParseAnnounce(%q): %v", tt.query, err)
 			}
@@ -118,6 +121,23 @@ func TestParseAnnounce(t *testing.T) {
 				t.Errorf("ParseAnnounce(%q)\n got %+v\nwant %+v", tt.query, got, w)
 			}
 		})
+	}
+}
+
+// The ip parameter counts only from a sender the operator trusts: from anyone else, loopback and
+// private networks included, it would let one host announce as many addresses as it likes.
+func TestParseAnnounceIPNeedsTrust(t *testing.T) {
+	for _, remote := range []string{"192.168.1.20", "127.0.0.1", "10.0.0.5", "203.0.113.9"} {
+		a, err := ParseAnnounce(announceQuery("ip=198.51.100.4"), net.ParseIP(remote), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := netip.AddrPortFrom(netip.MustParseAddr(remote), 6881); a.Addr != want {
+			t.Errorf("ip=198.51.100.4 from untrusted %s: address %v, want %v", remote, a.Addr, want)
+		}
+		if a, _ := ParseAnnounce(announceQuery("ip=198.51.100.4"), net.ParseIP(remote), true); a.Addr.Addr() != netip.MustParseAddr("198.51.100.4") {
+			t.Errorf("ip=198.51.100.4 from trusted %s: address %v", remote, a.Addr)
+		}
 	}
 }
 
@@ -161,7 +181,7 @@ func TestParseAnnounceRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := ParseAnnounce(tt.query, tt.remote)
+			a, err := ParseAnnounce(tt.query, tt.remote, true)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("ParseAnnounce = %+v, %v; want ErrInvalid", a, err)
 			}
@@ -202,7 +222,7 @@ func FuzzParseAnnounce(f *testing.F) {
 	f.Add(announceQuery("compact=0", "ip=::1", "event=completed"), []byte(net.ParseIP("10.0.0.1")))
 	f.Add("info_hash=%&port=;", []byte{})
 	f.Fuzz(func(t *testing.T, query string, remote []byte) {
-		a, err := ParseAnnounce(query, net.IP(remote))
+		a, err := ParseAnnounce(query, net.IP(remote), true)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) || FailureReason(err) == "" {
 				t.Fatalf("error %v is not an ErrInvalid with a reason", err)

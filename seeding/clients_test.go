@@ -21,7 +21,7 @@ func testEndpoints(t *testing.T, tr *Tracker, webseedDir string) (*httptest.Serv
 	mux.HandleFunc("/announce", func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host)))
+		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host), false))
 	})
 	mux.Handle("/webseed/", http.StripPrefix("/webseed/", http.FileServer(http.Dir(webseedDir))))
 	srv := httptest.NewUnstartedServer(mux)

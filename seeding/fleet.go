@@ -150,6 +150,9 @@ type Heartbeat struct {
 	PeerID   string   `json:"peer_id,omitempty"`
 	DiskUsed int64    `json:"disk_used"`
 	Torrents []Report `json:"torrents"`
+	// OnDisk are the infohashes (hex) of torrents whose data the node has on disk but does not
+	// hold, as after a restart: the control plane may give them back to verify and seed.
+	OnDisk []string `json:"on_disk,omitempty"`
 }
 
 // Want is a torrent the control plane wants a node to hold.
@@ -168,10 +171,15 @@ type Orders struct {
 }
 
 // Heartbeat records a node's reports and returns what it should hold. A node that was down comes
-// back up (its old torrents were reassigned, so it is told to drop them).
+// back up. Its torrents were given to other nodes meanwhile, but a complete, verified replica it
+// still seeds is worth more than one being fetched: the fleet takes it back (and Reconcile
+// drops the surplus replica still fetching) rather than telling the node to delete it. Data a
+// restarted node finds on disk (OnDisk) is taken back the same way, to be verified again.
 func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orders, error) {
 	hashes := make([][]byte, 0, len(hb.Torrents))
 	var states, errs []string
+	var offerHashes [][]byte // replicas the node offers back (see above)
+	var offerStates []string
 	var uploaded []int64
 	var peers, seeders, leechers []int32
 	for _, r := range hb.Torrents {
@@ -190,10 +198,23 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 		}
 		hashes = append(hashes, ih)
 		states, errs, uploaded = append(states, r.State), append(errs, r.Error), append(uploaded, r.Uploaded)
+		if r.State == StateSeeding {
+			offerHashes, offerStates = append(offerHashes, ih), append(offerStates, StateSeeding)
+		}
 		peers, seeders, leechers = append(peers, int32(r.Peers)), append(seeders, int32(r.Seeders)), append(leechers, int32(r.Leechers))
 	}
 	if hb.DiskUsed < 0 {
 		return Orders{}, invalidf("disk_used must not be negative")
+	}
+	if len(hb.OnDisk) > 100000 {
+		return Orders{}, invalidf("on_disk lists more than 100000 torrents")
+	}
+	for _, h := range hb.OnDisk {
+		ih, err := hex.DecodeString(h)
+		if err != nil || len(ih) != 20 {
+			return Orders{}, invalidf("on_disk infohash %q is not 40 hex digits", h)
+		}
+		offerHashes, offerStates = append(offerHashes, ih), append(offerStates, StateAssigned)
 	}
 	if len(hb.Session) > 64 {
 		return Orders{}, invalidf("session must be at most 64 characters")
@@ -245,6 +266,20 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 			WHERE s.session <> EXCLUDED.session OR s.last_uploaded <> EXCLUDED.last_uploaded`,
 			nodeID, hashes, uploaded, hb.Session); err != nil {
 			return fmt.Errorf("record bytes served: %w", err)
+		}
+		// Replicas an up node offers back: those it seeds, and those it found on disk, of torrents
+		// still live that it is not assigned (it was down meanwhile). An assignment already there,
+		// dropping ones included, stays as it is.
+		if orders.Status == NodeUp {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO assignments (torrent_id, node_id, state)
+				SELECT t.id, $1, u.state FROM unnest($2::bytea[], $3::text[]) AS u(infohash, state)
+				JOIN torrents t ON t.infohash = u.infohash
+				WHERE t.status IN ('processing', 'published') AND u.state IN ('seeding', 'assigned')
+				ON CONFLICT (torrent_id, node_id) DO NOTHING`,
+				nodeID, offerHashes, offerStates); err != nil {
+				return fmt.Errorf("take back replicas: %w", err)
+			}
 		}
 		// A torrent being dropped that the node no longer reports is gone from it.
 		if _, err := tx.Exec(ctx, `
@@ -397,6 +432,11 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
 			{"drain nodes", `UPDATE assignments a SET state = 'dropping', updated_at = now()
 				WHERE a.state <> 'dropping' AND a.node_id IN (SELECT id FROM nodes WHERE status = 'draining')
+				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
+				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
+				[]any{f.replicas()}},
+			{"drop surplus replicas", `UPDATE assignments a SET state = 'dropping', updated_at = now()
+				WHERE a.state IN ('assigned', 'fetching')
 				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
 				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
 				[]any{f.replicas()}},

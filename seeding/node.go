@@ -377,6 +377,30 @@ func (n *Node) Apply(o Orders) {
 	n.removeStale(want)
 }
 
+// OnDisk lists the torrents whose data is on disk but which the node does not hold, such as
+// those it seeded before a restart: the control plane may give them back rather than have them
+// fetched again elsewhere.
+func (n *Node) OnDisk() []string {
+	entries, err := os.ReadDir(filepath.Join(n.cfg.DataDir, "torrents"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		var ih metainfo.Hash
+		if !e.IsDir() || len(e.Name()) != 40 || ih.FromHexString(e.Name()) != nil {
+			continue
+		}
+		n.mu.Lock()
+		_, held := n.torrents[ih]
+		n.mu.Unlock()
+		if !held {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // removeStale deletes the data of torrents the node no longer holds, such as those dropped while
 // it was stopped.
 func (n *Node) removeStale(want map[metainfo.Hash]bool) {
@@ -466,7 +490,7 @@ func (n *Node) peerID() string {
 func (n *Node) heartbeat(ctx context.Context, id int64) error {
 	reports, disk := n.Reports()
 	var o Orders
-	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports}, &o); err != nil {
+	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports, OnDisk: n.OnDisk()}, &o); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	n.Apply(o)

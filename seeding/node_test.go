@@ -2,6 +2,7 @@ package seeding
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/announce", func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host)))
+		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host), false))
 		if IsNodePeerID([20]byte([]byte(r.URL.Query().Get("peer_id")))) {
 			lefts <- r.URL.Query().Get("left")
 		}
@@ -113,4 +114,30 @@ func nodeHolding(t *testing.T, cfg NodeConfig, data []byte, trackerURL string) (
 		t.Fatal(err)
 	}
 	return node, tor, mi
+}
+
+// A node restarted with a torrent's data on disk offers it in its heartbeat (OnDisk); given it
+// back, it verifies the data and seeds it without fetching, rather than deleting it.
+func TestRestartedNodeOffersWhatIsOnDisk(t *testing.T) {
+	t.Parallel()
+	data := randomBytes(5, 3<<20)
+	node, tor, _ := nodeHolding(t, NodeConfig{Name: "back"}, data, "http://127.0.0.1:1/announce")
+	hexHash := hex.EncodeToString(tor.InfoHash[:])
+	if got := node.OnDisk(); len(got) != 1 || got[0] != hexHash {
+		t.Fatalf("OnDisk = %v, want %s", got, hexHash)
+	}
+	node.Apply(Orders{Status: NodeUp, Torrents: []Want{{InfoHash: hexHash, Metainfo: tor.Bytes}}})
+	deadline := time.Now().Add(30 * time.Second)
+	for !node.Seeding(tor.InfoHash) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not seed the data it had on disk within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := node.OnDisk(); len(got) != 0 {
+		t.Errorf("OnDisk = %v once held, want nothing", got)
+	}
+	if b, err := os.ReadFile(node.ContentPath(tor.InfoHash, tor.Name)); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("the data on disk changed: %v", err)
+	}
 }

@@ -13,6 +13,8 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrNotAllowed marks a torrent this platform did not publish.
 	ErrNotAllowed = errors.New("not allowed")
+	// ErrRateLimited marks a request refused because its sender made too many of them.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // reasonError is an error whose text is written for the person or client that sent the input,

@@ -94,7 +94,7 @@ func TestRecordStatsCountsDownloadersOnce(t *testing.T) {
 		{InfoHash: ih, Leechers: 2, Downloaders: 2, DownloaderAddrs: []netip.Addr{addr("2001:db8::1"), addr("192.0.2.2")}},
 	}))
 	must(RecordStats(ctx, f.db, t0.Add(11*time.Minute), []SwarmStats{ // the same bucket again
-		{InfoHash: ih, Completed: 1, Downloaders: 1, DownloaderAddrs: []netip.Addr{addr("192.0.2.1")}},
+		{InfoHash: ih, Completed: 1, CompletedAddrs: []netip.Addr{addr("192.0.2.1")}, Downloaders: 1, DownloaderAddrs: []netip.Addr{addr("192.0.2.1")}},
 	}))
 	var total, others int64
 	must(f.db.QueryRow(ctx, `SELECT (SELECT downloaders FROM torrents WHERE id = $1), (SELECT downloaders FROM torrents WHERE id = $2)`,
@@ -147,7 +147,10 @@ func TestRecordStatsBesideAHeartbeat(t *testing.T) {
 	}
 	recorded := make(chan error, 1)
 	go func() {
-		recorded <- RecordStats(ctx, f.db, time.Now(), []SwarmStats{{InfoHash: h1, Completed: 1}, {InfoHash: h2, Completed: 1}})
+		recorded <- RecordStats(ctx, f.db, time.Now(), []SwarmStats{
+			{InfoHash: h1, Completed: 1, CompletedAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+			{InfoHash: h2, Completed: 1, CompletedAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+		})
 	}()
 	// Give RecordStats the time to take what it can, then let the heartbeat go on to the other torrent.
 	select {
@@ -168,5 +171,52 @@ func TestRecordStatsBesideAHeartbeat(t *testing.T) {
 	f.db.QueryRow(ctx, `SELECT sum(completed) FROM torrents WHERE id IN ($1, $2)`, first.ID, second.ID).Scan(&completed)
 	if completed != 2 {
 		t.Errorf("completed = %d, want 2", completed)
+	}
+}
+
+// Completions are counted once per address, torrent and day, whichever process and period
+// reports them; the next day counts again, and days before yesterday are forgotten.
+func TestRecordStatsCountsCompletionsOnceADay(t *testing.T) {
+	t.Parallel()
+	f := newFleetFixture(t)
+	ctx := context.Background()
+	rec := f.torrent(1000)
+	var ih [20]byte
+	copy(ih[:], rec.InfoHash)
+	one, two := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	record := func(at time.Time, addrs ...netip.Addr) {
+		t.Helper()
+		if err := RecordStats(ctx, f.db, at, []SwarmStats{{InfoHash: ih, Completed: int64(len(addrs)), CompletedAddrs: addrs}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	completed := func() (n int64) {
+		t.Helper()
+		if err := f.db.QueryRow(ctx, `SELECT completed FROM torrents WHERE id = $1`, rec.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	record(t0, one)
+	record(t0.Add(time.Minute), one, two) // another process, or the next period
+	record(t0.Add(13*time.Hour), one)     // 23:00 the same day
+	if got := completed(); got != 2 {
+		t.Fatalf("completed = %d the first day, want 2", got)
+	}
+	record(t0.Add(24*time.Hour), one)
+	if got := completed(); got != 3 {
+		t.Fatalf("completed = %d after the next day, want 3", got)
+	}
+	var sum int64
+	f.db.QueryRow(ctx, `SELECT sum(completed) FROM swarm_stats WHERE torrent_id = $1`, rec.ID).Scan(&sum)
+	if sum != 3 {
+		t.Errorf("buckets hold %d completions, want 3", sum)
+	}
+	record(t0.Add(72*time.Hour), two)
+	var kept int
+	f.db.QueryRow(ctx, `SELECT count(*) FROM torrent_completions WHERE torrent_id = $1 AND day < $2::date`, rec.ID, t0.Add(48*time.Hour)).Scan(&kept)
+	if kept != 0 {
+		t.Errorf("%d completion keys older than yesterday kept", kept)
 	}
 }

@@ -172,20 +172,25 @@ const bucketSize = 5 * time.Minute
 
 // RecordStats adds a tracker snapshot to the five-minute buckets and the torrents' totals.
 // Downloaders are counted once per torrent for good: a bucket counts those first seen in it.
+// Completions are counted once per address and torrent a day, across every serve process: the
+// snapshot's CompletedAddrs, not its Completed.
 func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats) error {
 	if len(stats) == 0 {
 		return nil
 	}
 	bucket := at.Truncate(bucketSize)
+	day := at.UTC().Truncate(24 * time.Hour)
 	hashes := make([][]byte, len(stats))
-	seeders, leechers, completed, announces := make([]int64, len(stats)), make([]int64, len(stats)),
-		make([]int64, len(stats)), make([]int64, len(stats))
-	var peerTorrents, peers [][]byte
+	seeders, leechers, announces := make([]int64, len(stats)), make([]int64, len(stats)), make([]int64, len(stats))
+	var peerTorrents, peers, doneTorrents, done [][]byte
 	for i, s := range stats {
 		hashes[i] = append([]byte(nil), s.InfoHash[:]...)
-		seeders[i], leechers[i], completed[i], announces[i] = int64(s.Seeders), int64(s.Leechers), s.Completed, s.Announces
+		seeders[i], leechers[i], announces[i] = int64(s.Seeders), int64(s.Leechers), s.Announces
 		for _, a := range s.DownloaderAddrs {
 			peerTorrents, peers = append(peerTorrents, hashes[i]), append(peers, downloaderKey(s.InfoHash, a))
+		}
+		for _, a := range s.CompletedAddrs {
+			doneTorrents, done = append(doneTorrents, hashes[i]), append(done, completionKey(day, s.InfoHash, a))
 		}
 	}
 	// Several serve processes record at once: each locks the torrents it counts in one order
@@ -197,10 +202,17 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 			return err
 		}
 		_, err := tx.Exec(ctx, `
-		WITH s AS (
-			SELECT t.id, u.seeders, u.leechers, u.completed, u.announces
-			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-			     AS u(infohash, seeders, leechers, completed, announces)
+		WITH done AS (
+			INSERT INTO torrent_completions (day, torrent_id, peer)
+			SELECT $9::date, t.id, u.peer FROM unnest($5::bytea[], $6::bytea[]) AS u(infohash, peer)
+			JOIN torrents t ON t.infohash = u.infohash
+			ON CONFLICT DO NOTHING
+			RETURNING torrent_id
+		), s AS (
+			SELECT t.id, u.seeders, u.leechers, u.announces,
+			       (SELECT count(*) FROM done WHERE done.torrent_id = t.id) AS completed
+			FROM unnest($2::bytea[], $3::bigint[], $4::bigint[], $10::bigint[])
+			     AS u(infohash, seeders, leechers, announces)
 			JOIN torrents t ON t.infohash = u.infohash
 		), fresh AS (
 			INSERT INTO torrent_downloaders (torrent_id, peer, first_seen)
@@ -222,7 +234,11 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 			completed = swarm_stats.completed + EXCLUDED.completed,
 			announces = swarm_stats.announces + EXCLUDED.announces,
 			downloaders = swarm_stats.downloaders + EXCLUDED.downloaders`,
-			bucket, hashes, seeders, leechers, completed, announces, peerTorrents, peers)
+			bucket, hashes, seeders, leechers, doneTorrents, done, peerTorrents, peers, day, announces)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM torrent_completions WHERE day < $1::date`, day.AddDate(0, 0, -1))
 		return err
 	})
 	if err != nil {
@@ -235,6 +251,17 @@ func RecordStats(ctx context.Context, db DBTX, at time.Time, stats []SwarmStats)
 // 16 bytes of SHA-256 over the infohash and the address.
 func downloaderKey(ih [20]byte, a netip.Addr) []byte {
 	h := sha256.New()
+	h.Write(ih[:])
+	b, _ := a.Unmap().MarshalBinary()
+	h.Write(b)
+	return h.Sum(nil)[:16]
+}
+
+// completionKey stands for an address that finished a torrent on a day: the first 16 bytes of
+// SHA-256 over the day, the infohash and the address, so that days do not link.
+func completionKey(day time.Time, ih [20]byte, a netip.Addr) []byte {
+	h := sha256.New()
+	h.Write([]byte(day.Format(time.DateOnly)))
 	h.Write(ih[:])
 	b, _ := a.Unmap().MarshalBinary()
 	h.Write(b)

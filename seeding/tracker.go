@@ -27,8 +27,14 @@ type Tracker struct {
 	// Allowed reports whether the platform published a torrent; others are refused. Nil
 	// refuses everything. It is called without the tracker's lock held.
 	Allowed func(infoHash [20]byte) bool
+	// AnnouncesPerMinute is how many announces one address (an IPv6 /64) may make per minute,
+	// and at once after a quiet minute; more are refused with a failure reason. Zero means
+	// DefaultAnnouncesPerMinute, a negative number no limit.
+	AnnouncesPerMinute int
 
 	now func() time.Time // time.Now unless a test sets it
+
+	limit limiter
 
 	// Set by ShareThrough: the swarms are shared with the other serve processes.
 	shared  DBTX
@@ -71,11 +77,15 @@ type SwarmStats struct {
 	InfoHash  [20]byte
 	Seeders   int
 	Leechers  int
-	Completed int64 // downloads finished, once per peer (see swarm.record)
-	// Downloaders counts distinct IP addresses that announced event=started with bytes left, or
-	// finished a download. Addresses, not peer ids: clients make a new peer id on every start, while
-	// one address is usually one household (NAT undercounts). Seedbox nodes count as seeders and
-	// leechers but never as downloaders or completions.
+	Completed int64 // downloads finished, once per address a day (see swarm.record)
+	// CompletedAddrs are the addresses that finished, so that RecordStats counts each once a
+	// day across every serve process.
+	CompletedAddrs []netip.Addr
+	// Downloaders counts distinct IP addresses (an IPv6 /64 as one) that announced event=started
+	// with bytes left, or finished a download. Addresses, not peer ids or ports: clients make a new
+	// peer id on every start and may announce from any port, while one address is usually one
+	// household (NAT undercounts). Seedbox nodes count as seeders and leechers but never as
+	// downloaders or completions.
 	// DownloaderAddrs are those addresses, so that RecordStats counts each once for good.
 	Downloaders     int
 	DownloaderAddrs []netip.Addr
@@ -100,9 +110,15 @@ type swarm struct {
 	downloadedTotal   int64
 
 	// Since the last snapshot.
-	completed   int64
-	announces   int64
-	downloaders map[netip.Addr]struct{}
+	completed      int64
+	announces      int64
+	downloaders    map[netip.Addr]struct{}
+	completedAddrs []netip.Addr
+
+	// The addresses that finished a download on day (UTC midnight): one address counts once a
+	// day, whatever ports and peer ids it announces from.
+	day          time.Time
+	completedDay map[netip.Addr]struct{}
 
 	// Shared with other processes (see Tracker.Share): this process's peers announced or gone
 	// since the last Share (gone ones with when they were last seen here), the other processes'
@@ -144,13 +160,24 @@ func (t *Tracker) allowed(ih [20]byte) bool {
 // errNotPublished is the failure reason for a torrent the platform did not publish.
 var errNotPublished = &reasonError{kind: ErrNotAllowed, reason: "torrent is not published on this tracker"}
 
+func (t *Tracker) announcesPerMinute() int {
+	if t.AnnouncesPerMinute == 0 {
+		return DefaultAnnouncesPerMinute
+	}
+	return t.AnnouncesPerMinute
+}
+
 // Announce records a client's announce and returns peers for it, never the client itself.
-// A seeder is given only leechers. Unpublished torrents get ErrNotAllowed.
+// A seeder is given only leechers. Unpublished torrents get ErrNotAllowed, an address over its
+// announce rate ErrRateLimited.
 func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
+	now := t.clock()
+	if !t.limit.allow(household(a.Addr.Addr()), t.announcesPerMinute(), now) {
+		return AnnounceResponse{}, errRateLimited
+	}
 	if !t.allowed(a.InfoHash) {
 		return AnnounceResponse{}, errNotPublished
 	}
-	now := t.clock()
 	expiry := 2 * t.interval()
 	// So that a client's first announce here is not answered with half a swarm.
 	loaded := t.loadUnsynced([][20]byte{a.InfoHash}, now.Add(-expiry))
@@ -229,14 +256,17 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	finished := a.Event == EventCompleted ||
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
-	if !IsNodePeerID(a.PeerID) {
+	if home := household(a.Addr.Addr()); !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
-			s.completed++
-			s.downloadedTotal++
+			if s.firstCompletionToday(home, now) {
+				s.completed++
+				s.downloadedTotal++
+				s.completedAddrs = append(s.completedAddrs, home)
+			}
 		}
 		if (finished || a.Event == EventStarted && a.Left > 0) && len(s.downloaders) < maxDownloadersPerPeriod {
-			s.downloaders[a.Addr.Addr()] = struct{}{}
+			s.downloaders[home] = struct{}{}
 		}
 	}
 	if a.Event == EventStopped {
@@ -248,6 +278,22 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	}
 	p.id, p.seen, p.seeder, p.completed = a.PeerID, now, a.Left == 0, counted
 	s.add(p)
+}
+
+// firstCompletionToday notes that addr finished a download at now, and reports whether it is
+// the address's first completion of the torrent that day: 500 completions from one address on
+// 500 ports are one download.
+func (s *swarm) firstCompletionToday(addr netip.Addr, now time.Time) bool {
+	if day := now.UTC().Truncate(24 * time.Hour); !day.Equal(s.day) || s.completedDay == nil {
+		s.day, s.completedDay = day, map[netip.Addr]struct{}{}
+	}
+	if _, seen := s.completedDay[addr]; seen {
+		return false
+	}
+	if len(s.completedDay) < maxDownloadersPerPeriod {
+		s.completedDay[addr] = struct{}{}
+	}
+	return true
 }
 
 // add puts p in the swarm as its most recent announce.
@@ -452,27 +498,33 @@ func (t *Tracker) Snapshot() []SwarmStats {
 		slices.SortFunc(addrs, netip.Addr.Compare)
 		out = append(out, SwarmStats{
 			InfoHash: ih, Seeders: s.seeders, Leechers: s.leechers,
-			Completed: s.completed, Downloaders: len(s.downloaders), DownloaderAddrs: addrs, Announces: s.announces,
+			Completed: s.completed, CompletedAddrs: s.completedAddrs,
+			Downloaders: len(s.downloaders), DownloaderAddrs: addrs, Announces: s.announces,
 		})
 		// Fresh maps, because a cleared Go map keeps its peak size.
-		s.completed, s.announces, s.downloaders = 0, 0, map[netip.Addr]struct{}{}
+		s.completed, s.announces, s.downloaders, s.completedAddrs = 0, 0, map[netip.Addr]struct{}{}, nil
+		if !now.UTC().Truncate(24 * time.Hour).Equal(s.day) {
+			s.completedDay = nil // yesterday's
+		}
 		switch {
-		case len(s.peers) > 0 || len(s.gone) > 0 || len(s.remote) > 0:
+		case len(s.peers) > 0 || len(s.gone) > 0 || len(s.remote) > 0 || s.completedDay != nil:
 		case s.downloadedTotal == 0 && s.sharedCompleted == 0:
 			delete(t.swarms, ih)
 		default: // keep the completion count scrapes report
 			s.peers = map[netip.AddrPort]*peerState{}
 		}
 	}
+	t.limit.prune(t.announcesPerMinute(), now)
 	slices.SortFunc(out, func(a, b SwarmStats) int { return bytes.Compare(a.InfoHash[:], b.InfoHash[:]) })
 	return out
 }
 
 // AnnounceBody answers an announce request's raw query with the bencoded response body,
 // including a failure reason when the request is refused: the tracker endpoint writes it
-// as it is, with status 200 as clients expect.
-func (t *Tracker) AnnounceBody(rawQuery string, remoteIP net.IP) []byte {
-	a, err := ParseAnnounce(rawQuery, remoteIP)
+// as it is, with status 200 as clients expect. trustIP honours the "ip" parameter (see
+// ParseAnnounce).
+func (t *Tracker) AnnounceBody(rawQuery string, remoteIP net.IP, trustIP bool) []byte {
+	a, err := ParseAnnounce(rawQuery, remoteIP, trustIP)
 	if err != nil {
 		return EncodeFailure(FailureReason(err))
 	}

@@ -134,6 +134,7 @@ func TestTrackerSwarm(t *testing.T) {
 	}
 	snap := tr.Snapshot()
 	want := SwarmStats{InfoHash: published, Seeders: 2, Leechers: 1, Completed: 1, Downloaders: 2, Announces: 10,
+		CompletedAddrs:  []netip.Addr{client(3, 0, "").Addr.Addr()},
 		DownloaderAddrs: []netip.Addr{client(3, 0, "").Addr.Addr(), client(4, 0, "").Addr.Addr()}}
 	slices.SortFunc(want.DownloaderAddrs, netip.Addr.Compare)
 	if len(snap) != 1 || !reflect.DeepEqual(snap[0], want) {
@@ -241,7 +242,7 @@ func TestAnnounceBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var r httpTracker.HttpResponse
-		b := tr.AnnounceBody(tt.query, remote)
+		b := tr.AnnounceBody(tt.query, remote, false)
 		checkBencode(t, b)
 		if err := bencode.Unmarshal(b, &r); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -306,8 +307,8 @@ func TestTrackerCountsFinishedWithoutCompletedEvent(t *testing.T) {
 }
 
 // A client restarting on the same address with a new peer id (as a seedbox node does) replaces
-// its entry: one seeder, not two until the old entry expires. A download it finished in its new
-// session counts again.
+// its entry: one seeder, not two until the old entry expires. A download it finishes again in its
+// new session the same day does not count again (one address, one download a day).
 func TestTrackerPeerIsItsAddress(t *testing.T) {
 	tr, _ := newTestTracker()
 	first := client(1, 0, EventStarted)
@@ -330,8 +331,8 @@ func TestTrackerPeerIsItsAddress(t *testing.T) {
 	mustAnnounce(t, tr, again)
 	again.Event, again.Left = EventCompleted, 0
 	mustAnnounce(t, tr, again)
-	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 2 || s[0].Completed != 2 {
-		t.Errorf("Snapshot = %+v, want 2 seeders and 2 completed", s)
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Seeders != 2 || s[0].Completed != 1 {
+		t.Errorf("Snapshot = %+v, want 2 seeders and 1 completed", s)
 	}
 }
 
@@ -353,5 +354,85 @@ func TestTrackerForgetsDownNodes(t *testing.T) {
 	mustAnnounce(t, tr, node)
 	if sc := tr.Scrape([][20]byte{published}); sc[0].Complete != 2 {
 		t.Errorf("the node back: %d seeders, want 2", sc[0].Complete)
+	}
+}
+
+// One address announcing event=completed from 500 ports with 500 peer ids is one download and
+// one downloader that day, in the snapshot and in scrapes; the next day it may count again.
+func TestTrackerCountsAnAddressOnceADay(t *testing.T) {
+	tr, clock := newTestTracker()
+	tr.AnnouncesPerMinute = -1
+	for i := range 500 {
+		a := client(i, 0, EventCompleted)
+		a.Addr = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.77"), uint16(10000+i))
+		mustAnnounce(t, tr, a)
+	}
+	// An IPv6 host may take any address of its /64.
+	for i := range 50 {
+		a := client(1000+i, 0, EventCompleted)
+		a.Addr = netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, byte(i + 1)}), 6881)
+		mustAnnounce(t, tr, a)
+	}
+	if sc := tr.Scrape([][20]byte{published}); sc[0].Downloaded != 2 {
+		t.Errorf("scrape downloaded = %d, want 2", sc[0].Downloaded)
+	}
+	snap := tr.Snapshot()
+	if len(snap) != 1 || snap[0].Completed != 2 || snap[0].Downloaders != 2 || len(snap[0].CompletedAddrs) != 2 {
+		t.Fatalf("snapshot = %+v, want 2 completions and 2 downloaders", snap)
+	}
+	// Later the same day, from yet another port: not again.
+	clock.Add(3 * time.Hour)
+	again := client(600, 0, EventCompleted)
+	again.Addr = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.77"), 9999)
+	mustAnnounce(t, tr, again)
+	if snap := tr.Snapshot(); snap[0].Completed != 0 || len(snap[0].CompletedAddrs) != 0 {
+		t.Errorf("same day again: %+v, want no completion", snap[0])
+	}
+	clock.Add(24 * time.Hour)
+	again.Addr = netip.AddrPortFrom(again.Addr.Addr(), 9998)
+	mustAnnounce(t, tr, again)
+	if snap := tr.Snapshot(); snap[0].Completed != 1 {
+		t.Errorf("the next day: %+v, want one completion", snap[0])
+	}
+}
+
+// Announces are limited per address: the limit's worth at once, then a bencoded failure
+// reason, while other addresses go on; a minute later the address may announce again.
+func TestTrackerLimitsAnnouncesPerAddress(t *testing.T) {
+	tr, clock := newTestTracker()
+	tr.AnnouncesPerMinute = 10
+	flood := func(i int) Announce {
+		a := client(i, 100, EventStarted)
+		a.Addr = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.88"), uint16(20000+i))
+		return a
+	}
+	for i := range 10 {
+		mustAnnounce(t, tr, flood(i))
+	}
+	if _, err := tr.Announce(flood(10)); !errors.Is(err, ErrRateLimited) || !strings.Contains(FailureReason(err), "too many announces") {
+		t.Fatalf("11th announce in a minute: %v, want ErrRateLimited", err)
+	}
+	q := "info_hash=" + escapeAll(string(published[:])) + "&peer_id=" + escapeAll(string(testPeerID[:])) +
+		"&port=6881&uploaded=0&downloaded=0&left=5&event=started"
+	var r httpTracker.HttpResponse
+	if err := bencode.Unmarshal(tr.AnnounceBody(q, net.ParseIP("198.51.100.88"), false), &r); err != nil || !strings.Contains(r.FailureReason, "too many announces") {
+		t.Fatalf("refused announce body: %+v, %v", r, err)
+	}
+	mustAnnounce(t, tr, client(1, 100, EventStarted)) // another address
+	clock.Add(6 * time.Second)                        // one more announce's worth
+	mustAnnounce(t, tr, flood(11))
+	if _, err := tr.Announce(flood(12)); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("after one refill: %v, want ErrRateLimited", err)
+	}
+	clock.Add(time.Minute)
+	mustAnnounce(t, tr, flood(13))
+	if snap := tr.Snapshot(); snap[0].Announces != 13 { // 10 + another address + 2
+		t.Errorf("announces counted %d, want 13 (refused ones left out)", snap[0].Announces)
+	}
+
+	tr, _ = newTestTracker()
+	tr.AnnouncesPerMinute = -1
+	for i := range 1000 {
+		mustAnnounce(t, tr, flood(i))
 	}
 }

@@ -33,10 +33,14 @@ type config struct {
 	EventWorkers        int
 	EventBatchWorkers   int
 
-	MetricsAllow []netip.Prefix // networks /metrics answers; empty with METRICS_ALLOW=none
-	MetricsToken string         // Bearer token that opens /metrics from anywhere
-	SMTPURL      string         // "" keeps mail in the outbox
-	MailFrom     string
+	MetricsAllow       []netip.Prefix // networks /metrics answers; empty with METRICS_ALLOW=none
+	MetricsToken       string         // Bearer token that opens /metrics from anywhere
+	SMTPURL            string         // "" keeps mail in the outbox
+	MailFrom           string
+	TrustedProxies     []netip.Prefix
+	AnnouncesPerMinute int // < 0 for no limit
+	BodyTimeout        time.Duration
+	UploadExpireAfter  time.Duration
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -51,7 +55,7 @@ var envVars = []envVar{
 	{"DATA_DIR", "./var", "directory for uploads, torrents and the dev database."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
-	{"SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run after SIGTERM."},
+	{"SHUTDOWN_TIMEOUT", "20s", "how long shutting down may take in all after SIGTERM: requests in flight and jobs finish side by side; what still runs then is cut off."},
 	{"UPLOAD_MAX_BYTES", "21474836480", "the largest episode file an upload may be, in bytes (20 GiB)."},
 	{"REPLICAS", "2", "how many seedbox nodes must seed a torrent before it is published."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_live_..., sk_test_... or rk_...); unset for offline test mode, where donations complete on a test checkout page."},
@@ -63,6 +67,10 @@ var envVars = []envVar{
 	{"METRICS_TOKEN", "", "a secret (at least 16 characters) that opens /metrics from anywhere, sent as Authorization: Bearer <token>."},
 	{"SMTP_URL", "", "SMTP server mail is sent through: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465; unset, mail stays in the outbox, read on /admin/outbox."},
 	{"MAIL_FROM", "Fanseed <noreply@localhost>", "the From address of Fanseed's email (Name <address> or address); required with SMTP_URL."},
+	{"TRUSTED_PROXIES", "", "comma-separated networks (CIDRs or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client, for the tracker, logs, throttling and counts; their announces may also name a peer's address with ip=."},
+	{"UPLOAD_EXPIRE_AFTER", "24h", "an unfinished upload nobody has written to for this long is deleted, with its bytes; its episode asks for the file again."},
+	{"REQUEST_BODY_TIMEOUT", "30s", "how long a request body may take to start arriving; it must then keep coming at 1 KiB/s on average, so a body trickling in is cut while uploads at any real speed go on."},
+	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -163,6 +171,22 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || !strings.Contains(a.Address, "@") {
 		errs = append(errs, fmt.Errorf("MAIL_FROM: %q must be an address such as Fanseed <noreply@example.com>", c.MailFrom))
 	}
+	if raw := get("TRUSTED_PROXIES", ""); raw != "" {
+		if c.TrustedProxies, err = parseNetworks(raw); err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+		}
+	}
+	if c.UploadExpireAfter, err = time.ParseDuration(get("UPLOAD_EXPIRE_AFTER", "24h")); err != nil || c.UploadExpireAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("UPLOAD_EXPIRE_AFTER: %q must be a duration of a minute or more, such as 24h", getenv("UPLOAD_EXPIRE_AFTER")))
+	}
+	if c.BodyTimeout, err = time.ParseDuration(get("REQUEST_BODY_TIMEOUT", "30s")); err != nil || c.BodyTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("REQUEST_BODY_TIMEOUT: %q must be a positive duration such as 30s", getenv("REQUEST_BODY_TIMEOUT")))
+	}
+	if c.AnnouncesPerMinute, err = strconv.Atoi(get("TRACKER_ANNOUNCES_PER_MINUTE", "120")); err != nil || c.AnnouncesPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("TRACKER_ANNOUNCES_PER_MINUTE: %q must be a whole number, 0 for no limit", getenv("TRACKER_ANNOUNCES_PER_MINUTE")))
+	} else if c.AnnouncesPerMinute == 0 {
+		c.AnnouncesPerMinute = -1
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -180,15 +204,18 @@ func parseNetworks(raw string) ([]netip.Prefix, error) {
 		p, err := netip.ParsePrefix(part)
 		if err != nil {
 			a, aerr := netip.ParseAddr(part)
-			if aerr != nil {
+			if aerr != nil || a.Zone() != "" {
 				return nil, fmt.Errorf("%q is not a network such as 10.0.0.0/8 or an address such as 10.0.0.7", part)
 			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
 		}
 		nets = append(nets, p.Masked())
 	}
 	if len(nets) == 0 {
-		return nil, errors.New(`no network given (use "none" to allow only METRICS_TOKEN)`)
+		return nil, errors.New(`no network given (use "none" for none)`)
 	}
 	return nets, nil
 }

@@ -422,7 +422,8 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		out := t.TempDir()
-		cmd, logs := aria2c(t, ctx, out, fleetOnlyFile, "--max-download-limit=1M")
+		// Another fan, at another address: one address counts one download a day.
+		cmd, logs := aria2c(t, ctx, out, fleetOnlyFile, "--max-download-limit=1M", "--interface=127.0.0.2")
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		var victim string
@@ -497,7 +498,7 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		out := t.TempDir()
-		cmd, logs := aria2c(t, ctx, out, withWebSeed)
+		cmd, logs := aria2c(t, ctx, out, withWebSeed, "--interface=127.0.0.3") // a third fan
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("aria2c: %v\n%s", err, logs)
 		}

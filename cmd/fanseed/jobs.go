@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,17 +69,28 @@ func newNotices(cfg config, pool *pgxpool.Pool, post *mail.Service, logger *slog
 	return &notify.Service{DB: pool, Mail: post, BaseURL: func() string { return base }, Log: logger}
 }
 
-// startJobs starts working jobs and returns the function that stops them, letting jobs in
-// flight finish within the timeout.
-func startJobs(ctx context.Context, jobs *river.Client[pgx.Tx], logger *slog.Logger) (stop func(timeout time.Duration), err error) {
+// startJobs starts working jobs and returns the function that stops them, once: jobs in flight
+// may finish until most of the way to ctx's deadline, then the rest are cancelled, so that
+// stopping ends by the deadline and no job keeps a database connection past it.
+func startJobs(ctx context.Context, jobs *river.Client[pgx.Tx], logger *slog.Logger) (stop func(ctx context.Context), err error) {
 	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("start jobs: %w", err)
 	}
-	return func(timeout time.Duration) {
-		stopCtx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := jobs.Stop(stopCtx); err != nil {
-			logger.Warn("jobs did not stop in time", slog.Any("error", err))
-		}
+	var once sync.Once
+	return func(ctx context.Context) {
+		once.Do(func() {
+			soft := ctx
+			if d, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				soft, cancel = context.WithDeadline(ctx, d.Add(-time.Until(d)/5))
+				defer cancel()
+			}
+			if err := jobs.Stop(soft); err != nil {
+				logger.Warn("jobs still running at the shutdown deadline are cancelled", slog.Any("error", err))
+				if err := jobs.StopAndCancel(ctx); err != nil {
+					logger.Warn("jobs did not stop", slog.Any("error", err))
+				}
+			}
+		})
 	}, nil
 }

@@ -202,12 +202,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
 	published := &seeding.Published{DB: pool}
-	tracker := &seeding.Tracker{Allowed: published.Allowed}
+	tracker := &seeding.Tracker{Allowed: published.Allowed, AnnouncesPerMinute: cfg.AnnouncesPerMinute}
 	// Processes behind one load balancer share their swarms through the database.
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
 	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
+	go catalog.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)
@@ -221,10 +222,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	defer stopJobs(cfg.ShutdownTimeout)
+	defer func() { // on the way out of an error; shutdown below stops them first
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		stopJobs(ctx)
+	}()
 
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
+		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
@@ -257,13 +263,23 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
+	// One deadline for everything: requests in flight and jobs finish side by side, and what is
+	// still running at the deadline is cut, so that closing the pool does not wait on it.
 	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	jobsStopped := make(chan struct{})
+	go func() {
+		defer close(jobsStopped)
+		stopJobs(shutCtx)
+	}()
+	err = srv.Shutdown(shutCtx)
+	if err != nil {
+		srv.Close() // cancels the requests still running, which lets go of their connections
+		err = fmt.Errorf("shutdown: requests still running after SHUTDOWN_TIMEOUT (%s) were cut off: %w", cfg.ShutdownTimeout, err)
 	}
-	return nil
+	<-jobsStopped
+	return err
 }
 
 func createUser(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,10 @@ import (
 	"time"
 
 	"github.com/fanseed/fanseed/mail/mailtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -235,6 +240,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "http://mail.example.com"}, "SMTP_URL: scheme"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "smtp://u:p@mail.example.com"}, "MAIL_FROM: is required"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "MAIL_FROM": "not an address"}, "MAIL_FROM:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}, `TRUSTED_PROXIES: "proxy.example" is not a network`},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRACKER_ANNOUNCES_PER_MINUTE": "-3"}, "TRACKER_ANNOUNCES_PER_MINUTE:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "REQUEST_BODY_TIMEOUT": "soon"}, "REQUEST_BODY_TIMEOUT:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "UPLOAD_EXPIRE_AFTER": "1s"}, "UPLOAD_EXPIRE_AFTER:"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
@@ -354,4 +363,101 @@ func metricValue(t *testing.T, base, series string) (v float64, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// TRUSTED_PROXIES takes networks and single addresses, IPv4-mapped ones as IPv4.
+func TestTrustedProxiesConfig(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": " 10.0.0.0/8,192.0.2.7 ,::ffff:198.51.100.0/120, fd00::/8"}
+	c, err := loadConfig(func(k string) string { return env[k] }, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.0.2.7/32 198.51.100.0/24 fd00::/8"; strings.Join(got, " ") != want {
+		t.Errorf("TRUSTED_PROXIES = %v, want %s", got, want)
+	}
+	if c.AnnouncesPerMinute != 120 {
+		t.Errorf("default announces per minute %d, want 120", c.AnnouncesPerMinute)
+	}
+}
+
+// Shutdown takes SHUTDOWN_TIMEOUT at most, in all: a request stuck in the database past it (here
+// a Stripe event whose insert waits on a lock the test holds) is cut off, and run returns
+// instead of waiting on it again while stopping jobs and closing the pool.
+func TestShutdownWithinTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 2 * time.Second
+	dbURL := dbtest.NewURL(t)
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbURL, "SHUTDOWN_TIMEOUT": timeout.String(),
+		"STRIPE_WEBHOOK_SECRET": "whsec_shutdown_test"})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	watcher, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The same event id, inserted and not committed: the webhook's insert waits for this.
+	if _, err := tx.Exec(ctx, `INSERT INTO stripe_events (id, type, created, payload) VALUES ('evt_stuck', 'charge.succeeded', now(), '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Appendf(nil, `{"id":"evt_stuck","object":"event","type":"charge.succeeded","created":1700000000,"api_version":%q,"data":{"object":{"id":"ch_1","object":"charge"}}}`, stripe.APIVersion)
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", billing.SignEvent(payload, "whsec_shutdown_test"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // until the webhook waits on the lock
+		var waiting int
+		// On another connection: in a transaction pg_stat_activity is read once and kept.
+		if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stripe_events%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook never reached the database")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		took := time.Since(start)
+		t.Logf("run returned %s after it was asked to stop: %v", took.Round(time.Millisecond), err)
+		if took > timeout+timeout/2 { // well short of twice the timeout
+			t.Errorf("shutdown took %s, SHUTDOWN_TIMEOUT is %s", took, timeout)
+		}
+		if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+			t.Errorf("run returned %v, want an error saying requests were cut off", err)
+		}
+	case <-time.After(3 * timeout):
+		tx.Rollback(ctx) // let it go, so the test ends
+		t.Fatalf("run had not returned %s after it was asked to stop (SHUTDOWN_TIMEOUT %s)", 3*timeout, timeout)
+	}
+	tx.Rollback(ctx)
+	<-answered
 }
