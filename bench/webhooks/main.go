@@ -218,7 +218,7 @@ type serveProc struct {
 	base string
 }
 
-// setUp signs up, creates a show with a 75/25 share plan and returns the show's id.
+// setUp signs up and logs in, creates a show with a 75/25 share plan and returns the show's id.
 func (p *serveProc) setUp() (int64, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -232,6 +232,10 @@ func (p *serveProc) setUp() (int64, error) {
 		return resp, nil
 	}
 	if _, err := post("/signup", url.Values{"name": {"Bench"}, "email": {"bench@example.com"}, "password": {"a long bench password"}}); err != nil {
+		return 0, err
+	}
+	// Sign-up asks to confirm the address; an account not confirmed yet may log in and make shows.
+	if _, err := post("/login", url.Values{"email": {"bench@example.com"}, "password": {"a long bench password"}}); err != nil {
 		return 0, err
 	}
 	resp, err := post("/shows", url.Values{"title": {"Bench"}, "slug": {"bench"}, "currency": {"USD"}})
