@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/money"
 )
 
 // Show is a creator's series of episodes, with its fan page at /s/{slug}.
@@ -29,7 +29,7 @@ type Show struct {
 
 // GoalText is the funding goal as a decimal string in the show's currency.
 func (s Show) GoalText() string {
-	c, err := billing.LookupCurrency(s.Currency)
+	c, err := money.LookupCurrency(s.Currency)
 	if err != nil {
 		return fmt.Sprint(s.FundingGoal)
 	}
@@ -64,7 +64,7 @@ func (in *ShowInput) parse() (currency string, goal int64, err error) {
 	if utf8.RuneCountInString(in.Description) > 5000 {
 		fe["description"] = "Description must be at most 5000 characters."
 	}
-	cur, cerr := billing.LookupCurrency(in.Currency)
+	cur, cerr := money.LookupCurrency(in.Currency)
 	if cerr != nil {
 		fe["currency"] = fmt.Sprintf("Currency %q is not one Fanseed accepts.", in.Currency)
 	} else {
