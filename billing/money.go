@@ -32,4 +32,6 @@ func CurrencyCodes() []string { return money.CurrencyCodes() }
 func StripeStep(currency string) int64 { return money.StripeStep(currency) }
 
 // CheckStripeStep refuses an amount Stripe would not accept in its currency (see StripeStep).
-func CheckStripeStep(amount int64, currency string) error { return money.CheckStripeStep(amount, currency) }
+func CheckStripeStep(amount int64, currency string) error {
+	return money.CheckStripeStep(amount, currency)
+}
