@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 )
 
 // An unfinished upload nobody wrote to for UPLOAD_EXPIRE_AFTER is deleted, bytes and all: a
@@ -63,11 +64,11 @@ func TestAbandonedUploadsExpire(t *testing.T) {
 	os.Chtimes(filepath.Join(ts.uploadDir, oldOrphan), old, old)
 	os.Chtimes(filepath.Join(ts.uploadDir, oldOrphan+".info"), old, old)
 
-	store, err := catalog.NewUploadStore(ts.uploadDir)
+	store, err := publishing.NewUploadStore(ts.uploadDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := catalog.ExpireUploads(ctx, ts.db, store, time.Now().Add(-catalog.DefaultUploadExpireAfter))
+	n, err := publishing.ExpireUploads(ctx, ts.db, store, time.Now().Add(-publishing.DefaultUploadExpireAfter))
 	if err != nil || n != 1 {
 		t.Fatalf("ExpireUploads = %d, %v; want the abandoned upload", n, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 )
 
 // smallDisk mounts a tmpfs of the given size for the test (the tests run as root, as CI does).
@@ -30,7 +31,7 @@ func smallDisk(t *testing.T, size string) string {
 func TestUploadOnAFullDisk(t *testing.T) {
 	t.Parallel()
 	dir := smallDisk(t, "1m")
-	store, err := catalog.NewUploadStore(filepath.Join(dir, "uploads"))
+	store, err := publishing.NewUploadStore(filepath.Join(dir, "uploads"))
 	if err != nil {
 		t.Fatal(err)
 	}

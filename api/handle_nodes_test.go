@@ -15,6 +15,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestNodeAPI(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	uploads, err := catalog.NewUploadStore(t.TempDir())
+	uploads, err := publishing.NewUploadStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +31,9 @@ func TestNodeAPI(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := api.NewServer(api.Config{
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
-		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
+		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
-		Fleet:     &seeding.Fleet{DB: db, Published: published, Log: logger}, NodeToken: "node-token-0123456789",
+		Fleet:     &seeding.Fleet{DB: db, Published: published, Episodes: publishing.Episodes{}, Log: logger}, NodeToken: "node-token-0123456789",
 		Money: offlineMoney(t, db),
 	}, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -59,14 +60,14 @@ func newMoneyServerWith(t *testing.T, st *billing.Stripe) (*testServer, *billing
 		defer cancel()
 		jobs.Stop(stopCtx)
 	})
-	uploads, err := catalog.NewUploadStore(t.TempDir())
+	uploads, err := publishing.NewUploadStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	published := &seeding.Published{DB: db}
 	cfg := api.Config{
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
-		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
+		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 		Money:     money,
 	}

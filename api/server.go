@@ -16,8 +16,8 @@ import (
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/fanseed/fanseed/billing"
-	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/mail"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -33,12 +33,12 @@ type Config struct {
 	// body arriving at 1 KiB/s or faster stays; zero means DefaultBodyTimeout.
 	BodyTimeout time.Duration
 
-	Uploads   *catalog.UploadStore // where upload bytes live
-	Publisher *catalog.Publisher   // turns finished uploads into torrents
-	Tracker   *seeding.Tracker     // our BitTorrent tracker
-	Published *seeding.Published   // the torrents the tracker serves
-	Fleet     *seeding.Fleet       // seedbox nodes and their assignments
-	NodeToken string               // the shared secret seedbox nodes send; empty closes the node API
+	Uploads   *publishing.UploadStore // where upload bytes live
+	Publisher *publishing.Publisher   // turns finished uploads into torrents
+	Tracker   *seeding.Tracker        // our BitTorrent tracker
+	Published *seeding.Published      // the torrents the tracker serves
+	Fleet     *seeding.Fleet          // seedbox nodes and their assignments
+	NodeToken string                  // the shared secret seedbox nodes send; empty closes the node API
 
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
@@ -56,9 +56,9 @@ type Server struct {
 	metrics *metrics
 	ready   func(context.Context) error
 
-	uploads   *catalog.UploadStore
+	uploads   *publishing.UploadStore
 	tus       *tus.UnroutedHandler
-	publisher *catalog.Publisher
+	publisher *publishing.Publisher
 	tracker   *seeding.Tracker
 	published *seeding.Published
 	fleet     *seeding.Fleet

@@ -18,6 +18,7 @@ import (
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -45,14 +46,14 @@ func newTestServerOn(t *testing.T, db *pgxpool.Pool, set func(*api.Config), logw
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	dir := t.TempDir()
-	uploads, err := catalog.NewUploadStore(dir)
+	uploads, err := publishing.NewUploadStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	published := &seeding.Published{DB: db}
 	cfg := api.Config{
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, ArtworkDir: filepath.Join(dir, "artwork"),
-		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
+		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 		Money:     offlineMoney(t, db),
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -318,13 +319,13 @@ func TestUploadResumesAfterRestart(t *testing.T) {
 // restart builds a second server over the same upload directory and database.
 func (ts *testServer) restart(t *testing.T) *testServer {
 	t.Helper()
-	uploads, err := catalog.NewUploadStore(ts.uploadDir)
+	uploads, err := publishing.NewUploadStore(ts.uploadDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	published := &seeding.Published{DB: ts.db}
 	cfg := api.Config{UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
-		Publisher: &catalog.Publisher{DB: ts.db, Store: uploads, BaseURL: "http://fanseed.test"},
+		Publisher: &publishing.Publisher{DB: ts.db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed}, Money: offlineMoney(t, ts.db)}
 	h, err := api.NewServer(cfg, ts.db, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

@@ -4,144 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"os"
-	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// DefaultUploadExpireAfter is how long an unfinished upload may go without a byte written
-// before it is deleted.
-const DefaultUploadExpireAfter = 24 * time.Hour
-
 // expiredReason is what the creator reads on an episode whose upload expired.
 const expiredReason = "The upload was not finished in time, so the part that arrived was deleted. Upload the file again."
 
-var uploadFileRE = regexp.MustCompile(`^([0-9a-f]{32})(\.info|\.hash|\.hash\.tmp)?$`)
-
-// ExpireUploads deletes the unfinished uploads nobody has written to since before cutoff: their
-// bytes, their hash state and tus's info file, and their row, so that a client resuming one
-// hears it is gone. An episode left with no upload in progress is marked failed with a reason
-// its creator reads, and may be uploaded again. Files under the store with no upload row (an
-// upload whose creation failed half way) go once they are as old. Finished uploads are kept:
-// their bytes are the episode. It returns how many uploads it deleted.
-func ExpireUploads(ctx context.Context, db interface {
-	DBTX
-	Begin(context.Context) (pgx.Tx, error)
-}, store *UploadStore, cutoff time.Time) (int, error) {
+// UnfinishedUploads lists the unfinished uploads created before cutoff, for expiring them.
+func UnfinishedUploads(ctx context.Context, db DBTX, cutoff time.Time) ([]string, error) {
 	rows, _ := db.Query(ctx, `SELECT id FROM uploads WHERE completed_at IS NULL AND created_at < $1`, cutoff)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("expire uploads: %w", err)
+		return nil, fmt.Errorf("unfinished uploads: %w", err)
 	}
-	expired := 0
-	for _, id := range ids {
-		if store.lastWrite(id).After(cutoff) {
-			continue // still arriving
+	return ids, nil
+}
+
+// ExpireUpload deletes an unfinished upload's row, so that a client resuming it hears it is
+// gone, and marks its episode failed, with a reason its creator reads, when no other upload of
+// it is in progress. An upload finished or gone meanwhile is left alone.
+func ExpireUpload(ctx context.Context, db interface {
+	DBTX
+	Begin(context.Context) (pgx.Tx, error)
+}, id string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var episodeID int64
+		err := tx.QueryRow(ctx, `DELETE FROM uploads WHERE id = $1 AND completed_at IS NULL RETURNING episode_id`, id).Scan(&episodeID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // finished or gone meanwhile
 		}
-		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			var episodeID int64
-			err := tx.QueryRow(ctx, `DELETE FROM uploads WHERE id = $1 AND completed_at IS NULL RETURNING episode_id`, id).Scan(&episodeID)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil // finished or gone meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `UPDATE episodes SET status = 'failed', failure_reason = $2
-				WHERE id = $1 AND status = 'uploading'
-				  AND NOT EXISTS (SELECT 1 FROM uploads WHERE episode_id = $1 AND completed_at IS NULL)`, episodeID, expiredReason)
-			return err
-		})
 		if err != nil {
-			return expired, fmt.Errorf("expire upload %s: %w", id, err)
+			return err
 		}
-		if err := store.remove(id); err != nil {
-			return expired, fmt.Errorf("expire upload %s: %w", id, err)
-		}
-		expired++
-	}
-	return expired, store.removeOrphans(ctx, db, cutoff)
+		_, err = tx.Exec(ctx, `UPDATE episodes SET status = 'failed', failure_reason = $2
+			WHERE id = $1 AND status = 'uploading'
+			  AND NOT EXISTS (SELECT 1 FROM uploads WHERE episode_id = $1 AND completed_at IS NULL)`, episodeID, expiredReason)
+		return err
+	})
 }
 
-// lastWrite is when the upload's files last changed, or the zero time when it has none.
-func (s *UploadStore) lastWrite(id string) time.Time {
-	var last time.Time
-	for _, name := range []string{s.Path(id), s.Path(id) + ".info", s.statePath(id)} {
-		if fi, err := os.Stat(name); err == nil && fi.ModTime().After(last) {
-			last = fi.ModTime()
-		}
-	}
-	return last
-}
-
-// remove deletes an upload's files.
-func (s *UploadStore) remove(id string) error {
-	var errs []error
-	for _, name := range []string{s.Path(id), s.Path(id) + ".info", s.statePath(id), s.statePath(id) + ".tmp"} {
-		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeOrphans deletes upload files older than cutoff whose id has no upload row.
-func (s *UploadStore) removeOrphans(ctx context.Context, db DBTX, cutoff time.Time) error {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return fmt.Errorf("expire uploads: %w", err)
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, e := range entries {
-		m := uploadFileRE.FindStringSubmatch(e.Name())
-		if m == nil || seen[m[1]] {
-			continue
-		}
-		seen[m[1]] = true
-		if s.lastWrite(m[1]).Before(cutoff) {
-			ids = append(ids, m[1])
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
+// UploadsWithoutRow returns the ids among ids that have no upload row: files of an upload whose
+// creation failed half way.
+func UploadsWithoutRow(ctx context.Context, db DBTX, ids []string) ([]string, error) {
 	rows, _ := db.Query(ctx, `SELECT id FROM unnest($1::text[]) AS c(id) WHERE NOT EXISTS (SELECT 1 FROM uploads u WHERE u.id = c.id)`, ids)
 	orphans, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("expire uploads: %w", err)
+		return nil, fmt.Errorf("uploads without a row: %w", err)
 	}
-	var errs []error
-	for _, id := range orphans {
-		errs = append(errs, s.remove(id))
-	}
-	return errors.Join(errs...)
-}
-
-// ExpireUploadsEvery runs ExpireUploads every interval until ctx ends, for uploads silent for
-// longer than after.
-func ExpireUploadsEvery(ctx context.Context, db interface {
-	DBTX
-	Begin(context.Context) (pgx.Tx, error)
-}, store *UploadStore, after, interval time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			n, err := ExpireUploads(ctx, db, store, now.Add(-after))
-			if err != nil && ctx.Err() == nil {
-				logger.Warn("expire uploads", slog.Any("error", err))
-			}
-			if n > 0 {
-				logger.Info("unfinished uploads expired", slog.Int("uploads", n), slog.Duration("after", after))
-			}
-		}
-	}
+	return orphans, nil
 }

@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/fanseed/fanseed/seeding"
 )
 
 // ErrForbidden is returned when an account may not touch something it can see exists.
@@ -102,111 +99,53 @@ func LatestUpload(ctx context.Context, db DBTX, episodeID int64) (Upload, error)
 	return u, notFound(err, "upload")
 }
 
-// Publisher turns finished uploads into torrents and hands them to the fleet.
-type Publisher struct {
-	DB interface {
-		DBTX
-		Begin(ctx context.Context) (pgx.Tx, error)
+// CompleteUpload marks an upload finished. It reports false when it was finished already, so
+// that only one caller goes on to publish it.
+func CompleteUpload(ctx context.Context, db DBTX, id string) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE uploads SET completed_at = now() WHERE id = $1 AND completed_at IS NULL`, id)
+	if err != nil {
+		return false, fmt.Errorf("complete upload %s: %w", id, err)
 	}
-	Store    *UploadStore
-	BaseURL  string                                                             // public URL of the control plane, without a trailing slash
-	Assigned func(ctx context.Context, tx pgx.Tx, torrent seeding.Record) error // assigns replicas; may be nil
+	return tag.RowsAffected() > 0, nil
 }
 
-// TrackerURL is the announce URL of our tracker.
-func (p *Publisher) TrackerURL() string { return p.BaseURL + "/announce" }
-
-// WebSeedURL is the BEP 19 url-list entry for a torrent: the client appends the file name.
-func (p *Publisher) WebSeedURL(infoHashHex string) string {
-	return p.BaseURL + "/seed/" + infoHashHex + "/"
+// EpisodeShowSlug is the slug of the show an episode belongs to, for the links in its torrent.
+func EpisodeShowSlug(ctx context.Context, db DBTX, episodeID int64) (string, error) {
+	var slug string
+	err := db.QueryRow(ctx, `SELECT s.slug FROM shows s JOIN episodes e ON e.show_id = s.id WHERE e.id = $1`, episodeID).Scan(&slug)
+	return slug, notFound(err, "show")
 }
 
-// Finish builds the torrent of a completed upload from the hashes made while it arrived, stores
-// it and moves the episode to processing. Calling it again for the same upload does nothing.
-func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
-	up, err := FindUpload(ctx, p.DB, uploadID)
-	if err != nil {
-		return err
+// ProcessEpisode moves an episode whose file is in to processing: its torrent waits for the fleet.
+func ProcessEpisode(ctx context.Context, db DBTX, id int64) error {
+	if _, err := db.Exec(ctx, `UPDATE episodes SET status = 'processing', failure_reason = '' WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("process episode %d: %w", id, err)
 	}
-	if up.CompletedAt != nil {
-		return nil
-	}
-	hashes, err := p.Store.Hashes(ctx, uploadID)
-	if err != nil {
-		return err
-	}
-	if hashes.Length != up.Size {
-		return fmt.Errorf("upload %s: hashed %d bytes of %d", uploadID, hashes.Length, up.Size)
-	}
-	ctype, err := p.Store.ContentType(uploadID)
-	if err != nil {
-		FailUpload(ctx, p.DB, uploadID, "The file is not audio, video or an archive.")
-		return err
-	}
-	var show Show
-	if err := p.DB.QueryRow(ctx, `SELECT s.slug FROM shows s JOIN episodes e ON e.show_id = s.id WHERE e.id = $1`, up.EpisodeID).
-		Scan(&show.Slug); err != nil {
-		return notFound(err, "show")
-	}
-	opts := seeding.TorrentOptions{Name: up.Filename, TrackerURL: p.TrackerURL(), ShowURL: p.BaseURL + "/s/" + show.Slug, CreatedAt: time.Now()}
-	t, err := seeding.BuildTorrent(hashes, opts)
-	if err != nil {
-		return err
-	}
-	// url-list names the infohash, which the info dictionary alone decides: build again with it.
-	opts.WebSeedURL = p.WebSeedURL(fmt.Sprintf("%x", t.InfoHash))
-	if t, err = seeding.BuildTorrent(hashes, opts); err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, p.DB, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE uploads SET completed_at = now() WHERE id = $1 AND completed_at IS NULL`, uploadID)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		// A file that failed to publish before gives way to this one.
-		if _, err := tx.Exec(ctx, `UPDATE torrents SET status = 'deleted' WHERE episode_id = $1 AND status = 'failed'`, up.EpisodeID); err != nil {
-			return err
-		}
-		rec, err := seeding.CreateTorrent(ctx, tx, seeding.Record{
-			EpisodeID: up.EpisodeID, InfoHash: t.InfoHash[:], Name: t.Name, Length: hashes.Length,
-			PieceLength: hashes.PieceLength, SHA256: hashes.SHA256[:], ContentType: ctype,
-			ContentPath: p.Store.Path(uploadID), Metainfo: t.Bytes,
-		})
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "torrents_infohash_key" {
-			return fmt.Errorf("%w: this exact file, with this name, is already published as another episode", ErrInvalid)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE episodes SET status = 'processing', failure_reason = '' WHERE id = $1`, up.EpisodeID); err != nil {
-			return err
-		}
-		if p.Assigned != nil {
-			return p.Assigned(ctx, tx, rec)
-		}
-		return nil
-	})
+	return nil
 }
 
-// Delete unpublishes an episode and its torrent in one transaction. It locks the torrents before
-// the episode, the order publishing takes them in, so a delete while the episode is being
-// published waits for it instead of deadlocking with it.
-func (p *Publisher) Delete(ctx context.Context, episodeID int64) error {
-	return pgx.BeginFunc(ctx, p.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE episode_id = $1 ORDER BY id FOR NO KEY UPDATE`, episodeID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE episodes SET status = 'deleted' WHERE id = $1`, episodeID); err != nil {
-			return err
-		}
-		t, err := seeding.TorrentForEpisode(ctx, tx, episodeID)
-		if errors.Is(err, seeding.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return seeding.DeleteTorrent(ctx, tx, t.ID)
-	})
+// PublishEpisodes makes public the episodes in processing among ids, once their torrents are.
+func PublishEpisodes(ctx context.Context, db DBTX, ids []int64) error {
+	_, err := db.Exec(ctx, `UPDATE episodes SET status = 'published', failure_reason = '', published_at = coalesce(published_at, now())
+		WHERE id = ANY($1) AND status = 'processing'`, ids)
+	if err != nil {
+		return fmt.Errorf("publish episodes: %w", err)
+	}
+	return nil
+}
+
+// FailEpisode marks an episode in processing failed, with a reason its creator reads.
+func FailEpisode(ctx context.Context, db DBTX, id int64, reason string) error {
+	if _, err := db.Exec(ctx, `UPDATE episodes SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'processing'`, id, reason); err != nil {
+		return fmt.Errorf("fail episode %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteEpisode marks an episode deleted: it leaves the fan pages and the portal.
+func DeleteEpisode(ctx context.Context, db DBTX, id int64) error {
+	if _, err := db.Exec(ctx, `UPDATE episodes SET status = 'deleted' WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete episode %d: %w", id, err)
+	}
+	return nil
 }

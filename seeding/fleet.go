@@ -54,7 +54,17 @@ type Fleet struct {
 	DownAfter      time.Duration // a node without a heartbeat for this long is down; DefaultDownAfter when zero
 	PublishTimeout time.Duration // a torrent not published by then fails; DefaultPublishTimeout when zero
 	Published      *Published    // this process's tracker set, invalidated after publishing; may be nil
+	Episodes       Episodes      // told of torrents published or failed; nil for a fleet that only reads or drains
 	Log            *slog.Logger
+}
+
+// Episodes hears, in the transaction that publishes or fails torrents, which episodes those
+// torrents belong to, so that each episode follows its torrent atomically: neither is ever public
+// without the other. The torrent rows are locked by then, so an implementation that updates the
+// episodes takes its locks in the order every writer does: torrent first, then episode.
+type Episodes interface {
+	TorrentsPublished(ctx context.Context, tx pgx.Tx, episodeIDs []int64) error
+	TorrentFailed(ctx context.Context, tx pgx.Tx, episodeID int64, reason string) error
 }
 
 func (f *Fleet) replicas() int {
@@ -363,30 +373,29 @@ func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, 
 	return tag.RowsAffected(), nil
 }
 
-// publishReady publishes every torrent in processing that R up nodes report seeding.
+// publishReady publishes every torrent in processing that R up nodes report seeding, and tells
+// Episodes of them in the same transaction.
 func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
-	var n int
-	// The one statement where seeding writes a catalog table: an episode is published in the same
-	// transaction as its torrent, so neither is ever public without the other.
-	err := tx.QueryRow(ctx, `
+	rows, _ := tx.Query(ctx, `
 		WITH ready AS (
 			SELECT t.id FROM torrents t
 			WHERE t.status = 'processing' AND (
 				SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
 				WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') >= $1
 			FOR NO KEY UPDATE OF t SKIP LOCKED
-		), pub AS (
-			UPDATE torrents t SET status = 'published', published_at = now() FROM ready WHERE t.id = ready.id
-			RETURNING t.episode_id
-		), ep AS (
-			UPDATE episodes e SET status = 'published', failure_reason = '', published_at = coalesce(e.published_at, now())
-			FROM pub WHERE e.id = pub.episode_id AND e.status = 'processing'
 		)
-		SELECT count(*) FROM pub`, f.replicas()).Scan(&n)
+		UPDATE torrents t SET status = 'published', published_at = now() FROM ready WHERE t.id = ready.id
+		RETURNING t.episode_id`, f.replicas())
+	episodes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return 0, fmt.Errorf("publish ready torrents: %w", err)
 	}
-	return n, nil
+	if len(episodes) > 0 && f.Episodes != nil {
+		if err := f.Episodes.TorrentsPublished(ctx, tx, episodes); err != nil {
+			return 0, fmt.Errorf("publish the episodes of ready torrents: %w", err)
+		}
+	}
+	return len(episodes), nil
 }
 
 // ReconcileResult counts what one Reconcile changed, for logs and tests.
@@ -519,12 +528,14 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 			reason += " A node reported: " + s.nodeErr
 		}
 		reason += " Upload the file again, or ask the operator."
-		// As in publishReady, the episode's status follows its torrent's in the same statement.
-		if _, err := tx.Exec(ctx, `
-			WITH t AS (UPDATE torrents SET status = 'failed' WHERE id = $1)
-			UPDATE episodes SET status = 'failed', failure_reason = $3 WHERE id = $2 AND status = 'processing'`,
-			s.id, s.episodeID, reason); err != nil {
+		// As in publishReady, the episode's status follows its torrent's in the same transaction.
+		if _, err := tx.Exec(ctx, `UPDATE torrents SET status = 'failed' WHERE id = $1`, s.id); err != nil {
 			return 0, fmt.Errorf("fail torrent %d: %w", s.id, err)
+		}
+		if f.Episodes != nil {
+			if err := f.Episodes.TorrentFailed(ctx, tx, s.episodeID, reason); err != nil {
+				return 0, fmt.Errorf("fail the episode of torrent %d: %w", s.id, err)
+			}
 		}
 	}
 	return len(all), nil

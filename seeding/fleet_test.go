@@ -38,7 +38,22 @@ func newFleetFixture(t *testing.T) *fleetFixture {
 	if err := db.QueryRow(ctx, `INSERT INTO shows (owner_id, slug, title, currency) VALUES ($1, 'night', 'Night', 'USD') RETURNING id`, owner).Scan(&show); err != nil {
 		t.Fatal(err)
 	}
-	return &fleetFixture{t: t, db: db, showID: show, fleet: &Fleet{DB: db, Replicas: 2, Published: &Published{DB: db}}}
+	return &fleetFixture{t: t, db: db, showID: show, fleet: &Fleet{DB: db, Replicas: 2, Published: &Published{DB: db}, Episodes: sqlEpisodes{}}}
+}
+
+// sqlEpisodes moves episodes as the catalog does when the fleet tells it of its torrents, so
+// that these tests see episodes follow their torrents without importing the catalog.
+type sqlEpisodes struct{}
+
+func (sqlEpisodes) TorrentsPublished(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	_, err := tx.Exec(ctx, `UPDATE episodes SET status = 'published', failure_reason = '', published_at = coalesce(published_at, now())
+		WHERE id = ANY($1) AND status = 'processing'`, ids)
+	return err
+}
+
+func (sqlEpisodes) TorrentFailed(ctx context.Context, tx pgx.Tx, id int64, reason string) error {
+	_, err := tx.Exec(ctx, `UPDATE episodes SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'processing'`, id, reason)
+	return err
 }
 
 // torrent adds an episode in processing with a torrent of the given length, as Publisher.Finish

@@ -290,6 +290,24 @@ func RecordStatsEvery(ctx context.Context, db DBTX, t *Tracker, every time.Durat
 	}
 }
 
+// LockEpisodeTorrents locks an episode's torrent rows, in the order publishing takes them (the
+// torrent before its episode), for a transaction that goes on to change the episode.
+func LockEpisodeTorrents(ctx context.Context, db DBTX, episodeID int64) error {
+	if _, err := db.Exec(ctx, `SELECT 1 FROM torrents WHERE episode_id = $1 ORDER BY id FOR NO KEY UPDATE`, episodeID); err != nil {
+		return fmt.Errorf("lock torrents of episode %d: %w", episodeID, err)
+	}
+	return nil
+}
+
+// DropFailedTorrents marks deleted an episode's torrents that failed to publish, so that a new
+// file of the episode takes their place.
+func DropFailedTorrents(ctx context.Context, db DBTX, episodeID int64) error {
+	if _, err := db.Exec(ctx, `UPDATE torrents SET status = 'deleted' WHERE episode_id = $1 AND status = 'failed'`, episodeID); err != nil {
+		return fmt.Errorf("drop failed torrents of episode %d: %w", episodeID, err)
+	}
+	return nil
+}
+
 // PublishedTorrents returns the published torrents of the given episodes, by episode id.
 func PublishedTorrents(ctx context.Context, db DBTX, episodeIDs []int64) (map[int64]Record, error) {
 	rows, _ := db.Query(ctx, `SELECT `+recordColumns+` FROM torrents WHERE episode_id = ANY($1) AND status = 'published'`, episodeIDs)

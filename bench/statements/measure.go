@@ -20,6 +20,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -32,7 +33,7 @@ func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, profil
 		return err
 	}
 	defer os.RemoveAll(dir)
-	uploads, err := catalog.NewUploadStore(dir)
+	uploads, err := publishing.NewUploadStore(dir)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func measure(ctx context.Context, db *pgxpool.Pool, fx fixture, runs int, profil
 		return err
 	}
 	h, err := api.NewServer(api.Config{UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published, Money: money,
-		Publisher: &catalog.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.bench"},
+		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.bench"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed}},
 		db, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

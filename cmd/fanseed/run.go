@@ -22,8 +22,8 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
-	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -197,7 +197,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		}
 		return nil
 	}
-	uploads, err := catalog.NewUploadStore(filepath.Join(cfg.DataDir, "uploads"))
+	uploads, err := publishing.NewUploadStore(filepath.Join(cfg.DataDir, "uploads"))
 	if err != nil {
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
@@ -207,8 +207,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
-	publisher := &catalog.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
-	go catalog.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
+	publisher := &publishing.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
+	go publishing.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
 	fleet := startFleet(ctx, cfg, fleetCfg, pool, published, publisher, logger)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -89,9 +89,9 @@ func randomToken() string {
 // startFleet wires the fleet into the control plane: new torrents get their replicas in the
 // transaction that creates them, and the fleet is reconciled in the background.
 func startFleet(ctx context.Context, cfg config, fc fleetConfig, pool *pgxpool.Pool, published *seeding.Published,
-	publisher *catalog.Publisher, logger *slog.Logger) *seeding.Fleet {
+	publisher *publishing.Publisher, logger *slog.Logger) *seeding.Fleet {
 	fleet := &seeding.Fleet{DB: pool, Replicas: cfg.Replicas, DownAfter: fc.DownAfter, PublishTimeout: fc.PublishTimeout,
-		Published: published, Log: logger}
+		Published: published, Episodes: publishing.Episodes{}, Log: logger}
 	publisher.Assigned = fleet.Assign
 	go fleet.Run(ctx, fc.ReconcileEvery)
 	if fc.NodeToken == "" {

@@ -1,4 +1,4 @@
-package catalog
+package publishing
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -117,7 +118,7 @@ func storageError(err error) error {
 	return err
 }
 
-// CheckRoom reports ErrStorageFull when a file of size bytes would not fit in the free space
+// CheckRoom reports catalog.ErrStorageFull when a file of size bytes would not fit in the free space
 // of the upload directory, so that an upload that cannot finish is refused before it starts.
 func (s *UploadStore) CheckRoom(size int64) error {
 	var st syscall.Statfs_t
@@ -126,7 +127,7 @@ func (s *UploadStore) CheckRoom(size int64) error {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if size > free {
-		return fmt.Errorf("%w: the file is %d bytes and the server has %d bytes free; try again later", ErrStorageFull, size, free)
+		return fmt.Errorf("%w: the file is %d bytes and the server has %d bytes free; try again later", catalog.ErrStorageFull, size, free)
 	}
 	return nil
 }
@@ -344,5 +345,5 @@ func SniffMedia(head []byte) (string, error) {
 	case "application/ogg", "application/zip", "application/x-gzip", "application/x-rar-compressed":
 		return t, nil
 	}
-	return "", fmt.Errorf("%w: the file is %s, not audio, video or an archive (zip, tar, 7z, gzip, rar)", ErrInvalid, t)
+	return "", fmt.Errorf("%w: the file is %s, not audio, video or an archive (zip, tar, 7z, gzip, rar)", catalog.ErrInvalid, t)
 }

@@ -1,4 +1,4 @@
-package catalog
+package publishing
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/fanseed/fanseed/catalog"
 )
 
 // smallDisk mounts a tmpfs of size bytes for the test (the tests run as root, as CI does) and
@@ -89,7 +91,7 @@ func TestCheckRoom(t *testing.T) {
 		t.Errorf("512 KiB on an empty 1 MiB disk: %v", err)
 	}
 	err = store.CheckRoom(2 << 20)
-	if !errors.Is(err, ErrStorageFull) || strings.Contains(err.Error(), dir) {
-		t.Errorf("2 MiB on a 1 MiB disk: %v, want ErrStorageFull without the path", err)
+	if !errors.Is(err, catalog.ErrStorageFull) || strings.Contains(err.Error(), dir) {
+		t.Errorf("2 MiB on a 1 MiB disk: %v, want catalog.ErrStorageFull without the path", err)
 	}
 }
