@@ -1,5 +1,3 @@
-// Package api is Fanseed over HTTP: the creator portal, fan pages, the JSON API, and the
-// endpoints that delegate to billing (Stripe webhooks) and seeding (tracker, web seed).
 package api
 
 import (

@@ -1,5 +1,3 @@
-// Package billing is money: share plans and splits, the ledger, Stripe, refunds and disputes,
-// payouts and statements. Amounts and currencies themselves are package money.
 package billing
 
 import (

@@ -1,4 +1,3 @@
-// Package catalog holds who publishes and what: accounts and their sessions, shows and episodes.
 package catalog
 
 import (

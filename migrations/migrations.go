@@ -1,4 +1,3 @@
-// Package migrations holds the numbered SQL files that define the schema and applies them.
 package migrations
 
 import (

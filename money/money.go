@@ -1,6 +1,3 @@
-// Package money is amounts and currencies: ISO codes with Stripe's decimal places, formatting and
-// parsing of minor units. It owns no tables and imports nothing of Fanseed's, so that every package
-// that shows or reads an amount (catalog, billing) can use it.
 package money
 
 import (

@@ -1,5 +1,3 @@
-// Package seeding is torrents: piece hashing and metainfo, the tracker and swarm statistics, and
-// later the fleet of seedbox nodes.
 package seeding
 
 import (

@@ -1,4 +1,3 @@
-// Package templates holds the HTML templates and static assets, embedded in the binary.
 package templates
 
 import "embed"
