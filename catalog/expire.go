@@ -24,25 +24,28 @@ func UnfinishedUploads(ctx context.Context, db DBTX, cutoff time.Time) ([]string
 
 // ExpireUpload deletes an unfinished upload's row, so that a client resuming it hears it is
 // gone, and marks its episode failed, with a reason its creator reads, when no other upload of
-// it is in progress. An upload finished or gone meanwhile is left alone.
+// it is in progress. It reports whether it deleted the row: an upload finished or gone meanwhile
+// is left alone, and so must its files be.
 func ExpireUpload(ctx context.Context, db interface {
 	DBTX
 	Begin(context.Context) (pgx.Tx, error)
-}, id string) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+}, id string) (deleted bool, err error) {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var episodeID int64
 		err := tx.QueryRow(ctx, `DELETE FROM uploads WHERE id = $1 AND completed_at IS NULL RETURNING episode_id`, id).Scan(&episodeID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // finished or gone meanwhile
+			return nil // finished or gone meanwhile: its files are not to be touched
 		}
 		if err != nil {
 			return err
 		}
+		deleted = true
 		_, err = tx.Exec(ctx, `UPDATE episodes SET status = 'failed', failure_reason = $2
 			WHERE id = $1 AND status = 'uploading'
 			  AND NOT EXISTS (SELECT 1 FROM uploads WHERE episode_id = $1 AND completed_at IS NULL)`, episodeID, expiredReason)
 		return err
 	})
+	return deleted && err == nil, err
 }
 
 // UploadsWithoutRow returns the ids among ids that have no upload row: files of an upload whose

@@ -40,8 +40,12 @@ func ExpireUploads(ctx context.Context, db interface {
 		if store.lastWrite(id).After(cutoff) {
 			continue // still arriving
 		}
-		if err := catalog.ExpireUpload(ctx, db, id); err != nil {
+		deleted, err := catalog.ExpireUpload(ctx, db, id)
+		if err != nil {
 			return expired, fmt.Errorf("expire upload %s: %w", id, err)
+		}
+		if !deleted {
+			continue // finished meanwhile: its file is the episode's now
 		}
 		if err := store.remove(id); err != nil {
 			return expired, fmt.Errorf("expire upload %s: %w", id, err)
