@@ -19,17 +19,18 @@ const module = "github.com/fanseed/fanseed/"
 // Lower layers come first: a package imports only packages above it in this list.
 var allowed = map[string][]string{
 	"money":      nil,
+	"periodic":   nil,
 	"mail":       nil,
 	"templates":  nil,
 	"migrations": nil,
 	"catalog":    {"money"},
-	"billing":    {"money"},
-	"seeding":    {"money"},
-	"publishing": {"catalog", "seeding", "money"},
+	"billing":    {"money", "periodic"},
+	"seeding":    {"money", "periodic"},
+	"publishing": {"catalog", "seeding", "money", "periodic"},
 	"notify":     {"billing", "catalog", "mail", "money"},
 	"api":        {"billing", "catalog", "mail", "money", "notify", "publishing", "seeding", "templates"},
-	"cmd/fanseed": {"api", "billing", "catalog", "mail", "migrations", "money", "notify", "publishing", "seeding",
-		"templates"},
+	"cmd/fanseed": {"api", "billing", "catalog", "mail", "migrations", "money", "notify", "periodic", "publishing",
+		"seeding", "templates"},
 
 	// Helpers for tests and benchmarks.
 	"migrations/dbtest":  {"migrations"},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fanseed/fanseed/periodic"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -68,14 +69,7 @@ func RollupStatementDays(ctx context.Context, db DBTX, now time.Time) error {
 
 // RollupStatementDaysEvery runs RollupStatementDays now and then every interval until ctx ends.
 func RollupStatementDaysEvery(ctx context.Context, db DBTX, every time.Duration, logger *slog.Logger) {
-	for {
-		if err := RollupStatementDays(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
-			logger.Warn("roll up statement days", slog.Any("error", err))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
+	periodic.Loop{Name: "roll up statement days", Every: every, Now: true, Log: logger}.Run(ctx, func(ctx context.Context) error {
+		return RollupStatementDays(ctx, db, time.Now())
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/periodic"
 )
 
 // DefaultUploadExpireAfter is how long an unfinished upload may go without a byte written
@@ -115,20 +116,11 @@ func ExpireUploadsEvery(ctx context.Context, db interface {
 	catalog.DBTX
 	Begin(context.Context) (pgx.Tx, error)
 }, store *UploadStore, after, interval time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			n, err := ExpireUploads(ctx, db, store, now.Add(-after))
-			if err != nil && ctx.Err() == nil {
-				logger.Warn("expire uploads", slog.Any("error", err))
-			}
-			if n > 0 {
-				logger.Info("unfinished uploads expired", slog.Int("uploads", n), slog.Duration("after", after))
-			}
+	periodic.Loop{Name: "expire uploads", Every: interval, Log: logger}.Run(ctx, func(ctx context.Context) error {
+		n, err := ExpireUploads(ctx, db, store, time.Now().Add(-after))
+		if n > 0 {
+			logger.Info("unfinished uploads expired", slog.Int("uploads", n), slog.Duration("after", after))
 		}
-	}
+		return err
+	})
 }

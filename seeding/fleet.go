@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fanseed/fanseed/periodic"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -543,23 +544,14 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 
 // Run reconciles every interval until ctx ends.
 func (f *Fleet) Run(ctx context.Context, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	periodic.Loop{Name: "reconcile fleet", Every: every, Log: f.Log}.Run(ctx, func(ctx context.Context) error {
 		res, err := f.Reconcile(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			f.Log.Warn("reconcile fleet", slog.Any("error", err))
-		case res.Down+res.Assigned+res.Published+res.Failed > 0:
+		if err == nil && res.Down+res.Assigned+res.Published+res.Failed > 0 {
 			f.Log.Info("fleet reconciled", slog.Int("nodes_down", res.Down), slog.Int("replicas_assigned", res.Assigned),
 				slog.Int("published", res.Published), slog.Int("failed", res.Failed))
 		}
-	}
+		return err
+	})
 }
 
 // Drain removes a node the safe way: it keeps seeding until its torrents have R replicas on

@@ -23,6 +23,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/fanseed/fanseed/periodic"
 	"golang.org/x/time/rate"
 )
 
@@ -438,32 +439,26 @@ var errNodeUnknown = errors.New("control plane does not know this node")
 // Run registers with the control plane and heartbeats until ctx ends, then closes the node.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	tick := time.NewTicker(n.cfg.HeartbeatEvery)
-	defer tick.Stop()
-	for {
-		n.mu.Lock()
-		id := n.id
-		n.mu.Unlock()
-		var err error
-		if id == 0 {
-			err = n.register(ctx)
-		} else {
-			err = n.heartbeat(ctx, id)
-			if errors.Is(err, errNodeUnknown) {
-				n.mu.Lock()
-				n.id = 0
-				n.mu.Unlock()
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			n.log.Warn("seedbox node", slog.Any("error", err))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+	periodic.Loop{Name: "seedbox node", Every: n.cfg.HeartbeatEvery, Now: true, Log: n.log}.Run(ctx, n.beat)
+	return nil
+}
+
+// beat registers the node, or heartbeats once it is registered; a control plane that no longer
+// knows it has it register again on the next beat.
+func (n *Node) beat(ctx context.Context) error {
+	n.mu.Lock()
+	id := n.id
+	n.mu.Unlock()
+	if id == 0 {
+		return n.register(ctx)
 	}
+	err := n.heartbeat(ctx, id)
+	if errors.Is(err, errNodeUnknown) {
+		n.mu.Lock()
+		n.id = 0
+		n.mu.Unlock()
+	}
+	return err
 }
 
 func (n *Node) register(ctx context.Context) error {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fanseed/fanseed/periodic"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -271,23 +272,9 @@ func completionKey(day time.Time, ih [20]byte, a netip.Addr) []byte {
 // RecordStatsEvery adds the tracker's counters to the database every interval until ctx ends,
 // and once more at the end.
 func RecordStatsEvery(ctx context.Context, db DBTX, t *Tracker, every time.Duration, logger *slog.Logger) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := RecordStats(final, db, time.Now(), t.Snapshot()); err != nil {
-				logger.Warn("record swarm stats", slog.Any("error", err))
-			}
-			return
-		case now := <-tick.C:
-			if err := RecordStats(ctx, db, now, t.Snapshot()); err != nil {
-				logger.Warn("record swarm stats", slog.Any("error", err))
-			}
-		}
-	}
+	periodic.Loop{Name: "record swarm stats", Every: every, Final: true, Log: logger}.Run(ctx, func(ctx context.Context) error {
+		return RecordStats(ctx, db, time.Now(), t.Snapshot())
+	})
 }
 
 // LockEpisodeTorrents locks an episode's torrent rows, in the order publishing takes them (the

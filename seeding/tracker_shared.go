@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fanseed/fanseed/periodic"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -197,13 +198,13 @@ func (t *Tracker) loadShared(ctx context.Context, hashes [][20]byte, cutoff time
 
 // ShareEvery shares the tracker's swarms every interval until ctx ends.
 func (t *Tracker) ShareEvery(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	every(ctx, interval, logger, "share tracker peers", t.Share)
+	periodic.Loop{Name: "share tracker peers", Every: interval, Log: logger}.Run(ctx, t.Share)
 }
 
 // FollowDownNodes tells the tracker, every interval until ctx ends, the peer ids of the seedbox
 // nodes marked down or removed (see Tracker.SetDownPeers).
 func FollowDownNodes(ctx context.Context, db DBTX, t *Tracker, interval time.Duration, logger *slog.Logger) {
-	every(ctx, interval, logger, "read down seedbox nodes", func(ctx context.Context) error {
+	periodic.Loop{Name: "read down seedbox nodes", Every: interval, Log: logger}.Run(ctx, func(ctx context.Context) error {
 		rows, _ := db.Query(ctx, `SELECT peer_id FROM nodes WHERE status IN ('down', 'removed') AND peer_id IS NOT NULL`)
 		ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([20]byte, error) {
 			var b []byte
@@ -216,20 +217,4 @@ func FollowDownNodes(ctx context.Context, db DBTX, t *Tracker, interval time.Dur
 		t.SetDownPeers(ids)
 		return nil
 	})
-}
-
-// every calls fn every interval until ctx ends, logging its errors as what.
-func every(ctx context.Context, interval time.Duration, logger *slog.Logger, what string, fn func(context.Context) error) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				logger.Warn(what, slog.Any("error", err))
-			}
-		}
-	}
 }
