@@ -159,7 +159,7 @@ func (s *Service) StartDonation(ctx context.Context, d Donation, page CheckoutPa
 	if d.EpisodeID != nil {
 		md[MetaEpisodeID] = strconv.FormatInt(*d.EpisodeID, 10)
 	}
-	sessionID, url := TestSessionPrefix+randomToken("", 12), ""
+	sessionID, url := TestSessionPrefix+strings.ToLower(randomToken("")), ""
 	if s.Stripe != nil {
 		var err error
 		sessionID, url, err = s.Stripe.CreateCheckout(ctx, Checkout{

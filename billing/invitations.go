@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -55,11 +54,7 @@ func CreateInvitation(ctx context.Context, db DBTX, partyID, showID, invitedBy i
 	if p.AccountID != nil {
 		return "", Party{}, fmt.Errorf("%w: %s already accepted", ErrConflict, p.Name)
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", Party{}, err
-	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
+	token := rand.Text()
 	if _, err := db.Exec(ctx, `UPDATE party_invitations SET expires_at = least(expires_at, now())
 		WHERE party_id = $1 AND accepted_at IS NULL AND expires_at > now()`, partyID); err != nil {
 		return "", Party{}, fmt.Errorf("retire invitations: %w", dbError(err))

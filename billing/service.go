@@ -2,7 +2,6 @@ package billing
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,13 +50,8 @@ func metaInt(md map[string]string, key string) int64 {
 	return v
 }
 
-func randomToken(prefix string, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
+// randomToken is a secret with a prefix saying what it is: crypto/rand's Text, 130 bits.
+func randomToken(prefix string) string { return prefix + rand.Text() }
 
 // TestSessionPrefix starts the ids of Checkout sessions made in offline test mode.
 const TestSessionPrefix = "cs_test_fanseed_"

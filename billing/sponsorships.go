@@ -75,7 +75,7 @@ func CreateSponsorship(ctx context.Context, db DBTX, showID int64, createdBy *in
 			currency, pay_token, created_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+sponsorshipColumns,
 		showID, strings.TrimSpace(in.SponsorName), strings.TrimSpace(in.ContactEmail), in.PeriodStart, in.PeriodEnd,
-		strings.TrimSpace(in.Episodes), in.Amount, cur.Code, randomToken("sp_", 16), createdBy)
+		strings.TrimSpace(in.Episodes), in.Amount, cur.Code, randomToken("sp_"), createdBy)
 	sp, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Sponsorship])
 	if err != nil {
 		return Sponsorship{}, fmt.Errorf("create sponsorship: %w", dbError(err))
@@ -128,7 +128,7 @@ func (s *Service) StartSponsorship(ctx context.Context, sp Sponsorship, page Che
 	}
 	md := map[string]string{MetaKind: KindSponsorship, MetaShowID: strconv.FormatInt(sp.ShowID, 10),
 		MetaSponsorshipID: strconv.FormatInt(sp.ID, 10)}
-	sessionID, url := TestSessionPrefix+randomToken("", 12), ""
+	sessionID, url := TestSessionPrefix+strings.ToLower(randomToken("")), ""
 	if s.Stripe != nil {
 		var err error
 		sessionID, url, err = s.Stripe.CreateCheckout(ctx, Checkout{

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,11 +25,7 @@ const (
 
 // NewLinkToken makes a random token for a one-time link and its SHA-256, the only form stored.
 func NewLinkToken() (token string, hash []byte) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		panic(err)
-	}
-	token = base64.RawURLEncoding.EncodeToString(raw)
+	token = rand.Text()
 	return token, tokenHash(token)
 }
 

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -186,11 +185,7 @@ func takeLoginAttempt(ctx context.Context, db TxDBTX, keys map[string]int) (time
 // token for its cookie: a new one each time, the rows of the browser's old token (current, if
 // any) moving to it, so a token seen by anyone else stops working at the next login.
 func RememberDevice(ctx context.Context, db DBTX, accountID int64, current string) (string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
-	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
+	token := rand.Text()
 	if current != "" {
 		if _, err := db.Exec(ctx, `UPDATE login_devices SET token_hash = $2 WHERE token_hash = $1`, tokenHash(current), tokenHash(token)); err != nil {
 			return "", fmt.Errorf("move login device: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -24,11 +23,7 @@ func CreateSession(ctx context.Context, db DBTX, accountID int64) (string, error
 // StartSession is CreateSession recording the browser (its User-Agent), for the account's
 // list of sessions.
 func StartSession(ctx context.Context, db DBTX, accountID int64, userAgent string) (string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
-	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
+	token := rand.Text()
 	userAgent = strings.ToValidUTF8(strings.ReplaceAll(userAgent, "\x00", ""), "")
 	if r := []rune(userAgent); len(r) > 300 {
 		userAgent = string(r[:300])

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,11 +36,7 @@ func CreateToken(ctx context.Context, db DBTX, accountID int64, name string) (To
 	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
 		return Token{}, "", fmt.Errorf("%w: %w", ErrInvalid, FieldErrors{"name": "Give the token a name of 1 to 100 characters."})
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return Token{}, "", err
-	}
-	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	secret := TokenPrefix + rand.Text()
 	rows, _ := db.Query(ctx, `INSERT INTO api_tokens (account_id, name, token_hash) VALUES ($1, $2, $3)
 		RETURNING `+tokenColumns, accountID, name, tokenHash(secret))
 	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Token])

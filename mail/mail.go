@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,9 +71,7 @@ func (s *Service) Send(ctx context.Context, db DBTX, m Message) (bool, error) {
 		return false, fmt.Errorf("%w: subject must be one line of text", ErrInvalid)
 	}
 	if m.Key == "" {
-		b := make([]byte, 12)
-		rand.Read(b)
-		m.Key = "once:" + hex.EncodeToString(b)
+		m.Key = "once:" + rand.Text()
 	}
 	status := StatusHeld
 	if s.Sends() {

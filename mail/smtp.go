@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -145,8 +144,7 @@ func compose(from, to, subject, body string, now time.Time) ([]byte, string, err
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: MAIL_FROM %q: %v", ErrInvalid, from, err)
 	}
-	id := make([]byte, 12)
-	rand.Read(id)
+	id := rand.Text()
 	domain := fa.Address[strings.LastIndexByte(fa.Address, '@')+1:]
 	var b bytes.Buffer
 	h := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
@@ -154,7 +152,7 @@ func compose(from, to, subject, body string, now time.Time) ([]byte, string, err
 	h("To", to)
 	h("Subject", mime.QEncoding.Encode("utf-8", subject))
 	h("Date", now.Format(time.RFC1123Z))
-	h("Message-ID", "<"+hex.EncodeToString(id)+"@"+domain+">")
+	h("Message-ID", "<"+id+"@"+domain+">")
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=utf-8")
 	h("Content-Transfer-Encoding", "quoted-printable")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,9 +38,7 @@ func newMoney(cfg config, pool *pgxpool.Pool, logger *slog.Logger, work bool) (*
 		m.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
 	} else {
 		if m.WebhookSecret == "" {
-			b := make([]byte, 24)
-			rand.Read(b)
-			m.WebhookSecret = "whsec_offline_" + hex.EncodeToString(b)
+			m.WebhookSecret = "whsec_offline_" + rand.Text()
 		}
 		logger.Warn("STRIPE_SECRET_KEY is not set: offline test mode, donations complete on a test checkout page and no real money moves")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -304,7 +305,7 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	} else {
-		password, generated = randomPassword(), true
+		password, generated = rand.Text(), true
 	}
 	logger := newLogger(cfg, stderr)
 	pool, err := openDB(ctx, cfg.DatabaseURL, logger)

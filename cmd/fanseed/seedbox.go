@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +68,7 @@ func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) 
 	var errs []error
 	c := fleetConfig{NodeToken: strings.TrimSpace(getenv("NODE_TOKEN"))}
 	if c.NodeToken == "" && dev {
-		c.NodeToken = randomToken()
+		c.NodeToken = rand.Text()
 	}
 	if c.NodeToken != "" && len(c.NodeToken) < minTokenLen {
 		errs = append(errs, fmt.Errorf("NODE_TOKEN: must be at least %d characters (for example: openssl rand -hex 32)", minTokenLen))
@@ -78,12 +77,6 @@ func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) 
 	c.ReconcileEvery = positiveDuration(getenv, "RECONCILE_EVERY", "5s", &errs)
 	c.PublishTimeout = positiveDuration(getenv, "PUBLISH_TIMEOUT", "30m", &errs)
 	return c, errors.Join(errs...)
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // startFleet wires the fleet into the control plane: new torrents get their replicas in the

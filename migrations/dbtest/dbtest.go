@@ -7,10 +7,10 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +61,7 @@ func NewURL(tb testing.TB) string {
 		tb.Fatalf("dbtest: connect to %s: %v (is PostgreSQL running?)", redact(serverURL()), err)
 	}
 	defer admin.Close(ctx)
-	name := "fanseed_test_" + randomHex(8)
+	name := "fanseed_test_" + strings.ToLower(rand.Text()) // unquoted names are folded to lower case
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
 		tb.Fatalf("dbtest: create database: %v", err)
 	}
@@ -134,14 +134,6 @@ func ensureTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return name, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func redact(s string) string {
