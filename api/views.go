@@ -24,7 +24,9 @@ func parseViews() (*views, error) {
 		return nil, err
 	}
 	// The layout and the partials (files named _*.html) are shared by every page.
-	base, err := template.New("layout.html").ParseFS(templates.FS, "layout.html", "_*.html")
+	// The helpers every template may call.
+	funcs := template.FuncMap{"size": humanBytes}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templates.FS, "layout.html", "_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
