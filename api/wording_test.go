@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanseed/fanseed/catalog"
 )
 
-// TestPagesSpeakPlainly: sizes read in KiB, MiB and GiB.
+// TestPagesSpeakPlainly: sizes read in KiB, MiB and GiB; counts of one take the singular.
 func TestPagesSpeakPlainly(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
@@ -20,7 +21,7 @@ func TestPagesSpeakPlainly(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
-	if _, err := ts.db.Exec(ctx, `UPDATE torrents SET length = 1572864 WHERE id = $1`, rec.ID); err != nil {
+	if _, err := ts.db.Exec(ctx, `UPDATE torrents SET length = 1572864, completed = 1 WHERE id = $1`, rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	page := readBody(t, ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/episodes/%d", show.ID, ep.ID), nil))
@@ -29,5 +30,31 @@ func TestPagesSpeakPlainly(t *testing.T) {
 	}
 	if page := readBody(t, ts.do(t, nil, "GET", fmt.Sprintf("/s/plain/e/%d", ep.ID), nil)); !strings.Contains(page, "pilot.mp3 · 1.5 MiB") {
 		t.Errorf("fan episode page does not give the size as 1.5 MiB")
+	}
+
+	for path, want := range map[string]string{
+		"/s/plain": "· 1 download</span>", fmt.Sprintf("/s/plain/e/%d", ep.ID): "1.5 MiB · 1 download ·",
+	} {
+		if page := readBody(t, ts.do(t, nil, "GET", path, nil)); !strings.Contains(page, want) || strings.Contains(page, "1 downloads") {
+			t.Errorf("%s does not say %q", path, want)
+		}
+	}
+	day := time.Now().UTC().Add(-time.Hour)
+	if _, err := ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces, downloaders) VALUES ($1, $2, 1, 1, 1, 1, 1)`,
+		rec.ID, day); err != nil {
+		t.Fatal(err)
+	}
+	page = readBody(t, ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard", show.ID), nil))
+	if want := "<strong>1</strong> completed download in this range, by <strong>1</strong> new downloader"; !strings.Contains(page, want) {
+		t.Errorf("dashboard does not say %q", want)
+	}
+	_, err = ts.db.Exec(ctx, `INSERT INTO swarm_stats (torrent_id, bucket, seeders, leechers, completed, announces, downloaders) VALUES ($1, $2, 1, 1, 1, 1, 1)`,
+		rec.ID, day.Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = readBody(t, ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard", show.ID), nil))
+	if want := "<strong>2</strong> completed downloads in this range, by <strong>2</strong> new downloaders"; !strings.Contains(page, want) {
+		t.Errorf("dashboard does not say %q", want)
 	}
 }
