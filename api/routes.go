@@ -21,6 +21,7 @@ func (s *Server) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", s.guardMetrics(s.metrics.handler()))
 	static, _ := fs.Sub(templates.FS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(filesOnly{static}))))
+	r.Get("/favicon.ico", handleFavicon())
 
 	r.Get("/announce", s.handleAnnounce())
 	r.Get("/scrape", s.handleScrape())

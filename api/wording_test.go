@@ -58,3 +58,21 @@ func TestPagesSpeakPlainly(t *testing.T) {
 		t.Errorf("dashboard does not say %q", want)
 	}
 }
+
+// TestFavicon: every page links an SVG icon, served as an image, and /favicon.ico leads to it.
+func TestFavicon(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	page := readBody(t, ts.do(t, nil, "GET", "/login", nil))
+	if !strings.Contains(page, `<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">`) {
+		t.Fatal("the layout links no icon")
+	}
+	resp := ts.do(t, nil, "GET", "/static/favicon.svg", nil)
+	if body := readBody(t, resp); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(body, "<svg") {
+		t.Errorf("/static/favicon.svg: status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	resp = ts.do(t, nil, "GET", "/favicon.ico", nil)
+	if resp.StatusCode != 301 || resp.Header.Get("Location") != "/static/favicon.svg" {
+		t.Errorf("/favicon.ico: status %d to %q, want 301 to the icon", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

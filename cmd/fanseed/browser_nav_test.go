@@ -43,6 +43,7 @@ var (
 		"/readyz":                      "a probe for the operator's load balancer",
 		"/metrics":                     "scraped by Prometheus",
 		"/static/*":                    "stylesheets, scripts and the icon the pages load",
+		"/favicon.ico":                 "asked for by browsers; the pages link the icon in /static",
 		"/announce":                    "the tracker, for BitTorrent clients",
 		"/scrape":                      "the tracker, for BitTorrent clients",
 		"/s/{slug}/artwork":            "an image shown in pages",
