@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,12 +147,18 @@ func TestShowDashboard(t *testing.T) {
 	}{
 		{"?from=2026-11-30&to=2026-11-01", 400, "reversed"},
 		{"?from=2015-01-01&to=2026-11-01", 400, "longer than 5 years"},
-		{"?from=yesterday", 400, "from: "},
-		{"?episode=abc", 400, "episode: "},
+		{"?from=yesterday", 400, "From: "},
+		{"?episode=abc", 400, "Episode: "},
 	} {
 		resp := ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard%s", show.ID, tt.path), nil)
-		if body := readBody(t, resp); resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {
+		body := readBody(t, resp)
+		if resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {
 			t.Errorf("%s: status %d, want %d with %q", tt.path, resp.StatusCode, tt.status, tt.msg)
+		}
+		if m := regexp.MustCompile(`<main>(?s:.*)<p>([^<]*)</p>`).FindStringSubmatch(body); m == nil {
+			t.Errorf("%s: no message on the page", tt.path)
+		} else {
+			noInternalWords(t, tt.path, html.UnescapeString(m[1]))
 		}
 	}
 	if resp := ts.do(t, &other, "GET", path, nil); resp.StatusCode != http.StatusNotFound {

@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/t/{file}", s.handleTorrentFile())
 	// tus uploads: creation, HEAD for the offset, PATCH, termination.
 	r.Route("/api/uploads", func(r chi.Router) {
+		r.Use(plainUploadErrors)
 		r.Use(s.requireUploader, s.tus.Middleware)
 		r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
 		r.Route("/{uploadID}", func(r chi.Router) {

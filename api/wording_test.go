@@ -76,3 +76,18 @@ func TestFavicon(t *testing.T) {
 		t.Errorf("/favicon.ico: status %d to %q, want 301 to the icon", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// noInternalWords fails when a message shown to people carries an error code or a sentinel's
+// words, or does not start with a capital.
+func noInternalWords(t *testing.T, what, msg string) {
+	t.Helper()
+	msg = strings.TrimSpace(msg)
+	for _, bad := range []string{"ERR_", "invalid input", "invalid:", "conflict:"} {
+		if strings.Contains(msg, bad) {
+			t.Errorf("%s: message %q carries %q", what, msg, bad)
+		}
+	}
+	if msg == "" || strings.ToUpper(msg[:1]) != msg[:1] {
+		t.Errorf("%s: message %q does not start with a capital", what, msg)
+	}
+}
