@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,32 @@ func noInternalWords(t *testing.T, what, msg string) {
 	}
 	if msg == "" || strings.ToUpper(msg[:1]) != msg[:1] {
 		t.Errorf("%s: message %q does not start with a capital", what, msg)
+	}
+}
+
+// TestHomeListsShows: the home page says what Fanseed is and lists the shows that have published
+// an episode, linked to their pages; a show with nothing published yet is left out.
+func TestHomeListsShows(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	owner := ts.newUser(t, "maker@example.com", catalog.RoleCreator)
+	live, err := catalog.CreateShow(ctx, ts.db, owner.ID, catalog.ShowInput{Slug: "live-one", Title: "Live One", Currency: "EUR",
+		Description: "Radio dramas from the coast."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.CreateShow(ctx, ts.db, owner.ID, catalog.ShowInput{Slug: "empty-one", Title: "Empty One", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	ts.publishedEpisode(t, live, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
+	page := readBody(t, ts.do(t, nil, "GET", "/", nil))
+	for _, want := range []string{"For fans", "For creators", "BitTorrent client", "Radio dramas from the coast."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("home page lacks %q", want)
+		}
+	}
+	if links := hrefs(t, page); !slices.Contains(links, "/s/live-one") || slices.Contains(links, "/s/empty-one") {
+		t.Errorf("home page links %v, want the show with an episode and not the empty one", links)
 	}
 }

@@ -27,17 +27,19 @@ import (
 // The GET routes of api/routes.go, by who reaches them by clicking. Each role's list is what a
 // crawl from its dashboard must reach; unlinked lists the routes no page links to, and why.
 var (
-	accountRoutes = []string{"/", "/dashboard", "/account", "/account/tokens", "/connect", "/statements",
-		"/statements/{party}", "/api/v1/openapi.json"}
+	// fanRoutes are the public pages of a show, which the home page lists.
+	fanRoutes = []string{"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
+		"/s/{slug}/donate", "/t/{file}", "/seed/{infohash}/{name}"}
+	accountRoutes = append(slices.Clone(fanRoutes), "/", "/dashboard", "/account", "/account/tokens", "/connect",
+		"/statements", "/statements/{party}", "/api/v1/openapi.json")
 	creatorRoutes = append(slices.Clone(accountRoutes),
 		"/shows/new", "/shows/{showID}", "/shows/{showID}/edit", "/shows/{showID}/plan", "/shows/{showID}/dashboard",
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
-		"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/embed", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
-		"/s/{slug}/donate", "/t/{file}", "/seed/{infohash}/{name}")
+		"/s/{slug}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
 		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events")
 	partnerRoutes   = accountRoutes
-	anonymousRoutes = []string{"/", "/signup", "/login", "/password/forgot"}
+	anonymousRoutes = append(slices.Clone(fanRoutes), "/", "/signup", "/login", "/password/forgot")
 	unlinked        = map[string]string{
 		"/healthz":                     "a probe for the operator's load balancer",
 		"/readyz":                      "a probe for the operator's load balancer",
