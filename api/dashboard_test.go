@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,39 @@ func TestShowDashboard(t *testing.T) {
 		t.Errorf("money.csv = %v", rows)
 	}
 
+	// The page's links keep its range: each export and drill-down link, followed as a browser
+	// would, covers November, not the default last 30 days.
+	page := readBody(t, ts.do(t, &owner, "GET", path, nil))
+	for _, table := range []string{"downloads", "money", "episodes", "payouts"} {
+		link := linkTo(t, page, "/dashboard/"+table+".csv")
+		u, err := url.Parse(link)
+		if err != nil || u.Query().Get("from") != "2026-11-01" || u.Query().Get("to") != "2026-11-30" {
+			t.Errorf("%s export link %q does not carry the range 2026-11-01 to 2026-11-30", table, link)
+		}
+	}
+	resp = ts.do(t, &owner, "GET", linkTo(t, page, "/dashboard/money.csv"), nil)
+	if disp := resp.Header.Get("Content-Disposition"); !strings.Contains(disp, "money-2026-11-01-2026-11-30.csv") {
+		t.Errorf("money.csv by the page's link: Content-Disposition %q, want the November range", disp)
+	}
+	rows, _ = csv.NewReader(resp.Body).ReadAll()
+	if len(rows) != 3 || rows[1][0] != "2026-11-03" || rows[2][0] != "2026-11-04" {
+		t.Errorf("money.csv by the page's link = %v, want November's two days", rows)
+	}
+	drill := linkTo(t, page, fmt.Sprintf("episode=%d", ep.ID))
+	episodePage := readBody(t, ts.do(t, &owner, "GET", drill, nil))
+	if !strings.Contains(episodePage, "<strong>15</strong> completed downloads in this range") {
+		t.Errorf("episode link %q does not show the pilot's November downloads", drill)
+	}
+	for _, l := range []string{linkTo(t, episodePage, "/dashboard/downloads.csv"), linkTo(t, episodePage, "/dashboard?")} {
+		u, _ := url.Parse(l)
+		if u.Query().Get("from") != "2026-11-01" || u.Query().Get("to") != "2026-11-30" {
+			t.Errorf("link %q of the episode's dashboard loses the range", l)
+		}
+	}
+	if u, _ := url.Parse(linkTo(t, episodePage, "/dashboard/downloads.csv")); u.Query().Get("episode") != fmt.Sprint(ep.ID) {
+		t.Errorf("export link of the episode's dashboard loses the episode filter")
+	}
+
 	for _, tt := range []struct {
 		path   string
 		status int
@@ -112,12 +147,18 @@ func TestShowDashboard(t *testing.T) {
 	}{
 		{"?from=2026-11-30&to=2026-11-01", 400, "reversed"},
 		{"?from=2015-01-01&to=2026-11-01", 400, "longer than 5 years"},
-		{"?from=yesterday", 400, "from: "},
-		{"?episode=abc", 400, "episode: "},
+		{"?from=yesterday", 400, "From: "},
+		{"?episode=abc", 400, "Episode: "},
 	} {
 		resp := ts.do(t, &owner, "GET", fmt.Sprintf("/shows/%d/dashboard%s", show.ID, tt.path), nil)
-		if body := readBody(t, resp); resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {
+		body := readBody(t, resp)
+		if resp.StatusCode != tt.status || !strings.Contains(body, tt.msg) {
 			t.Errorf("%s: status %d, want %d with %q", tt.path, resp.StatusCode, tt.status, tt.msg)
+		}
+		if m := regexp.MustCompile(`<main>(?s:.*)<p>([^<]*)</p>`).FindStringSubmatch(body); m == nil {
+			t.Errorf("%s: no message on the page", tt.path)
+		} else {
+			noInternalWords(t, tt.path, html.UnescapeString(m[1]))
 		}
 	}
 	if resp := ts.do(t, &other, "GET", path, nil); resp.StatusCode != http.StatusNotFound {

@@ -76,7 +76,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusForbidden:
 		s.renderError(w, r, status, "Not allowed", "Your account may not do this.")
 	default:
-		s.renderError(w, r, status, http.StatusText(status), err.Error())
+		s.renderError(w, r, status, http.StatusText(status), userMessage(err.Error()))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -201,8 +202,15 @@ func TestArtwork(t *testing.T) {
 		!strings.Contains(readBody(t, resp), "PNG, JPEG, GIF or WebP") {
 		t.Errorf("an SVG named .png: status %d, want 400", resp.StatusCode)
 	}
-	if resp := upload(append(png, make([]byte, 3<<20)...)); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a 3 MiB image: status %d, want 400", resp.StatusCode)
+	// A rejected image is told on the show's page, next to the artwork field.
+	inline := regexp.MustCompile(`(?s)<h1>Art</h1>.*id="artwork"[^>]*>\s*<p class="error" role="alert">([^<]*)</p>`)
+	resp := upload(append(png, make([]byte, 3<<20)...))
+	if m := inline.FindStringSubmatch(readBody(t, resp)); resp.StatusCode != http.StatusRequestEntityTooLarge || m == nil || m[1] != "The image must be at most 2 MiB." {
+		t.Errorf("a 3 MiB image: status %d, error on the show page %q; want 413 with the limit next to the field", resp.StatusCode, m)
+	}
+	resp = upload([]byte("GIF89 not really"))
+	if m := inline.FindStringSubmatch(readBody(t, resp)); resp.StatusCode != http.StatusBadRequest || m == nil || !strings.Contains(m[1], "PNG, JPEG, GIF or WebP") {
+		t.Errorf("not an image: status %d, error on the show page %q; want 400 next to the field", resp.StatusCode, m)
 	}
 	if resp := ts.do(t, nil, "GET", "/s/art/artwork", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("artwork before any upload: status %d, want 404", resp.StatusCode)
@@ -210,7 +218,7 @@ func TestArtwork(t *testing.T) {
 	if resp := upload(png); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("PNG upload: status %d", resp.StatusCode)
 	}
-	resp := ts.do(t, nil, "GET", "/s/art/artwork", nil)
+	resp = ts.do(t, nil, "GET", "/s/art/artwork", nil)
 	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || body != string(png) {
 		t.Errorf("artwork: status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}

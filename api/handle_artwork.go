@@ -23,19 +23,36 @@ func (s *Server) handleArtworkUpload() http.HandlerFunc {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				s.fail(w, r, catalog.FieldErrors{"artwork": "The image must be at most 2 MiB."})
+				s.artworkError(w, r, show, http.StatusRequestEntityTooLarge, catalog.FieldErrors{"artwork": "The image must be at most 2 MiB."})
 				return
 			}
-			s.fail(w, r, catalog.FieldErrors{"artwork": "Choose an image file to upload."})
+			s.artworkError(w, r, show, http.StatusBadRequest, catalog.FieldErrors{"artwork": "Choose an image file to upload."})
 			return
 		}
 		defer file.Close()
-		if err := (catalog.Artwork{Dir: s.cfg.ArtworkDir}).Save(r.Context(), s.db, show.ID, file); err != nil {
+		err = (catalog.Artwork{Dir: s.cfg.ArtworkDir}).Save(r.Context(), s.db, show.ID, file)
+		var fe catalog.FieldErrors
+		if errors.As(err, &fe) {
+			s.artworkError(w, r, show, statusOf(err), fe)
+			return
+		}
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		http.Redirect(w, r, fmt.Sprintf("/shows/%d", show.ID), http.StatusSeeOther)
 	}
+}
+
+// artworkError shows the show's page again with what is wrong next to the artwork field.
+func (s *Server) artworkError(w http.ResponseWriter, r *http.Request, show catalog.Show, status int, fe catalog.FieldErrors) {
+	p, err := s.showPageData(r, show)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.ArtworkErrors = fe
+	s.render(w, r, status, "show", p)
 }
 
 // handleArtwork serves a show's image to its fan pages and feeds.

@@ -26,9 +26,20 @@ type loginPage struct {
 	Email, Next, Error string
 }
 
+type homePage struct {
+	layout
+	Shows []catalog.Show
+}
+
+// handleHome explains Fanseed to fans and creators and lists the shows publishing on it.
 func (s *Server) handleHome() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.render(w, r, http.StatusOK, "home", &layout{Title: "Publish over BitTorrent"})
+		shows, err := catalog.ListPublishedShows(r.Context(), s.db, 50)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "home", &homePage{layout: layout{Title: "Publish over BitTorrent"}, Shows: shows})
 	}
 }
 

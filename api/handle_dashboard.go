@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -65,15 +66,28 @@ func (rg dateRange) days() []time.Time {
 func (rg dateRange) FromText() string { return rg.From.Format(time.DateOnly) }
 func (rg dateRange) ToText() string   { return rg.To.AddDate(0, 0, -1).Format(time.DateOnly) }
 
-// Query is the range as URL parameters, for export links.
-func (rg dateRange) Query() string { return "from=" + rg.FromText() + "&to=" + rg.ToText() }
+// values is the range as URL parameters.
+func (rg dateRange) values() url.Values {
+	return url.Values{"from": {rg.FromText()}, "to": {rg.ToText()}}
+}
 
-// Query is the range and episode filter as URL parameters, for export links.
-func (d *dashboardData) Query() string {
-	if d.EpisodeID != 0 {
-		return d.Range.Query() + "&episode=" + strconv.FormatInt(d.EpisodeID, 10)
+// link is path with the range and, when episodeID is set, the episode filter as its query.
+func (d *dashboardData) link(path string, episodeID int64) string {
+	q := d.Range.values()
+	if episodeID != 0 {
+		q.Set("episode", strconv.FormatInt(episodeID, 10))
 	}
-	return d.Range.Query()
+	return path + "?" + q.Encode()
+}
+
+// CSVURL is the export of one table over the page's range and episode filter.
+func (d *dashboardData) CSVURL(table string) string {
+	return d.link(fmt.Sprintf("/shows/%d/dashboard/%s.csv", d.Show.ID, table), d.EpisodeID)
+}
+
+// EpisodeURL is the dashboard of one episode (all episodes for 0) over the page's range.
+func (d *dashboardData) EpisodeURL(episodeID int64) string {
+	return d.link(fmt.Sprintf("/shows/%d/dashboard", d.Show.ID), episodeID)
 }
 
 type dashEpisode struct {

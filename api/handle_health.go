@@ -15,6 +15,15 @@ func handleHealthz() http.HandlerFunc {
 	}
 }
 
+// handleFavicon sends browsers that ask for /favicon.ico, as some do whatever the page says,
+// to the icon the layout links.
+func handleFavicon() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	}
+}
+
 // handleReadyz answers 200 only when the database answers and the schema is current.
 // A database that is down is logged once, by health, not on every probe.
 func handleReadyz(ready func(context.Context) error, log *slog.Logger, health *dbHealth) http.HandlerFunc {

@@ -134,6 +134,7 @@ type showPage struct {
 	Episodes      []catalog.Episode
 	EpisodeForm   catalog.EpisodeInput
 	EpisodeErrors catalog.FieldErrors
+	ArtworkErrors catalog.FieldErrors
 }
 
 func (s *Server) showPageData(r *http.Request, show catalog.Show) (*showPage, error) {

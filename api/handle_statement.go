@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,11 @@ type statementPage struct {
 	billing.Statement
 	Period   string
 	From, To string
+}
+
+// ExportURL is the statement's range in another format (csv or json).
+func (p *statementPage) ExportURL(ext string) string {
+	return fmt.Sprintf("/statements/%d.%s?", p.Party.ID, ext) + url.Values{"from": {p.From}, "to": {p.To}}.Encode()
 }
 
 // Money formats minor units in a currency, for the page.

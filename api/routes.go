@@ -21,6 +21,7 @@ func (s *Server) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", s.guardMetrics(s.metrics.handler()))
 	static, _ := fs.Sub(templates.FS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(filesOnly{static}))))
+	r.Get("/favicon.ico", handleFavicon())
 
 	r.Get("/announce", s.handleAnnounce())
 	r.Get("/scrape", s.handleScrape())
@@ -29,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/t/{file}", s.handleTorrentFile())
 	// tus uploads: creation, HEAD for the offset, PATCH, termination.
 	r.Route("/api/uploads", func(r chi.Router) {
+		r.Use(plainUploadErrors)
 		r.Use(s.requireUploader, s.tus.Middleware)
 		r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
 		r.Route("/{uploadID}", func(r chi.Router) {

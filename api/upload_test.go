@@ -233,16 +233,20 @@ func TestUpload(t *testing.T) {
 	t.Run("ErrEmpty", func(t *testing.T) {
 		ep := ts.newEpisode(t, owner, "empty")
 		_, resp := ts.tusCreate(t, &owner, 0, map[string]string{"episode_id": fmt.Sprint(ep.ID), "filename": "x.mp4"})
-		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "empty") {
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "empty") {
 			t.Fatalf("status %d %q, want 400 saying the file is empty", resp.StatusCode, body)
 		}
+		noInternalWords(t, "empty file", body)
 	})
 	t.Run("ErrBadName", func(t *testing.T) {
 		ep := ts.newEpisode(t, owner, "badname")
 		_, resp := ts.tusCreate(t, &owner, 10, map[string]string{"episode_id": fmt.Sprint(ep.ID), "filename": "../\x01/.."})
-		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "filename") {
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "filename") {
 			t.Fatalf("status %d %q, want 400 about the filename", resp.StatusCode, body)
 		}
+		noInternalWords(t, "bad filename", body)
 	})
 	t.Run("ErrNotMedia", func(t *testing.T) {
 		ep := ts.newEpisode(t, owner, "text")
@@ -252,9 +256,11 @@ func TestUpload(t *testing.T) {
 			t.Fatalf("create: status %d", resp.StatusCode)
 		}
 		resp = ts.tusPatch(t, &owner, path, 0, data)
-		if body := readBody(t, resp); resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "not audio, video or an archive") {
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(body, "not audio, video or an archive") {
 			t.Fatalf("status %d %q, want 415", resp.StatusCode, body)
 		}
+		noInternalWords(t, "not media", body)
 		if st, reason := episodeStatus(t, ts, ep.ID); st != catalog.EpisodeFailed || reason == "" {
 			t.Fatalf("episode %s %q, want failed with a reason", st, reason)
 		}

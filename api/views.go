@@ -24,7 +24,9 @@ func parseViews() (*views, error) {
 		return nil, err
 	}
 	// The layout and the partials (files named _*.html) are shared by every page.
-	base, err := template.New("layout.html").ParseFS(templates.FS, "layout.html", "_*.html")
+	// The helpers every template may call.
+	funcs := template.FuncMap{"size": humanBytes, "plural": plural, "noun": noun}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templates.FS, "layout.html", "_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
@@ -92,4 +94,32 @@ type errorPage struct {
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
 	s.render(w, r, status, "error", &errorPage{layout: layout{Title: heading}, Heading: heading, Message: msg})
+}
+
+// plural writes a count with its noun, "1 download" or "2 downloads", for the templates.
+func plural(n any, one, many string) (string, error) {
+	word, err := noun(n, one, many)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d %s", n, word), nil
+}
+
+// noun is the noun alone, for a count written apart from it.
+func noun(n any, one, many string) (string, error) {
+	var v int64
+	switch n := n.(type) {
+	case int:
+		v = int64(n)
+	case int32:
+		v = int64(n)
+	case int64:
+		v = n
+	default:
+		return "", fmt.Errorf("plural of %T", n)
+	}
+	if v == 1 {
+		return one, nil
+	}
+	return many, nil
 }

@@ -146,3 +146,16 @@ func ListShows(ctx context.Context, db DBTX, viewer Account) ([]Show, error) {
 	}
 	return shows, nil
 }
+
+// ListPublishedShows returns up to limit shows that have a published episode, the most
+// recently published first, for the home page.
+func ListPublishedShows(ctx context.Context, db DBTX, limit int) ([]Show, error) {
+	rows, _ := db.Query(ctx, `SELECT `+showColumns+` FROM shows s
+		JOIN LATERAL (SELECT max(published_at) AS last FROM episodes e WHERE e.show_id = s.id AND e.status = 'published') p ON p.last IS NOT NULL
+		ORDER BY p.last DESC, s.id DESC LIMIT $1`, limit)
+	shows, err := pgx.CollectRows(rows, pgx.RowToStructByName[Show])
+	if err != nil {
+		return nil, fmt.Errorf("list published shows: %w", err)
+	}
+	return shows, nil
+}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fanseed/fanseed/migrations/dbtest"
@@ -48,10 +50,32 @@ func TestBrowserUpload(t *testing.T) {
 		chromedp.Submit(chromedp.ID("ep-title")),
 		chromedp.WaitVisible(chromedp.CSS(`#uploader[data-ready="1"]`)),
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+		// The upload moves at 1 MiB/s, so that the page can be watched while bytes move.
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+				MatchedNetworkConditions: []*network.Conditions{{URLPattern: base + "/api/uploads/*", DownloadThroughput: -1, UploadThroughput: 1 << 20}}})
+			return err
+		}),
 		chromedp.Click(chromedp.ID("upload-start")),
 	)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// While bytes move, the episode's badge says so.
+	var badge, moving string
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		pct, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("upload-percent"), chromedp.AtLeast(0)))
+		badge, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("episode-status")))
+		if pct != "" && pct != "0%" && pct != "100%" {
+			moving = pct
+			break
+		}
+	}
+	if moving == "" || badge != "uploading" {
+		t.Errorf("at %q uploaded the episode's badge says %q, want uploading", moving, badge)
 	}
 	// The bar reaches 100% and the page follows the episode until the fleet publishes it.
 	deadline := time.Now().Add(90 * time.Second)

@@ -11,12 +11,15 @@
   var speed = document.getElementById("upload-speed");
   var eta = document.getElementById("upload-eta");
   var message = document.getElementById("upload-message");
+  var badge = document.getElementById("episode-status");
   var CHUNK = 8 * 1024 * 1024;
   var endpoint = "/api/uploads/";
 
   function b64(s) { return btoa(unescape(encodeURIComponent(s))); }
   function key(file) { return "fanseed-upload:" + box.dataset.episode + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
   function say(text, isError) { message.textContent = text; message.className = isError ? "error" : "muted"; }
+  // status sets the episode's badge, as the page would show it after a reload.
+  function status(s) { badge.textContent = s; badge.className = "status " + s; }
   function human(n) {
     var u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
     while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
@@ -73,6 +76,7 @@
     }
     function step(up) {
       show(up.offset);
+      if (up.offset < file.size) status("uploading");
       if (up.offset >= file.size) return finished(file);
       var end = Math.min(up.offset + CHUNK, file.size);
       return request("PATCH", up.url, { "Upload-Offset": String(up.offset), "Content-Type": "application/offset+octet-stream" },
@@ -104,7 +108,7 @@
     say("Upload complete. The seedbox fleet is fetching and verifying it…");
     var poll = function () {
       fetch(box.dataset.statusUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
-        document.getElementById("episode-status").textContent = s.status;
+        status(s.status);
         if (s.status === "published") { say("Published."); setTimeout(function () { location.reload(); }, 500); return; }
         if (s.status === "failed") { say("Publishing failed: " + s.failure_reason, true); return; }
         setTimeout(poll, 1500);
