@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Piece length bounds: 16 KiB is the BitTorrent block size, 16 MiB is the most clients accept.
@@ -21,8 +23,9 @@ const (
 // and anacrolix's ChoosePieceLength do, so .torrent files stay small and pieces verify quickly.
 const maxPieces = 2048
 
-// batchSize is how much a Hasher buffers before handing bytes to its two hashing goroutines.
-const batchSize = 1 << 20
+// batchSize is how much a Hasher buffers before handing bytes to its hashing goroutines (at
+// least one piece: a batch holds whole pieces after the one it completes).
+const batchSize = 4 << 20
 
 // PieceLength picks the piece length for a file of size bytes: a power of two between
 // MinPieceLength and MaxPieceLength giving 1024 to 2047 pieces when the bounds allow.
@@ -55,13 +58,17 @@ func NumPieces(length, pieceLength int64) int64 {
 }
 
 // Hasher hashes an upload as its bytes arrive, so publishing needs no second pass over the
-// file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. The two run
-// on separate goroutines while the caller fills the next buffer. A Hasher is not safe for
-// concurrent use; its state survives a restart through MarshalBinary and UnmarshalBinary.
+// file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. While the
+// caller fills the next buffer, one goroutine feeds the batch to the SHA-256 (one chain of
+// blocks, which no number of cores splits) and workers, one per core, hash its whole pieces
+// independently, taking them one at a time, so that the cores share the work whichever digest
+// is the slower. A Hasher is not safe for concurrent use; its state survives a restart through
+// MarshalBinary and UnmarshalBinary.
 type Hasher struct {
 	pieceLength int64
 	n           int64  // bytes accepted by Write
 	cur, next   []byte // cur is filled by Write; next is free or being hashed
+	noWhole     bool   // pieces only (NewPieceHasher)
 
 	wg sync.WaitGroup // the batch in flight; everything below is its while it runs
 	// whole is the SHA-256 of every byte handed to the goroutines.
@@ -82,6 +89,16 @@ func NewHasher(pieceLength int64) (*Hasher, error) {
 	return &Hasher{pieceLength: pieceLength, whole: sha256.New(), piece: sha1.New()}, nil
 }
 
+// NewPieceHasher returns a Hasher that computes the piece hashes only (its SHA256 stays zero):
+// for bytes whose whole-file digest is known already.
+func NewPieceHasher(pieceLength int64) (*Hasher, error) {
+	h, err := NewHasher(pieceLength)
+	if h != nil {
+		h.noWhole = true
+	}
+	return h, err
+}
+
 // RestoreHasher returns a Hasher from MarshalBinary's output, to resume an upload after a restart.
 func RestoreHasher(state []byte) (*Hasher, error) {
 	h := new(Hasher)
@@ -100,6 +117,9 @@ func (h *Hasher) Len() int64 { return h.n }
 // PieceLength is the piece length the Hasher was made with.
 func (h *Hasher) PieceLength() int64 { return h.pieceLength }
 
+// batchCap is the size of a batch: batchSize, or one piece when pieces are larger.
+func (h *Hasher) batchCap() int { return int(max(batchSize, h.pieceLength)) }
+
 // Write hashes the next bytes of the upload. It copies p and never fails once the Hasher is set up.
 func (h *Hasher) Write(p []byte) (int, error) {
 	if h.pieceLength == 0 {
@@ -108,7 +128,7 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	written := len(p)
 	for len(p) > 0 {
 		if h.cur == nil {
-			h.cur = make([]byte, 0, batchSize)
+			h.cur = make([]byte, 0, h.batchCap())
 		}
 		k := copy(h.cur[len(h.cur):cap(h.cur)], p)
 		h.cur = h.cur[:len(h.cur)+k]
@@ -121,35 +141,64 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// dispatch hands the filled buffer to the two hashing goroutines once the previous batch is done,
+// dispatch hands the filled buffer to the hashing goroutines once the previous batch is done,
 // and gives Write the other buffer.
 func (h *Hasher) dispatch() {
 	h.wg.Wait()
 	batch := h.cur
 	h.cur, h.next = h.next[:0], batch
-	h.wg.Add(2)
-	go func() {
-		defer h.wg.Done()
-		h.whole.Write(batch)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.hashPieces(batch)
-	}()
-}
-
-// hashPieces runs on its own goroutine and feeds b into the per-piece SHA-1.
-func (h *Hasher) hashPieces(b []byte) {
-	for len(b) > 0 {
-		k := min(int64(len(b)), h.pieceLength-h.fill)
-		h.piece.Write(b[:k])
-		h.fill += k
-		b = b[k:]
+	// The piece the previous batch left open is finished in order; the whole pieces after it
+	// go to the workers; the rest opens the next piece.
+	head := min(int64(len(batch)), (h.pieceLength-h.fill)%h.pieceLength)
+	body := batch[head:]
+	whole := int64(len(body)) / h.pieceLength
+	tail := body[whole*h.pieceLength:]
+	body = body[:whole*h.pieceLength]
+	closes := head > 0 && h.fill+head == h.pieceLength // the batch finishes the open piece
+	open := len(h.pieces)                              // where the open piece's hash goes
+	at := open                                         // where the whole pieces' hashes go
+	if closes {
+		at += sha1.Size
+	}
+	h.pieces = append(h.pieces, make([]byte, at-open+int(whole)*sha1.Size)...)
+	if !h.noWhole {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.whole.Write(batch)
+		}()
+	}
+	var next atomic.Int64
+	workers := min(int64(runtime.GOMAXPROCS(0)), whole)
+	h.wg.Add(int(workers))
+	for range workers {
+		go func() {
+			defer h.wg.Done()
+			sum := sha1.New()
+			for {
+				i := next.Add(1) - 1
+				if i >= whole {
+					return
+				}
+				sum.Reset()
+				sum.Write(body[i*h.pieceLength : (i+1)*h.pieceLength])
+				sum.Sum(h.pieces[at+int(i)*sha1.Size : at+int(i)*sha1.Size : at+int(i+1)*sha1.Size])
+			}
+		}()
+	}
+	// On this goroutine: the open piece's end and the next one's start, small next to a batch.
+	if head > 0 {
+		h.piece.Write(batch[:head])
+		h.fill += head
 		if h.fill == h.pieceLength {
-			h.pieces = h.piece.Sum(h.pieces)
+			h.piece.Sum(h.pieces[open:open:at])
 			h.piece.Reset()
 			h.fill = 0
 		}
+	}
+	if len(tail) > 0 {
+		h.piece.Write(tail)
+		h.fill = int64(len(tail))
 	}
 }
 
@@ -174,7 +223,9 @@ func (h *Hasher) Sum() Hashes {
 	if h.fill > 0 {
 		out.Pieces = h.piece.Sum(out.Pieces)
 	}
-	h.whole.Sum(out.SHA256[:0])
+	if !h.noWhole {
+		h.whole.Sum(out.SHA256[:0])
+	}
 	return out
 }
 

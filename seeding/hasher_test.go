@@ -229,3 +229,19 @@ func BenchmarkHasher(b *testing.B) {
 	}
 	h.Sum()
 }
+
+// A pieces-only Hasher gives the same piece hashes and no SHA-256.
+func TestPieceHasher(t *testing.T) {
+	data := randomBytes(9, 3*batchSize+MinPieceLength+3)
+	h, err := NewPieceHasher(MinPieceLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 100_000 {
+		h.Write(data[off:min(off+100_000, len(data))])
+	}
+	got, want := h.Sum(), referenceHashes(data, MinPieceLength)
+	if !bytes.Equal(got.Pieces, want.Pieces) || got.SHA256 != ([32]byte{}) || got.Length != int64(len(data)) {
+		t.Fatalf("pieces-only hashes differ, or carry a SHA-256")
+	}
+}
