@@ -143,6 +143,18 @@ func RecentDonations(ctx context.Context, db DBTX, showID int64, limit int) ([]D
 	return ds, nil
 }
 
+// openCheckout opens a checkout for c on page: a Stripe Checkout session, or in offline test
+// mode a test session of Fanseed's, whose page completes the payment. It returns the session's
+// id and where to send the payer.
+func (s *Service) openCheckout(ctx context.Context, c Checkout, page CheckoutPage) (sessionID, url string, err error) {
+	if s.Stripe == nil {
+		sessionID = TestSessionPrefix + strings.ToLower(randomToken(""))
+		return sessionID, strings.ReplaceAll(page.TestURL, "{session}", sessionID), nil
+	}
+	c.Name, c.SuccessURL, c.CancelURL = page.Title, page.SuccessURL, page.CancelURL
+	return s.Stripe.CreateCheckout(ctx, c)
+}
+
 // CheckoutPage is where a payer is sent to pay, and the pages it returns to.
 type CheckoutPage struct {
 	Title      string // what the payer sees, such as "Donation to Night Signals"
@@ -159,18 +171,12 @@ func (s *Service) StartDonation(ctx context.Context, d Donation, page CheckoutPa
 	if d.EpisodeID != nil {
 		md[MetaEpisodeID] = strconv.FormatInt(*d.EpisodeID, 10)
 	}
-	sessionID, url := TestSessionPrefix+strings.ToLower(randomToken("")), ""
-	if s.Stripe != nil {
-		var err error
-		sessionID, url, err = s.Stripe.CreateCheckout(ctx, Checkout{
-			Monthly: d.Monthly, Donate: true, Amount: d.Amount, Currency: d.Currency, Name: page.Title, Email: deref(d.DonorEmail),
-			SuccessURL: page.SuccessURL, CancelURL: page.CancelURL, Reference: "donation-" + strconv.FormatInt(d.ID, 10), Metadata: md,
-		})
-		if err != nil {
-			return "", err
-		}
-	} else {
-		url = strings.ReplaceAll(page.TestURL, "{session}", sessionID)
+	sessionID, url, err := s.openCheckout(ctx, Checkout{
+		Monthly: d.Monthly, Donate: true, Amount: d.Amount, Currency: d.Currency, Email: deref(d.DonorEmail),
+		Reference: "donation-" + strconv.FormatInt(d.ID, 10), Metadata: md,
+	}, page)
+	if err != nil {
+		return "", err
 	}
 	if _, err := s.DB.Exec(ctx, `UPDATE donations SET checkout_session_id = $2 WHERE id = $1`, d.ID, sessionID); err != nil {
 		return "", fmt.Errorf("donation %d: %w", d.ID, dbError(err))

@@ -128,19 +128,12 @@ func (s *Service) StartSponsorship(ctx context.Context, sp Sponsorship, page Che
 	}
 	md := map[string]string{MetaKind: KindSponsorship, MetaShowID: strconv.FormatInt(sp.ShowID, 10),
 		MetaSponsorshipID: strconv.FormatInt(sp.ID, 10)}
-	sessionID, url := TestSessionPrefix+strings.ToLower(randomToken("")), ""
-	if s.Stripe != nil {
-		var err error
-		sessionID, url, err = s.Stripe.CreateCheckout(ctx, Checkout{
-			Amount: sp.Amount, Currency: sp.Currency, Name: page.Title, Email: sp.ContactEmail,
-			SuccessURL: page.SuccessURL, CancelURL: page.CancelURL,
-			Reference: "sponsorship-" + strconv.FormatInt(sp.ID, 10), Metadata: md,
-		})
-		if err != nil {
-			return "", err
-		}
-	} else {
-		url = strings.ReplaceAll(page.TestURL, "{session}", sessionID)
+	sessionID, url, err := s.openCheckout(ctx, Checkout{
+		Amount: sp.Amount, Currency: sp.Currency, Email: sp.ContactEmail,
+		Reference: "sponsorship-" + strconv.FormatInt(sp.ID, 10), Metadata: md,
+	}, page)
+	if err != nil {
+		return "", err
 	}
 	if _, err := s.DB.Exec(ctx, `UPDATE sponsorships SET checkout_session_id = $2 WHERE id = $1`, sp.ID, sessionID); err != nil {
 		return "", fmt.Errorf("sponsorship %d: %w", sp.ID, dbError(err))
