@@ -283,8 +283,24 @@ func (p PaymentLine) LeftText() string {
 }
 
 // RecentPayments lists the latest payments with their refunds and the state of their latest
-// dispute (from its newest applied event).
+// dispute (from its newest stored event).
 func RecentPayments(ctx context.Context, db DBTX, limit int) ([]PaymentLine, error) {
+	return paymentLines(ctx, db, `e.kind = 'payment' AND e.stripe_object_id IS NOT NULL`, limit)
+}
+
+// FindPaymentLine is a charge's payment as RecentPayments lists it.
+func FindPaymentLine(ctx context.Context, db DBTX, chargeID string) (PaymentLine, error) {
+	list, err := paymentLines(ctx, db, `e.idempotency_key = 'payment:' || $2`, 1, chargeID)
+	if err != nil {
+		return PaymentLine{}, err
+	}
+	if len(list) == 0 {
+		return PaymentLine{}, fmt.Errorf("payment of %s: %w", chargeID, ErrNotFound)
+	}
+	return list[0], nil
+}
+
+func paymentLines(ctx context.Context, db DBTX, where string, limit int, args ...any) ([]PaymentLine, error) {
 	rows, _ := db.Query(ctx, `
 		SELECT e.id, e.stripe_object_id AS charge_id, e.occurred_at, s.title, p.amount, p.currency,
 		       coalesce((SELECT sum(r.amount) FILTER (WHERE NOT r.failed) FROM refunds r WHERE r.charge_id = e.stripe_object_id), 0) AS refunded,
@@ -296,11 +312,11 @@ func RecentPayments(ctx context.Context, db DBTX, limit int) ([]PaymentLine, err
 			FROM stripe_events ev
 			WHERE ev.type LIKE 'charge.dispute.%' AND ev.payload->'data'->'object'->>'charge' = e.stripe_object_id
 			ORDER BY ev.created DESC, ev.received_at DESC LIMIT 1) d ON true
-		WHERE e.kind = 'payment' AND e.stripe_object_id IS NOT NULL
-		ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1`, limit)
+		WHERE `+where+`
+		ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1`, append([]any{limit}, args...)...)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[PaymentLine])
 	if err != nil {
-		return nil, fmt.Errorf("recent payments: %w", dbError(err))
+		return nil, fmt.Errorf("payments: %w", dbError(err))
 	}
 	return out, nil
 }
