@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/fanseed/fanseed/billing"
 )
 
 // refund runs `fanseed refund --charge ch_... [--amount 12.50] [--reason ...]`: the payment is
 // refunded through Stripe (offline, through the charge.refunded event Stripe would send, stored
-// and applied as the webhook's are), and what happened is printed.
+// and applied as the webhook's are), and what happened is printed. `fanseed refund list` prints
+// the recent payments with their refunds and disputes.
 func refund(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "list" {
+		return refundList(ctx, getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("refund", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	charge := fs.String("charge", "", "the Stripe charge of the payment, ch_... (required)")
@@ -80,5 +85,45 @@ func refund(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	fmt.Fprintf(stdout, "booked: %s refunded of %s, %s left\n", p.RefundedText(),
 		p.AmountText(), billing.Money{Amount: p.Left(), Currency: p.Currency})
+	if p.DisputeID != nil {
+		fmt.Fprintf(stdout, "dispute %s: %s\n", *p.DisputeID, deref(p.DisputeStatus))
+	}
 	return nil
+}
+
+// refundList prints the recent payments as /admin/refunds lists them.
+func refundList(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv, false)
+	if err != nil {
+		return err
+	}
+	pool, err := openDB(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	list, err := billing.RecentPayments(ctx, pool, 100)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHARGE\tWHEN\tSHOW\tAMOUNT\tREFUNDED\tDISPUTE")
+	for _, p := range list {
+		dispute := ""
+		if p.DisputeID != nil {
+			dispute = *p.DisputeID + " " + deref(p.DisputeStatus)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ChargeID, p.OccurredAt.UTC().Format("2006-01-02 15:04"), deref(p.ShowTitle),
+			p.AmountText(), p.RefundedText(), dispute)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d payments\n", len(list))
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -103,4 +103,8 @@ func TestRefundCommand(t *testing.T) {
 		!strings.Contains(out, "0.00 USD left") {
 		t.Fatalf("refund of the rest: %q, %v", out, err)
 	}
+	if out, err := fanseed("list"); err != nil || !strings.Contains(out, "ch_cli") || !strings.Contains(out, "50.00 USD  50.00 USD") ||
+		!strings.Contains(out, "1 payments") {
+		t.Fatalf("refund list: %q, %v", out, err)
+	}
 }

@@ -38,7 +38,7 @@ var commands = []struct{ name, help string }{
 	{"migrate", "apply database migrations and exit"},
 	{"admin create-user", "create an account: -email, -name, -role (admin, creator, partner), -password-file"},
 	{"payouts run", "pay every connected party its balance: -period 2026-11"},
-	{"refund", "refund a payment through Stripe: -charge ch_... [-amount 12.50] [-reason TEXT]"},
+	{"refund", "refund a payment through Stripe: -charge ch_... [-amount 12.50] [-reason TEXT]; `refund list` lists payments, refunds and disputes"},
 	{"version", "print the version"},
 	{"help", "print this help"},
 }
