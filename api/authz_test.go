@@ -115,6 +115,8 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"GET", "/admin/events", nil, want{S, 403, 403, 403, 200}},
 		{"POST", "/admin/events/retry", url.Values{}, want{S, 403, 403, 403, 400}},
 		{"POST", "/admin/payouts", url.Values{"period": {"soon"}}, want{S, 403, 403, 403, 400}},
+		{"GET", "/admin/refunds", nil, want{S, 403, 403, 403, 200}},
+		{"POST", "/admin/refunds", url.Values{"charge": {"ch_none"}, "amount": {"1"}}, want{S, 403, 403, 403, 400}},
 		{"GET", "/s/owned", nil, want{200, 200, 200, 200, 200}},
 		{"GET", "/s/owned/embed", nil, want{200, 200, 200, 200, 200}},
 		{"GET", "/s/owned/torrents.rss", nil, want{200, 200, 200, 200, 200}},

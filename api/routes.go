@@ -137,6 +137,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/outbox/{messageID}", s.handleOutboxMessage())
 			r.Get("/payouts", s.handlePayouts())
 			r.Post("/payouts", s.handlePayoutRun())
+			r.Get("/refunds", s.handleRefunds())
+			r.Post("/refunds", s.handleRefundCreate())
 			r.Get("/events", s.handleStuckEvents())
 			r.Post("/events/retry", s.handleRetryEvents())
 		})

@@ -97,7 +97,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{&owner, "/dashboard"}, {&owner, sp}, {&owner, sp + "/dashboard"}, {&owner, sp + "/plan"}, {&owner, sp + "/edit"},
 		{&owner, sp + "/sponsorships"}, {&owner, "/statements"}, {&owner, fmt.Sprintf("/statements/%d", party.ID)},
 		{&owner, "/connect"}, {&owner, "/account/tokens"},
-		{&admin, "/admin"}, {&admin, "/admin/fleet"}, {&admin, "/admin/events"}, {&admin, "/admin/payouts"},
+		{&admin, "/admin"}, {&admin, "/admin/fleet"}, {&admin, "/admin/events"}, {&admin, "/admin/payouts"}, {&admin, "/admin/refunds"},
 	}
 	for _, p := range pages {
 		resp := ts.do(t, p.u, "GET", p.path, nil)

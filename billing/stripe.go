@@ -154,6 +154,20 @@ func (s *Stripe) refund(ctx context.Context, id string) (*stripe.Refund, error) 
 	return r, nil
 }
 
+// CreateRefund refunds amount (in the charge's currency) of a charge, under an idempotency key
+// so that a retry of the same request makes no second refund, and returns the refund's id.
+func (s *Stripe) CreateRefund(ctx context.Context, idempotencyKey, chargeID string, amount int64, requestID int64) (string, error) {
+	p := &stripe.RefundParams{Charge: stripe.String(chargeID), Amount: stripe.Int64(amount)}
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	p.AddMetadata(MetaRefundRequestID, strconv.FormatInt(requestID, 10))
+	r, err := s.api.Refunds.New(p)
+	if err != nil {
+		return "", fmt.Errorf("%w: refund charge %s: %w", ErrStripe, chargeID, err)
+	}
+	return r.ID, nil
+}
+
 // payoutTransfers lists the platform transfers a connected account's automatic payout carried
 // to its bank: the payout's balance transactions on that account, whose sources are the
 // payments the transfers made there.

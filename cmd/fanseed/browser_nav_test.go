@@ -37,7 +37,7 @@ var (
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
 		"/s/{slug}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
-		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events")
+		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events", "/admin/refunds")
 	partnerRoutes   = accountRoutes
 	anonymousRoutes = append(slices.Clone(fanRoutes), "/", "/signup", "/login", "/password/forgot")
 	unlinked        = map[string]string{

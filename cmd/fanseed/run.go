@@ -38,6 +38,7 @@ var commands = []struct{ name, help string }{
 	{"migrate", "apply database migrations and exit"},
 	{"admin create-user", "create an account: -email, -name, -role (admin, creator, partner), -password-file"},
 	{"payouts run", "pay every connected party its balance: -period 2026-11"},
+	{"refund", "refund a payment through Stripe: -charge ch_... [-amount 12.50] [-reason TEXT]; `refund list` lists payments, refunds and disputes"},
 	{"version", "print the version"},
 	{"help", "print this help"},
 }
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return createUser(ctx, args[3:], getenv, stdout, stderr)
 	case "payouts":
 		return payouts(ctx, args[2:], getenv, stdout, stderr)
+	case "refund":
+		return refund(ctx, args[2:], getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "fanseed", version)
 		return nil
