@@ -129,7 +129,7 @@ func TestEpisodeReach(t *testing.T) {
 	}
 	body := page()
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`id="reach-replicas">2 of 2<`), regexp.MustCompile(`id="reach-seeders">0<`),
+		regexp.MustCompile(`id="reach-replicas">Seeded by 2 of 2 nodes<`), regexp.MustCompile(`id="reach-seeders">0<`),
 		regexp.MustCompile(`id="reach-leechers">0<`), regexp.MustCompile(`id="reach-completed">0<`),
 		regexp.MustCompile(`copying the file between its own nodes is not counted`),
 	} {
@@ -145,7 +145,7 @@ func TestEpisodeReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	body = page()
-	for _, want := range []string{`id="reach-replicas">2 of 2<`, `id="reach-seeders">1<`, `id="reach-leechers">1<`, `id="reach-completed">1<`} {
+	for _, want := range []string{`id="reach-replicas">Seeded by 2 of 2 nodes<`, `id="reach-seeders">1<`, `id="reach-leechers">1<`, `id="reach-completed">1<`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("published page with two fans: no %s", want)
 		}
