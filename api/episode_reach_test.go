@@ -56,9 +56,10 @@ func TestEpisodeReach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed := func(node int64) {
+	seed := func(node int64, uploaded, toNodes int64) {
 		t.Helper()
-		hb := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateSeeding}}}
+		hb := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateSeeding,
+			Uploaded: uploaded, UploadedToNodes: toNodes}}}
 		if _, err := fleet.Heartbeat(ctx, node, hb); err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +83,7 @@ func TestEpisodeReach(t *testing.T) {
 			FanSeeders  int   `json:"fan_seeders"`
 			FanLeechers int   `json:"fan_leechers"`
 			Completed   int64 `json:"fan_completions"`
+			Bytes       int64 `json:"fan_bytes_served"`
 		} `json:"fleet"`
 	}
 	statusOf := func() status {
@@ -94,7 +96,7 @@ func TestEpisodeReach(t *testing.T) {
 		return s
 	}
 
-	seed(nodes[0])
+	seed(nodes[0], 0, 0)
 	if body := page(); !strings.Contains(body, "Seeded by 1 of 2 nodes") || !strings.Contains(body, `id="fleet-progress"`) {
 		t.Errorf("processing page lacks \"Seeded by 1 of 2 nodes\":\n%s", body)
 	}
@@ -102,7 +104,9 @@ func TestEpisodeReach(t *testing.T) {
 		t.Errorf("status while processing: %+v", s)
 	}
 
-	seed(nodes[1])
+	// The first node sent the second the whole file: the fleet copying it, not a fan.
+	seed(nodes[0], int64(len(data)), int64(len(data)))
+	seed(nodes[1], 0, 0)
 	if s := statusOf(); s.Status != catalog.EpisodePublished || s.SeededBy != "Seeded by 2 of 2 nodes" {
 		t.Fatalf("status after both nodes seed: %+v", s)
 	}
@@ -116,8 +120,13 @@ func TestEpisodeReach(t *testing.T) {
 		}
 	}
 	// The tracker's published set follows within its refresh time at the latest.
-	for deadline := time.Now().Add(5 * time.Second); !ts.publishedSet(rec) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); !ts.publishedSet(rec) && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
+	}
+	if !ts.publishedSet(rec) {
+		var st string
+		db.QueryRow(ctx, `SELECT status FROM torrents WHERE id = $1`, rec.ID).Scan(&st)
+		t.Fatalf("the tracker does not serve the torrent (%s in the database) 10 s after publishing", st)
 	}
 	// Both nodes seed, one having fetched the file from the other; a third node fetches. None
 	// of it is fans'.
@@ -131,6 +140,7 @@ func TestEpisodeReach(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`id="reach-replicas">Seeded by 2 of 2 nodes<`), regexp.MustCompile(`id="reach-seeders">0<`),
 		regexp.MustCompile(`id="reach-leechers">0<`), regexp.MustCompile(`id="reach-completed">0<`),
+		regexp.MustCompile(`id="reach-bytes" title="0 bytes">`),
 		regexp.MustCompile(`copying the file between its own nodes is not counted`),
 	} {
 		if !want.MatchString(body) {
@@ -144,13 +154,17 @@ func TestEpisodeReach(t *testing.T) {
 	if err := seeding.RecordStats(ctx, db, time.Now(), tracker.Snapshot()); err != nil {
 		t.Fatal(err)
 	}
+	// The second node served the fans the file and a half; the first sent nothing more.
+	seed(nodes[0], int64(len(data)), int64(len(data)))
+	seed(nodes[1], int64(len(data))*3/2, 0)
 	body = page()
-	for _, want := range []string{`id="reach-replicas">Seeded by 2 of 2 nodes<`, `id="reach-seeders">1<`, `id="reach-leechers">1<`, `id="reach-completed">1<`} {
+	for _, want := range []string{`id="reach-replicas">Seeded by 2 of 2 nodes<`, `id="reach-seeders">1<`, `id="reach-leechers">1<`, `id="reach-completed">1<`,
+		fmt.Sprintf(`id="reach-bytes" title="%d bytes">`, len(data)*3/2)} {
 		if !strings.Contains(body, want) {
 			t.Errorf("published page with two fans: no %s", want)
 		}
 	}
-	if s := statusOf(); s.Fleet.FanSeeders != 1 || s.Fleet.FanLeechers != 1 || s.Fleet.Completed != 1 || s.Fleet.Seeding != 2 {
+	if s := statusOf(); s.Fleet.FanSeeders != 1 || s.Fleet.FanLeechers != 1 || s.Fleet.Completed != 1 || s.Fleet.Seeding != 2 || s.Fleet.Bytes != int64(len(data))*3/2 {
 		t.Errorf("status with two fans: %+v", s)
 	}
 }

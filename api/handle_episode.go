@@ -32,11 +32,12 @@ type episodePage struct {
 // episodeReach is how far an episode's torrent has reached: the fleet's replicas and, once
 // published, the fans in its swarm. The fleet's own copying counts in none of the fan numbers.
 type episodeReach struct {
-	Seeding     int   `json:"seeding_nodes"`   // up nodes seeding the torrent now
-	Replicas    int   `json:"replicas"`        // R, the nodes publishing waits for
-	FanSeeders  int   `json:"fan_seeders"`     // fans seeding now, nodes apart
-	FanLeechers int   `json:"fan_leechers"`    // fans downloading now, nodes apart
-	Completed   int64 `json:"fan_completions"` // downloads fans finished
+	Seeding     int   `json:"seeding_nodes"`    // up nodes seeding the torrent now
+	Replicas    int   `json:"replicas"`         // R, the nodes publishing waits for
+	FanSeeders  int   `json:"fan_seeders"`      // fans seeding now, nodes apart
+	FanLeechers int   `json:"fan_leechers"`     // fans downloading now, nodes apart
+	Completed   int64 `json:"fan_completions"`  // downloads fans finished
+	BytesToFans int64 `json:"fan_bytes_served"` // what the fleet uploaded to fans, nodes apart
 }
 
 // SeededBy is the processing line: "Seeded by 1 of 2 nodes".
@@ -55,6 +56,9 @@ func (s *Server) reach(ctx context.Context, t seeding.Record) (*episodeReach, er
 		return nil, err
 	}
 	r := &episodeReach{Seeding: n, Replicas: seeding.DefaultReplicas, Completed: t.Completed}
+	if r.BytesToFans, err = seeding.FanBytesServed(ctx, s.db, t.ID); err != nil {
+		return nil, err
+	}
 	if s.fleet != nil {
 		r.Replicas = s.fleet.ReplicaTarget()
 	}

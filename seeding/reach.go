@@ -60,3 +60,14 @@ func (t *Tracker) FanCounts(ih [20]byte) (seeders, leechers int) {
 
 // ReplicaTarget is R, the number of nodes that must seed a torrent before it is published.
 func (f *Fleet) ReplicaTarget() int { return f.replicas() }
+
+// FanBytesServed is what the fleet uploaded of a torrent to fans, in all: every node's bytes
+// served less those it sent to other nodes.
+func FanBytesServed(ctx context.Context, db DBTX, torrentID int64) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `SELECT coalesce(sum(greatest(bytes - to_nodes, 0)), 0)::bigint FROM torrent_served WHERE torrent_id = $1`, torrentID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("bytes served to fans of torrent %d: %w", torrentID, err)
+	}
+	return n, nil
+}
