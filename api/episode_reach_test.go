@@ -96,6 +96,10 @@ func TestEpisodeReach(t *testing.T) {
 		return s
 	}
 
+	bad := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateFetching, Uploaded: 10, UploadedToNodes: 11}}}
+	if _, err := fleet.Heartbeat(ctx, nodes[0], bad); err == nil || !strings.Contains(err.Error(), "uploaded_to_nodes") {
+		t.Errorf("heartbeat with more sent to nodes than uploaded: %v, want an error naming uploaded_to_nodes", err)
+	}
 	seed(nodes[0], 0, 0)
 	if body := page(); !strings.Contains(body, "Seeded by 1 of 2 nodes") || !strings.Contains(body, `id="fleet-progress"`) {
 		t.Errorf("processing page lacks \"Seeded by 1 of 2 nodes\":\n%s", body)
