@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,48 @@ type episodePage struct {
 	MaxBytes  int64
 	MaxHuman  string
 	CanUpload bool
+	Reach     *episodeReach
+}
+
+// episodeReach is how far an episode's torrent has reached: the fleet's replicas and, once
+// published, the fans in its swarm. The fleet's own copying counts in none of the fan numbers.
+type episodeReach struct {
+	Seeding     int   `json:"seeding_nodes"`    // up nodes seeding the torrent now
+	Replicas    int   `json:"replicas"`         // R, the nodes publishing waits for
+	FanSeeders  int   `json:"fan_seeders"`      // fans seeding now, nodes apart
+	FanLeechers int   `json:"fan_leechers"`     // fans downloading now, nodes apart
+	Completed   int64 `json:"fan_completions"`  // downloads fans finished
+	BytesToFans int64 `json:"fan_bytes_served"` // what the fleet uploaded to fans, nodes apart
+}
+
+// SeededBy is the processing line: "Seeded by 1 of 2 nodes".
+func (r episodeReach) SeededBy() string {
+	noun := "nodes"
+	if r.Replicas == 1 {
+		noun = "node"
+	}
+	return fmt.Sprintf("Seeded by %d of %d %s", r.Seeding, r.Replicas, noun)
+}
+
+// reach reads an episode torrent's replicas and fan counts.
+func (s *Server) reach(ctx context.Context, t seeding.Record) (*episodeReach, error) {
+	n, err := seeding.SeedingNodes(ctx, s.db, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	r := &episodeReach{Seeding: n, Replicas: seeding.DefaultReplicas, Completed: t.Completed}
+	if r.BytesToFans, err = seeding.FanBytesServed(ctx, s.db, t.ID); err != nil {
+		return nil, err
+	}
+	if s.fleet != nil {
+		r.Replicas = s.fleet.ReplicaTarget()
+	}
+	if s.tracker != nil && t.Status == seeding.StatusPublished {
+		var ih [20]byte
+		copy(ih[:], t.InfoHash)
+		r.FanSeeders, r.FanLeechers = s.tracker.FanCounts(ih)
+	}
+	return r, nil
 }
 
 // episodeFromURL loads the show and episode named in the URL, if the account manages them.
@@ -69,6 +112,10 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
 			p.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed))
+			if p.Reach, err = s.reach(r.Context(), t); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 		}
 		s.render(w, r, http.StatusOK, "episode", p)
 	}
@@ -100,8 +147,27 @@ func (s *Server) handleEpisodeStatus() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		out := struct {
+			Status        string        `json:"status"`
+			FailureReason string        `json:"failure_reason"`
+			Fleet         *episodeReach `json:"fleet,omitempty"`
+			SeededBy      string        `json:"seeded_by,omitempty"`
+		}{Status: ep.Status, FailureReason: ep.FailureReason}
+		t, err := seeding.TorrentForEpisode(r.Context(), s.db, ep.ID)
+		switch {
+		case errors.Is(err, seeding.ErrNotFound):
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		default:
+			if out.Fleet, err = s.reach(r.Context(), t); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			out.SeededBy = out.Fleet.SeededBy()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(map[string]string{"status": ep.Status, "failure_reason": ep.FailureReason})
+		json.NewEncoder(w).Encode(out)
 	}
 }

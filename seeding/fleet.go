@@ -146,10 +146,13 @@ type Report struct {
 	InfoHash string `json:"infohash"` // 40 hex digits
 	State    string `json:"state"`    // fetching or seeding
 	Uploaded int64  `json:"uploaded"` // payload bytes sent to peers since the node started
-	Peers    int    `json:"peers"`
-	Seeders  int    `json:"seeders"`
-	Leechers int    `json:"leechers"`
-	Error    string `json:"error,omitempty"`
+	// UploadedToNodes is the part of Uploaded sent to other seedbox nodes: the fleet copying the
+	// torrent, not fans downloading it.
+	UploadedToNodes int64  `json:"uploaded_to_nodes,omitempty"`
+	Peers           int    `json:"peers"`
+	Seeders         int    `json:"seeders"`
+	Leechers        int    `json:"leechers"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Heartbeat is what a node sends every few seconds.
@@ -191,7 +194,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 	var states, errs []string
 	var offerHashes [][]byte // replicas the node offers back (see above)
 	var offerStates []string
-	var uploaded []int64
+	var uploaded, toNodes []int64
 	var peers, seeders, leechers []int32
 	for _, r := range hb.Torrents {
 		ih, err := hex.DecodeString(r.InfoHash)
@@ -204,6 +207,10 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 		if r.Uploaded < 0 || r.Peers < 0 || r.Seeders < 0 || r.Leechers < 0 {
 			return Orders{}, invalidf("counters must not be negative")
 		}
+		if r.UploadedToNodes < 0 || r.UploadedToNodes > r.Uploaded {
+			return Orders{}, invalidf("uploaded_to_nodes %d must be from 0 to uploaded (%d)", r.UploadedToNodes, r.Uploaded)
+		}
+		toNodes = append(toNodes, r.UploadedToNodes)
 		if len(r.Error) > 500 {
 			r.Error = r.Error[:500]
 		}
@@ -265,17 +272,19 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 		// Bytes served grow by what each counter grew since the last report in the same session
 		// (a counter that went down restarted: the torrent was added again).
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO torrent_served AS s (torrent_id, node_id, session, last_uploaded, bytes)
-			SELECT t.id, $1, $4, u.uploaded, u.uploaded
-			FROM unnest($2::bytea[], $3::bigint[]) AS u(infohash, uploaded)
+			INSERT INTO torrent_served AS s (torrent_id, node_id, session, last_uploaded, bytes, last_to_nodes, to_nodes)
+			SELECT t.id, $1, $4, u.uploaded, u.uploaded, u.to_nodes, u.to_nodes
+			FROM unnest($2::bytea[], $3::bigint[], $5::bigint[]) AS u(infohash, uploaded, to_nodes)
 			JOIN torrents t ON t.infohash = u.infohash
 			JOIN assignments a ON a.torrent_id = t.id AND a.node_id = $1
 			ON CONFLICT (torrent_id, node_id) DO UPDATE SET
 				bytes = s.bytes + CASE WHEN s.session = EXCLUDED.session AND EXCLUDED.last_uploaded >= s.last_uploaded
 					THEN EXCLUDED.last_uploaded - s.last_uploaded ELSE EXCLUDED.last_uploaded END,
-				session = EXCLUDED.session, last_uploaded = EXCLUDED.last_uploaded
-			WHERE s.session <> EXCLUDED.session OR s.last_uploaded <> EXCLUDED.last_uploaded`,
-			nodeID, hashes, uploaded, hb.Session); err != nil {
+				to_nodes = s.to_nodes + CASE WHEN s.session = EXCLUDED.session AND EXCLUDED.last_uploaded >= s.last_uploaded
+					THEN greatest(EXCLUDED.last_to_nodes - s.last_to_nodes, 0) ELSE EXCLUDED.last_to_nodes END,
+				session = EXCLUDED.session, last_uploaded = EXCLUDED.last_uploaded, last_to_nodes = EXCLUDED.last_to_nodes
+			WHERE s.session <> EXCLUDED.session OR s.last_uploaded <> EXCLUDED.last_uploaded OR s.last_to_nodes <> EXCLUDED.last_to_nodes`,
+			nodeID, hashes, uploaded, hb.Session, toNodes); err != nil {
 			return fmt.Errorf("record bytes served: %w", err)
 		}
 		// Replicas an up node offers back: those it seeds, and those it found on disk, of torrents

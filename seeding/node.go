@@ -74,6 +74,91 @@ type Node struct {
 	mu       sync.Mutex
 	id       int64
 	torrents map[metainfo.Hash]*held
+
+	// What the node uploaded to other seedbox nodes, so that the fleet's own copying is not
+	// counted as served to fans: connections to nodes open now, and the bytes of those closed.
+	toNodes *toNodes
+}
+
+// toNodes counts the payload bytes a node sent to other nodes (peer ids with NodePeerIDPrefix),
+// per torrent, since the torrent was added.
+type toNodes struct {
+	mu       sync.Mutex
+	open     map[*torrent.PeerConn]metainfo.Hash
+	closed   map[metainfo.Hash]int64
+	reported map[metainfo.Hash]int64 // the last count reported, which never goes down
+}
+
+func (c *toNodes) added(pc *torrent.PeerConn) {
+	if !IsNodePeerID([20]byte(pc.PeerID)) || pc.Torrent() == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open, c.closed, c.reported = map[*torrent.PeerConn]metainfo.Hash{}, map[metainfo.Hash]int64{}, map[metainfo.Hash]int64{}
+	}
+	c.open[pc] = pc.Torrent().InfoHash()
+}
+
+// gone moves a closed connection's bytes to the torrent's closed count. The client calls it with
+// its lock held, which reading the connection's counters takes, so it reads them in a goroutine;
+// until then the connection counts as open.
+func (c *toNodes) gone(pc *torrent.PeerConn) {
+	c.mu.Lock()
+	_, ours := c.open[pc]
+	c.mu.Unlock()
+	if !ours || pc.Torrent() == nil {
+		return
+	}
+	go func() {
+		st := pc.Stats()
+		sent := st.BytesWrittenData.Int64()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if ih, ok := c.open[pc]; ok {
+			delete(c.open, pc)
+			c.closed[ih] += sent
+		}
+	}()
+}
+
+// forget starts a dropped torrent's count again, as its upload counter does when it is added again.
+func (c *toNodes) forget(ih metainfo.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for pc, h := range c.open {
+		if h == ih {
+			delete(c.open, pc)
+		}
+	}
+	delete(c.closed, ih)
+	delete(c.reported, ih)
+}
+
+// sent returns the bytes of a torrent sent to nodes, at most uploaded (the torrent's own counter).
+func (c *toNodes) sent(ih metainfo.Hash, uploaded int64) int64 {
+	c.mu.Lock()
+	var open []*torrent.PeerConn
+	for pc, h := range c.open {
+		if h == ih {
+			open = append(open, pc)
+		}
+	}
+	n := c.closed[ih]
+	c.mu.Unlock()
+	for _, pc := range open {
+		st := pc.Stats()
+		n += st.BytesWrittenData.Int64()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported == nil {
+		return 0
+	}
+	n = min(max(n, c.reported[ih]), uploaded)
+	c.reported[ih] = n
+	return n
 }
 
 // held is a torrent the node holds.
@@ -138,13 +223,16 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
 		tc.DisableIPv6 = true
 	}
+	counts := &toNodes{}
+	tc.Callbacks.PeerConnAdded = append(tc.Callbacks.PeerConnAdded, counts.added)
+	tc.Callbacks.PeerConnClosed = counts.gone
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("start BitTorrent client on %s: %w", cfg.ListenAddr, err)
 	}
 	n := &Node{cfg: cfg, cl: cl, store: store, http: cfg.HTTPClient, log: cfg.Log, torrents: map[metainfo.Hash]*held{},
-		session: rand.Text()}
+		session: rand.Text(), toNodes: counts}
 	if n.http == nil {
 		n.http = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -269,6 +357,7 @@ func (n *Node) drop(ih metainfo.Hash) {
 		return
 	}
 	h.t.Drop()
+	n.toNodes.forget(ih)
 	dir := filepath.Join(n.cfg.DataDir, "torrents", ih.HexString())
 	if err := os.RemoveAll(dir); err != nil {
 		n.log.Warn("remove dropped torrent", slog.String("infohash", ih.HexString()), slog.Any("error", err))
@@ -307,6 +396,7 @@ func (n *Node) Reports() (reports []Report, diskUsed int64) {
 		}
 		st := h.t.Stats()
 		r.Uploaded = st.BytesWrittenData.Int64()
+		r.UploadedToNodes = n.toNodes.sent(h.t.InfoHash(), r.Uploaded)
 		if bad := st.PiecesDirtiedBad.Int64(); bad > 0 && r.State != StateSeeding {
 			r.Error = fmt.Sprintf("%d pieces failed verification", bad)
 		}

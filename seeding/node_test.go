@@ -141,3 +141,64 @@ func TestRestartedNodeOffersWhatIsOnDisk(t *testing.T) {
 		t.Errorf("the data on disk changed: %v", err)
 	}
 }
+
+// A node tells what it sent other nodes apart from what it sent fans: a node fetching the
+// episode from it counts in UploadedToNodes, a fan's download does not.
+func TestNodeCountsUploadsToNodes(t *testing.T) {
+	t.Parallel()
+	data := randomBytes(5, 2<<20+777)
+	a, tor, mi := nodeHolding(t, NodeConfig{Name: "first"}, data, "http://127.0.0.1:1/announce")
+	if err := a.Add(mi, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !a.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not verify the episode in 30 s")
+		}
+	}
+	report := func(n *Node) Report {
+		t.Helper()
+		reports, _ := n.Reports()
+		if len(reports) != 1 {
+			t.Fatalf("reports %+v, want one", reports)
+		}
+		return reports[0]
+	}
+	b, err := NewNode(NodeConfig{Name: "second", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if err := b.Add(mi, []string{a.ListenAddr()}, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !b.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second node did not fetch the episode from the first in 30 s")
+		}
+	}
+	r := report(a)
+	if r.UploadedToNodes < int64(len(data)) || r.UploadedToNodes != r.Uploaded {
+		t.Fatalf("after a node fetched it: uploaded %d, to nodes %d; want all of the %d bytes to nodes", r.Uploaded, r.UploadedToNodes, len(data))
+	}
+	b.Close() // its connection's bytes stay counted once it is closed
+	toNodes := r.UploadedToNodes
+
+	leech, err := testClient(t, t.TempDir(), false).AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech.AddPeers(peerInfos([]string{a.ListenAddr()}))
+	leech.DownloadAll()
+	waitComplete(t, leech, "fan of a node")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r = report(a)
+		if r.Uploaded-r.UploadedToNodes >= int64(len(data)) && r.UploadedToNodes == toNodes {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a fan's download: uploaded %d, to nodes %d (was %d); want %d more to fans and to nodes unchanged",
+				r.Uploaded, r.UploadedToNodes, toNodes, len(data))
+		}
+	}
+}

@@ -376,6 +376,16 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		t.Errorf("scrape after publishing = %+v, want 0 downloaded and 0 incomplete", sc)
 	}
 
+	// The creator's page says the fleet seeds it and that no fan has yet: the nodes' announces
+	// and their copying to each other count in none of the fans' numbers.
+	page = string(creator.get(episodePath))
+	for _, want := range []string{`id="reach-replicas">Seeded by 2 of 2 nodes<`, `id="reach-seeders">0<`,
+		`id="reach-leechers">0<`, `id="reach-completed">0<`, `id="reach-bytes" title="0 bytes">`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("episode page after publishing lacks %s:\n%s", want, page)
+		}
+	}
+
 	// Monitoring sees the fleet and the swarm.
 	for series, want := range map[string]float64{`fanseed_seedbox_nodes{status="up"}`: 3, `fanseed_seedbox_nodes{status="down"}`: 0,
 		"fanseed_torrents_under_replicated": 0, "fanseed_tracker_swarms": 1, "fanseed_tracker_peers": 2} {
@@ -410,6 +420,19 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 				t.Fatalf("nodes report uploading %d bytes of a %d-byte episode: %v", uploaded, len(data), perNode)
 			}
 			time.Sleep(200 * time.Millisecond)
+		}
+		// The page counts what aria2c fetched as served to fans.
+		bytesRE := regexp.MustCompile(`id="reach-bytes" title="(\d+) bytes"`)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			m := bytesRE.FindStringSubmatch(string(creator.get(episodePath)))
+			if m != nil {
+				if n, _ := strconv.ParseInt(m[1], 10, 64); n >= int64(len(data)) {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the episode page says %v bytes served to fans after aria2c fetched %d", m, len(data))
+			}
 		}
 	})
 	if t.Failed() {

@@ -111,6 +111,7 @@
         status(s.status);
         if (s.status === "published") { say("Published."); setTimeout(function () { location.reload(); }, 500); return; }
         if (s.status === "failed") { say("Publishing failed: " + s.failure_reason, true); return; }
+        if (s.seeded_by) say("Upload complete. " + s.seeded_by + "…");
         setTimeout(poll, 1500);
       }).catch(function () { setTimeout(poll, 3000); });
     };
