@@ -48,7 +48,7 @@ func Traffic(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.Tim
 	rows, _ := db.Query(ctx, `
 		SELECT t.id AS torrent_id,
 		       coalesce((SELECT sum(s.completed) FROM swarm_stats s WHERE s.torrent_id = t.id AND s.bucket >= $2 AND s.bucket < $3), 0) AS completed,
-		       coalesce((SELECT sum(s.bytes) FROM torrent_served s WHERE s.torrent_id = t.id), 0)::bigint AS bytes_served
+		       coalesce((SELECT sum(greatest(s.bytes - s.to_nodes, 0)) FROM torrent_served s WHERE s.torrent_id = t.id), 0)::bigint AS bytes_served
 		FROM torrents t WHERE t.id = ANY($1)`, torrentIDs, from, to)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[TorrentTraffic])
 	if err != nil {
