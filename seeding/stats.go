@@ -40,7 +40,7 @@ func SwarmDaily(ctx context.Context, db DBTX, torrentIDs []int64, from, to time.
 type TorrentTraffic struct {
 	TorrentID   int64 `db:"torrent_id"`
 	Completed   int64 `db:"completed"`
-	BytesServed int64 `db:"bytes_served"` // by the seedbox fleet, in all
+	BytesServed int64 `db:"bytes_served"` // by the seedbox fleet to fans, in all (not to other nodes)
 }
 
 // Traffic returns each torrent's counters, by torrent id.
