@@ -81,7 +81,7 @@ func (s *Server) handleCheckoutTestComplete() http.HandlerFunc {
 				s.fail(w, r, err)
 				return
 			}
-			done, cancel = thanksPath(show, d), "/s/"+url.PathEscape(show.Slug)+"/donate/cancelled"
+			done, cancel = thanksPath(show.Slug, d), "/s/"+url.PathEscape(show.Slug)+"/donate/cancelled"
 		}
 		if r.PostFormValue("action") == "cancel" {
 			http.Redirect(w, r, cancel, http.StatusSeeOther)

@@ -203,27 +203,33 @@ func (s *Server) handleDonationCreate() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		base := "/s/" + url.PathEscape(show.Slug) + "/donate"
-		title := "Donation to " + show.Title
-		if in.Monthly {
-			title = "Monthly donation to " + show.Title
-		}
-		target, err := s.cfg.Money.StartDonation(r.Context(), d, billing.CheckoutPage{
-			Title:      title,
-			SuccessURL: s.absoluteURL(r, thanksPath(show, d)),
-			CancelURL:  s.absoluteURL(r, base+"/cancelled"),
-			TestURL:    "/checkout/test/{session}",
-		})
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{
-			Name: thanksCookie, Value: d.ThanksToken, Path: base + "/thanks", MaxAge: int(thanksCookieTTL.Seconds()),
-			HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
-		})
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		s.startDonationCheckout(w, r, show.Slug, show.Title, d)
 	}
+}
+
+// startDonationCheckout sends the donor to pay a recorded donation (Stripe Checkout, or the
+// offline test checkout), the thank-you page's cookie set for this browser.
+func (s *Server) startDonationCheckout(w http.ResponseWriter, r *http.Request, slug, showTitle string, d billing.Donation) {
+	base := "/s/" + url.PathEscape(slug) + "/donate"
+	title := "Donation to " + showTitle
+	if d.Monthly {
+		title = "Monthly donation to " + showTitle
+	}
+	target, err := s.cfg.Money.StartDonation(r.Context(), d, billing.CheckoutPage{
+		Title:      title,
+		SuccessURL: s.absoluteURL(r, thanksPath(slug, d)),
+		CancelURL:  s.absoluteURL(r, base+"/cancelled"),
+		TestURL:    "/checkout/test/{session}",
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: thanksCookie, Value: d.ThanksToken, Path: base + "/thanks", MaxAge: int(thanksCookieTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // The thank-you page names its donation by the donation's random token, and shows the amount
@@ -234,8 +240,8 @@ const (
 	thanksCookieTTL = 24 * time.Hour // as long as a Stripe Checkout session lives
 )
 
-func thanksPath(show catalog.Show, d billing.Donation) string {
-	return "/s/" + url.PathEscape(show.Slug) + "/donate/thanks?donation=" + url.QueryEscape(d.ThanksToken)
+func thanksPath(slug string, d billing.Donation) string {
+	return "/s/" + url.PathEscape(slug) + "/donate/thanks?donation=" + url.QueryEscape(d.ThanksToken)
 }
 
 type donateDonePage struct {

@@ -176,6 +176,35 @@ func (s *Service) CancelMonthlyOffline(ctx context.Context, donationID int64) er
 	return nil
 }
 
+// ChangeMonthlyOffline is offline test mode's stand-in for changing a monthly donation's amount
+// in Stripe's portal: a new monthly donation of amount, with the old one's donor details, that
+// replaces the old one once its first payment completes (the old is cancelled then, so that a
+// donor who leaves the checkout keeps the donation they had). Start its checkout as any other.
+func (s *Service) ChangeMonthlyOffline(ctx context.Context, old Donation, amount int64) (Donation, error) {
+	if s.Stripe != nil {
+		return Donation{}, fmt.Errorf("%w: with Stripe, a monthly donation's amount is changed in Stripe's portal", ErrInvalid)
+	}
+	if !old.Monthly || (old.Status != "paid" && old.Status != "pending") {
+		return Donation{}, fmt.Errorf("%w: only a monthly donation that is not cancelled can change its amount", ErrInvalid)
+	}
+	var episode int64
+	if old.EpisodeID != nil {
+		episode = *old.EpisodeID
+	}
+	var d Donation
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var err error
+		d, err = CreateDonation(ctx, tx, DonationInput{ShowID: old.ShowID, EpisodeID: episode, Amount: amount, Currency: old.Currency,
+			Monthly: true, DisplayName: old.DisplayName, Message: old.Message, Anonymous: old.Anonymous, Email: deref(old.DonorEmail)})
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE donations SET replaces_donation_id = $2 WHERE id = $1`, d.ID, old.ID)
+		return dbError(err)
+	})
+	return d, err
+}
+
 func prefixColumns(p, columns string) string {
 	out := []byte{}
 	start := true

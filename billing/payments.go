@@ -220,6 +220,12 @@ func (s *Service) applySession(ctx context.Context, tx pgx.Tx, ev *event) ([]str
 	_, err := tx.Exec(ctx, `UPDATE donations SET subscription_id = $2, paid_at = coalesce(paid_at, $3),
 			status = CASE WHEN status IN ('pending', 'failed') THEN 'paid' ELSE status END
 		WHERE id = $1`, donationID, sub, ev.Created)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	// A donation whose amount was changed is replaced once the new one is under way.
+	_, err = tx.Exec(ctx, `UPDATE donations SET status = 'cancelled'
+		WHERE id = (SELECT replaces_donation_id FROM donations WHERE id = $1) AND status IN ('pending', 'paid', 'failed')`, donationID)
 	return nil, dbError(err)
 }
 

@@ -173,8 +173,38 @@ func TestOfflineMoneyPath(t *testing.T) {
 	if resp.StatusCode != 200 || token == nil || !strings.Contains(body, "5.00 USD") {
 		t.Fatalf("management page: %d\n%s", resp.StatusCode, body)
 	}
+	// Changing the amount: a bad one is refused on the page; a good one goes to the test checkout
+	// as a new monthly donation, which replaces the old once it is paid.
+	resp, body = send(newClient(), "POST", "/donations/manage", url.Values{"token": {token[1]}, "action": {"change"}, "amount": {"7.505"}})
+	if resp.StatusCode != 400 || !strings.Contains(body, "Amount must be a number such as") {
+		t.Fatalf("changing to 7.505: %d\n%s", resp.StatusCode, body)
+	}
+	changer := newClient()
+	resp, _ = send(changer, "POST", "/donations/manage", url.Values{"token": {token[1]}, "action": {"change"}, "amount": {"7.50"}})
+	if !strings.HasPrefix(resp.Request.URL.Path, "/checkout/test/") {
+		t.Fatalf("changing the amount did not lead to the test checkout: %s", resp.Request.URL)
+	}
+	if _, body = send(newClient(), "GET", strings.TrimPrefix(manage, base), nil); !strings.Contains(body, "<strong>paid</strong>") {
+		t.Fatalf("the old donation ended before the new one was paid:\n%s", body)
+	}
+	send(changer, "POST", resp.Request.URL.Path, url.Values{"action": {"pay"}})
+	changed := smtpd.Wait(t, "monthly@example.com", "Your receipt: 7.50 USD to Night Signals")
+	if _, body = send(newClient(), "GET", strings.TrimPrefix(manage, base), nil); !strings.Contains(body, "<strong>cancelled</strong>") {
+		t.Fatalf("the old donation is not cancelled once the new amount is paid:\n%s", body)
+	}
+	manage = ""
+	for _, l := range changed.Links() {
+		if strings.HasPrefix(l, base+"/donations/manage?token=") {
+			manage = l
+		}
+	}
+	resp, body = send(newClient(), "GET", strings.TrimPrefix(manage, base), nil)
+	token = regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || token == nil || !strings.Contains(body, "7.50 USD") {
+		t.Fatalf("the new donation's management page: %d\n%s", resp.StatusCode, body)
+	}
 	resp, body = send(newClient(), "POST", "/donations/manage", url.Values{"token": {token[1]}, "action": {"cancel"}})
-	if resp.StatusCode != 200 || !strings.Contains(body, "Your monthly donation is cancelled.") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "Your monthly donation is cancelled.") || !strings.Contains(body, "<strong>cancelled</strong>") {
 		t.Fatalf("cancelling: %d\n%s", resp.StatusCode, body)
 	}
 	if _, body = send(newClient(), "GET", "/donations/manage?token=wrong", nil); !strings.Contains(body, "Link expired") {
