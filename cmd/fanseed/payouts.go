@@ -28,12 +28,7 @@ func payouts(ctx context.Context, args []string, getenv func(string) string, std
 	if _, err := billing.PeriodEnd(*period, time.Now()); err != nil {
 		return fmt.Errorf("--period: %q must be a month that has begun, such as 2026-11", *period)
 	}
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
-	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	cfg, logger, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,7 @@ func refund(ctx context.Context, args []string, getenv func(string) string, stdo
 	if strings.TrimSpace(*charge) == "" {
 		return errors.New("--charge: the charge id (ch_...) is required; usage: fanseed refund --charge ch_... [--amount 12.50] [--reason TEXT]")
 	}
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
-	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	cfg, logger, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -93,11 +88,7 @@ func refund(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // refundList prints the recent payments as /admin/refunds lists them.
 func refundList(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return err
-	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+	_, _, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

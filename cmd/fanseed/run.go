@@ -143,13 +143,20 @@ func openDB(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool
 	return pool, nil
 }
 
-func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+// connect is how a command that needs the database starts: the configuration, the logger, and
+// the database migrated and open (the caller closes it).
+func connect(ctx context.Context, getenv func(string) string, stderr io.Writer) (config, *slog.Logger, *pgxpool.Pool, error) {
 	cfg, err := loadConfig(getenv, false)
 	if err != nil {
-		return err
+		return config{}, nil, nil, err
 	}
 	logger := newLogger(cfg, stderr)
 	pool, err := openDB(ctx, cfg.DatabaseURL, logger)
+	return cfg, logger, pool, err
+}
+
+func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	_, logger, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -236,11 +236,7 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 // removeNode drains a node: the fleet copies its torrents to other nodes, then it drops them
 // and is marked removed. It returns at once; the admin fleet page shows the progress.
 func removeNode(ctx context.Context, name string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(getenv, false)
-	if err != nil {
-		return err
-	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+	_, _, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
