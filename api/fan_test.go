@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"mime/multipart"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
@@ -96,6 +100,13 @@ func TestFanPages(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("show page lacks %q", want)
 		}
+	}
+	// The magnet carries the size and the .torrent's address (xl, xs) beside the trackers.
+	if m := regexp.MustCompile(`href="(magnet:[^"]+)"`).FindStringSubmatch(body); m == nil {
+		t.Error("show page has no magnet link")
+	} else if mag, err := metainfo.ParseMagnetUri(html.UnescapeString(m[1])); err != nil || mag.Params.Get("xl") != strconv.FormatInt(rec.Length, 10) ||
+		!strings.HasSuffix(mag.Params.Get("xs"), "/t/"+rec.InfoHashHex()+".torrent") || len(mag.Trackers) == 0 {
+		t.Errorf("magnet %q: %+v, %v; want xl=%d, xs ending in the .torrent path and a tracker", m[1], mag, err, rec.Length)
 	}
 	for _, unwanted := range []string{"Unfinished", "Hidden Person", "secret"} {
 		if strings.Contains(body, unwanted) {

@@ -111,7 +111,8 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
-			p.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed))
+			p.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
+				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL()}, WebSeed: p.WebSeed}))
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return

@@ -124,7 +124,8 @@ func (s *Server) fanEpisode(e catalog.Episode, t seeding.Record) fanEpisode {
 	fe := fanEpisode{Episode: e, Record: t,
 		TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent",
 		WebSeed:    seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)}
-	fe.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), fe.WebSeed))
+	fe.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
+		TorrentURL: fe.TorrentURL, Trackers: []string{s.publisher.TrackerURL()}, WebSeed: fe.WebSeed}))
 	switch {
 	case len(t.ContentType) > 6 && t.ContentType[:6] == "video/":
 		fe.Playable = "video"

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -125,15 +126,34 @@ func WebSeedFileURL(webSeedURL, name string) string {
 	return webSeedURL
 }
 
-// MagnetURI is the magnet link on an episode page: infohash, name, our tracker and our web seed
-// (BEP 19 "ws"), so a client can start without the .torrent. Empty URLs are left out.
-func MagnetURI(infoHash [20]byte, name, trackerURL, webSeedURL string) string {
-	m := metainfo.Magnet{InfoHash: infoHash, DisplayName: name, Params: url.Values{}}
-	if trackerURL != "" {
-		m.Trackers = []string{trackerURL}
+// Magnet is what an episode's magnet link carries.
+type Magnet struct {
+	InfoHash   [20]byte
+	Name       string // dn
+	Length     int64  // xl: the file's size, so a client can show it before the metadata
+	TorrentURL string // xs: where the .torrent is, for clients that fetch it rather than the metadata from peers
+	Trackers   []string
+	WebSeed    string // ws (BEP 19)
+}
+
+// MagnetURI is the magnet link on an episode page: infohash, name, size, our trackers, the
+// .torrent's URL and our web seed, so a client can start without the .torrent. Empty values are
+// left out.
+func MagnetURI(m Magnet) string {
+	mm := metainfo.Magnet{InfoHash: m.InfoHash, DisplayName: m.Name, Params: url.Values{}}
+	for _, tr := range m.Trackers {
+		if tr != "" {
+			mm.Trackers = append(mm.Trackers, tr)
+		}
 	}
-	if webSeedURL != "" {
-		m.Params.Set("ws", webSeedURL)
+	if m.Length > 0 {
+		mm.Params.Set("xl", strconv.FormatInt(m.Length, 10))
 	}
-	return m.String()
+	if m.TorrentURL != "" {
+		mm.Params.Set("xs", m.TorrentURL)
+	}
+	if m.WebSeed != "" {
+		mm.Params.Set("ws", m.WebSeed)
+	}
+	return mm.String()
 }

@@ -220,7 +220,8 @@ func TestWebSeedFileURL(t *testing.T) {
 
 func TestMagnetURI(t *testing.T) {
 	ih := [20]byte{0xde, 0xad, 0xbe, 0xef, 19: 1}
-	uri := MagnetURI(ih, "Ep 1 & 2.mp4", "https://f.example/announce?x=1", "https://f.example/ws/42/")
+	uri := MagnetURI(Magnet{InfoHash: ih, Name: "Ep 1 & 2.mp4", Length: 123456789, TorrentURL: "https://f.example/t/de.torrent",
+		Trackers: []string{"https://f.example/announce?x=1", "", "wss://f.example/tracker"}, WebSeed: "https://f.example/ws/42/"})
 	if !strings.HasPrefix(uri, "magnet:?xt=urn:btih:deadbeef") {
 		t.Errorf("MagnetURI = %q, want xt first", uri)
 	}
@@ -229,11 +230,13 @@ func TestMagnetURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if [20]byte(m.InfoHash) != ih || m.DisplayName != "Ep 1 & 2.mp4" ||
-		!slices.Equal(m.Trackers, []string{"https://f.example/announce?x=1"}) ||
-		m.Params.Get("ws") != "https://f.example/ws/42/" {
+		!slices.Equal(m.Trackers, []string{"https://f.example/announce?x=1", "wss://f.example/tracker"}) ||
+		m.Params.Get("ws") != "https://f.example/ws/42/" || m.Params.Get("xl") != "123456789" ||
+		m.Params.Get("xs") != "https://f.example/t/de.torrent" {
 		t.Errorf("ParseMagnetUri(%q) = %+v", uri, m)
 	}
-	if uri := MagnetURI(ih, "a", "", ""); strings.Contains(uri, "tr=") || strings.Contains(uri, "ws=") {
+	if uri := MagnetURI(Magnet{InfoHash: ih, Name: "a"}); strings.Contains(uri, "tr=") || strings.Contains(uri, "ws=") ||
+		strings.Contains(uri, "xl=") || strings.Contains(uri, "xs=") {
 		t.Errorf("MagnetURI without URLs = %q", uri)
 	}
 }

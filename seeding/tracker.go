@@ -185,7 +185,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	defer t.mu.Unlock()
 	s := t.swarm(a.InfoHash)
 	s.prune(now, expiry, t.shared != nil)
-	s.record(a, now, t.shared != nil)
+	seeder := s.record(a, now, t.shared != nil)
 	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
 		s.install(sh, t.down)
 	}
@@ -194,7 +194,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		Compact: a.Compact, NoPeerID: a.NoPeerID,
 	}
 	if a.Event != EventStopped && a.NumWant > 0 {
-		resp.Peers = s.pick(a)
+		resp.Peers = s.pick(a, seeder)
 	}
 	return resp, nil
 }
@@ -236,8 +236,9 @@ func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte
 	return loaded
 }
 
-// record updates the swarm for one announce; shared notes the change for the next Share.
-func (s *swarm) record(a Announce, now time.Time, shared bool) {
+// record updates the swarm for one announce; shared notes the change for the next Share. It
+// reports whether the client counts as a seeder (see isSeeder).
+func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
 	s.announces++
 	prev := s.peers[a.Addr]
 	if prev != nil {
@@ -256,6 +257,7 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 	finished := a.Event == EventCompleted ||
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
+	seeder = isSeeder(a, same && prev.seeder, finished)
 	if home := household(a.Addr.Addr()); !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
@@ -270,14 +272,29 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) {
 		}
 	}
 	if a.Event == EventStopped {
-		return
+		return seeder
 	}
 	p := prev
 	if p == nil {
 		p = &peerState{addr: a.Addr}
 	}
-	p.id, p.seen, p.seeder, p.completed = a.PeerID, now, a.Left == 0, counted
+	p.id, p.seen, p.seeder, p.completed = a.PeerID, now, seeder, counted
 	s.add(p)
+	return seeder
+}
+
+// isSeeder decides whether an announce is a seeder's. Nothing left is not enough: a client
+// started from a magnet has no metadata yet, so it knows no length and announces left=0 with
+// nothing downloaded (aria2c does). Taken for a seeder, it would get only leechers, often none,
+// and never the metadata. So a client with nothing left is a seeder once it shows it has the
+// data: it was a seeder in this session already, it finished a download here, it has uploaded
+// or downloaded bytes, or it is a seedbox node. Until then it is a leecher, given peers and
+// counted as one, which a fan who restarts a client on complete files is for one interval.
+func isSeeder(a Announce, wasSeeder, finished bool) bool {
+	if a.Left != 0 {
+		return false
+	}
+	return wasSeeder || finished || a.Uploaded > 0 || a.Downloaded > 0 || IsNodePeerID(a.PeerID)
 }
 
 // firstCompletionToday notes that addr finished a download at now, and reports whether it is
@@ -336,13 +353,13 @@ func (s *swarm) count(p *peerState, d int) {
 // pick returns up to a.NumWant live peers other than the announcing client: this process's in
 // the map's random order, then other processes' from a random place on; seeders get only
 // leechers.
-func (s *swarm) pick(a Announce) []Peer {
+func (s *swarm) pick(a Announce, seeder bool) []Peer {
 	out := make([]Peer, 0, min(a.NumWant, len(s.peers)+len(s.remote)))
 	for k, p := range s.peers {
 		if len(out) == a.NumWant {
 			return out
 		}
-		if k == a.Addr || p.id == a.PeerID || a.Left == 0 && p.seeder {
+		if k == a.Addr || p.id == a.PeerID || seeder && p.seeder {
 			continue
 		}
 		out = append(out, Peer{ID: p.id, Addr: k})
@@ -356,7 +373,7 @@ func (s *swarm) pick(a Announce) []Peer {
 			break
 		}
 		r := s.remote[(start+i)%len(s.remote)]
-		if r.addr == a.Addr || r.id == a.PeerID || a.Left == 0 && r.seeder || s.peers[r.addr] != nil {
+		if r.addr == a.Addr || r.id == a.PeerID || seeder && r.seeder || s.peers[r.addr] != nil {
 			continue
 		}
 		out = append(out, Peer{ID: r.id, Addr: r.addr})

@@ -45,14 +45,19 @@ func newTestTracker() (*Tracker, *fakeClock) {
 	return t, clock
 }
 
-// client is a test peer; n picks its id and address.
+// client is a test peer; n picks its id and address. One with nothing left has uploaded a
+// little, which shows it holds the data (see isSeeder).
 func client(n int, left int64, event Event) Announce {
 	var id [20]byte
 	copy(id[:], fmt.Sprintf("-TT0001-%012d", n))
-	return Announce{
+	a := Announce{
 		InfoHash: published, PeerID: id, Left: left, Event: event, Compact: true, NumWant: 50,
 		Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(n)}), 6881),
 	}
+	if left == 0 {
+		a.Uploaded = 16384
+	}
+	return a
 }
 
 func mustAnnounce(t *testing.T, tr *Tracker, a Announce) AnnounceResponse {
@@ -231,7 +236,7 @@ func TestAnnounceBody(t *testing.T) {
 	remote := net.ParseIP("198.51.100.7")
 	q := func(ih [20]byte) string {
 		return "info_hash=" + escapeAll(string(ih[:])) + "&peer_id=" + escapeAll(string(testPeerID[:])) +
-			"&port=6881&uploaded=0&downloaded=0&left=0&event=started"
+			"&port=6881&uploaded=16384&downloaded=0&left=0&event=started"
 	}
 	tests := []struct {
 		name, query, failure string
@@ -434,5 +439,44 @@ func TestTrackerLimitsAnnouncesPerAddress(t *testing.T) {
 	tr.AnnouncesPerMinute = -1
 	for i := range 1000 {
 		mustAnnounce(t, tr, flood(i))
+	}
+}
+
+// A client started from a magnet has no metadata, so it announces left=0 with nothing
+// downloaded or uploaded (aria2c does): it is a leecher that needs peers, seeders included, and
+// is not counted as a seeder until it shows it holds the data.
+func TestTrackerMagnetClientWithoutMetadataIsALeecher(t *testing.T) {
+	tr, _ := newTestTracker()
+	mustAnnounce(t, tr, client(1, 0, EventStarted)) // a seeder that has uploaded
+	magnet := client(2, 0, EventStarted)
+	magnet.Uploaded = 0
+	r := mustAnnounce(t, tr, magnet)
+	if got := peerSet(r); len(got) != 1 || !got[client(1, 0, "").Addr] {
+		t.Errorf("magnet client got peers %v, want the seeder", got)
+	}
+	if r.Complete != 1 || r.Incomplete != 1 {
+		t.Errorf("counts %d/%d with the magnet client, want 1 seeder and 1 leecher", r.Complete, r.Incomplete)
+	}
+	// With the metadata it announces what it lacks, then finishes: one download, now a seeder.
+	magnet.Event, magnet.Left = EventNone, 1000
+	mustAnnounce(t, tr, magnet)
+	magnet.Event, magnet.Left, magnet.Downloaded = EventCompleted, 0, 1000
+	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 || r.Incomplete != 0 {
+		t.Errorf("after it finished: counts %d/%d, want 2/0", r.Complete, r.Incomplete)
+	}
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Completed != 1 {
+		t.Errorf("Snapshot = %+v, want 1 completion", s)
+	}
+	// Once a seeder in this session, it stays one with nothing more transferred.
+	magnet.Event, magnet.Downloaded = EventNone, 0
+	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 {
+		t.Errorf("a seeder re-announcing: %d seeders, want 2", r.Complete)
+	}
+	// Seedbox nodes are seeders from their first announce.
+	node := client(3, 0, EventStarted)
+	node.Uploaded = 0
+	copy(node.PeerID[:], NodePeerIDPrefix)
+	if r := mustAnnounce(t, tr, node); r.Complete != 3 {
+		t.Errorf("a node's first announce: %d seeders, want 3", r.Complete)
 	}
 }

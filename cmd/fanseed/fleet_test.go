@@ -69,13 +69,15 @@ type seedboxProc struct {
 	done chan struct{}
 }
 
-func startSeedbox(t *testing.T, bin, controlURL, name, dir string) *seedboxProc {
+// env adds to or overrides the node's settings.
+func startSeedbox(t *testing.T, bin, controlURL, name, dir string, env ...string) *seedboxProc {
 	t.Helper()
 	p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "seedbox")
 	p.cmd.Env = []string{"CONTROL_URL=" + controlURL, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
 		"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=127.0.0.1:0", "NODE_CAPACITY_BYTES=1000000000",
 		"LOG_FORMAT=text", "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
