@@ -61,7 +61,9 @@ func feedInputFrom(r *http.Request) catalog.FeedInput {
 }
 
 // feedURL is the address of a show's podcast feed, from which its podcast:guid is made.
-func (s *Server) feedURL(slug string) string { return s.publisher.BaseURL + "/s/" + slug + "/podcast.rss" }
+func (s *Server) feedURL(slug string) string {
+	return s.publisher.BaseURL + "/s/" + slug + "/podcast.rss"
+}
 
 func showInputFrom(r *http.Request) catalog.ShowInput {
 	return catalog.ShowInput{
