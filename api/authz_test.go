@@ -45,7 +45,7 @@ func TestAuthorizationWalk(t *testing.T) {
 	}
 	stp := fmt.Sprintf("/statements/%d", ownerParty.ID)
 	apiStp := fmt.Sprintf("/api/v1/statements/%d", ownerParty.ID)
-	editForm := url.Values{"slug": {"owned"}, "title": {"Owned"}, "currency": {"USD"}, "funding_goal": {"100"}}
+	editForm := url.Values{"slug": {"owned"}, "title": {"Owned"}, "currency": {"USD"}, "funding_goal": {"100"}, "language": {"en"}}
 	planForm := url.Values{"name": {"Fanseed (distributor)", "Owner"}, "email": {"", "owner@example.com"},
 		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"preview"}}
 

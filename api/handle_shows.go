@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
@@ -38,6 +40,8 @@ type showFormPage struct {
 	Form       catalog.ShowInput
 	Errors     catalog.FieldErrors
 	Currencies []string
+	Feed       catalog.FeedInput  // the podcast feed's settings, on the edit page
+	Categories []catalog.Category // Apple Podcasts' categories, for the feed's
 }
 
 func (s *Server) handleShowNew() http.HandlerFunc {
@@ -46,6 +50,19 @@ func (s *Server) handleShowNew() http.HandlerFunc {
 			layout: layout{Title: "New show"}, Form: catalog.ShowInput{Currency: "USD"}, Currencies: billing.CurrencyCodes(),
 		})
 	}
+}
+
+func feedInputFrom(r *http.Request) catalog.FeedInput {
+	return catalog.FeedInput{
+		Language: r.PostFormValue("language"), Category: r.PostFormValue("category"), Author: r.PostFormValue("author"),
+		OwnerName: r.PostFormValue("owner_name"), OwnerEmail: r.PostFormValue("owner_email"), Type: r.PostFormValue("type"),
+		Explicit: r.PostFormValue("explicit") == "true", Locked: r.PostFormValue("locked") == "true",
+	}
+}
+
+// feedURL is the address of a show's podcast feed, from which its podcast:guid is made.
+func (s *Server) feedURL(slug string) string {
+	return s.publisher.BaseURL + "/s/" + slug + "/podcast.rss"
 }
 
 func showInputFrom(r *http.Request) catalog.ShowInput {
@@ -67,6 +84,10 @@ func (s *Server) handleShowCreate() http.HandlerFunc {
 			return
 		}
 		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if _, err := catalog.EnsurePodcastGUID(r.Context(), s.db, show.ID, s.feedURL(show.Slug)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -97,6 +118,7 @@ func (s *Server) handleShowEdit() http.HandlerFunc {
 		}
 		s.render(w, r, http.StatusOK, "show_form", &showFormPage{
 			layout: layout{Title: "Edit " + show.Title}, Show: &show, Form: form, Currencies: billing.CurrencyCodes(),
+			Feed: catalog.FeedInputOf(show), Categories: catalog.Categories,
 		})
 	}
 }
@@ -108,12 +130,33 @@ func (s *Server) handleShowUpdate() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		in := showInputFrom(r)
-		_, err = catalog.UpdateShow(r.Context(), s.db, show.ID, in)
-		var fe catalog.FieldErrors
-		if errors.As(err, &fe) {
-			s.render(w, r, statusOf(err), "show_form", &showFormPage{
+		in, feed := showInputFrom(r), feedInputFrom(r)
+		// Both parts of the form are checked, so that every field's error shows at once.
+		fe := catalog.FieldErrors{}
+		status := http.StatusBadRequest
+		err = pgx.BeginFunc(r.Context(), s.db, func(tx pgx.Tx) error {
+			for _, err := range []error{catalog.UpdateShowFeed(r.Context(), tx, show.ID, feed), updateShow(r.Context(), tx, show.ID, in)} {
+				var f catalog.FieldErrors
+				if !errors.As(err, &f) {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				status = max(status, statusOf(err))
+				for k, v := range f {
+					fe[k] = v
+				}
+			}
+			if len(fe) > 0 {
+				return fe
+			}
+			return nil
+		})
+		if len(fe) > 0 {
+			s.render(w, r, status, "show_form", &showFormPage{
 				layout: layout{Title: "Edit " + show.Title}, Show: &show, Form: in, Errors: fe, Currencies: billing.CurrencyCodes(),
+				Feed: feed, Categories: catalog.Categories,
 			})
 			return
 		}
@@ -123,6 +166,11 @@ func (s *Server) handleShowUpdate() http.HandlerFunc {
 		}
 		http.Redirect(w, r, fmt.Sprintf("/shows/%d", show.ID), http.StatusSeeOther)
 	}
+}
+
+func updateShow(ctx context.Context, db catalog.DBTX, id int64, in catalog.ShowInput) error {
+	_, err := catalog.UpdateShow(ctx, db, id, in)
+	return err
 }
 
 type showPage struct {
@@ -174,7 +222,7 @@ func (s *Server) handleEpisodeCreate() http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		in := catalog.EpisodeInput{Title: r.PostFormValue("title"), Description: r.PostFormValue("description")}
+		in := catalog.EpisodeInput{Title: r.PostFormValue("title"), Description: r.PostFormValue("description"), Number: r.PostFormValue("number")}
 		ep, err := catalog.CreateEpisode(r.Context(), s.db, show.ID, in)
 		var fe catalog.FieldErrors
 		if errors.As(err, &fe) {

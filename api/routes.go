@@ -56,6 +56,8 @@ func (s *Server) routes() http.Handler {
 	r.Get("/s/{slug}/artwork", s.handleArtwork())
 	r.Get("/s/{slug}/torrents.rss", s.handleTorrentFeed())
 	r.Get("/s/{slug}/podcast.rss", s.handlePodcastFeed())
+	r.Get("/s/{slug}/manage", s.handleDonationFind())
+	r.Post("/s/{slug}/manage", s.handleDonationFindSend())
 
 	r.Get("/", s.handleHome())
 	r.Get("/signup", s.handleSignupForm())

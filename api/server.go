@@ -65,6 +65,7 @@ type Server struct {
 	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
 	mail          *mail.Service
 	dbHealth      *dbHealth
+	manageLimit   *addrLimiter // asking for donation management links, per client address
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -95,6 +96,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}
 	}
 	s.dbHealth = &dbHealth{log: logger, ping: db.Ping}
+	s.manageLimit = &addrLimiter{every: manageEvery, burst: manageBurst}
 	s.uploads.Rejected = s.uploadRejected
 	if s.tus, err = s.newTusHandler(); err != nil {
 		return nil, err

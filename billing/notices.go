@@ -135,11 +135,14 @@ type ManagedDonation struct {
 	ShowSlug  string `db:"slug"`
 }
 
-// DonationByManageToken loads the monthly donation a receipt's management link is for.
+// DonationByManageToken loads the monthly donation a management link is for: the receipt's,
+// or one the donor asked for on the fan page that has not expired.
 func DonationByManageToken(ctx context.Context, db DBTX, token string) (ManagedDonation, error) {
 	sum := sha256.Sum256([]byte(token))
 	rows, _ := db.Query(ctx, `SELECT `+prefixColumns("d.", donationColumns)+`, s.title, s.slug
-		FROM donations d JOIN shows s ON s.id = d.show_id WHERE d.manage_token_hash = $1 AND d.monthly`, sum[:])
+		FROM donations d JOIN shows s ON s.id = d.show_id
+		WHERE d.monthly AND (d.manage_token_hash = $1
+			OR d.id = (SELECT donation_id FROM donation_manage_links WHERE token_hash = $1 AND expires_at > now()))`, sum[:])
 	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[ManagedDonation])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ManagedDonation{}, ErrManageExpired

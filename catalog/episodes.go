@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,17 +21,29 @@ type Episode struct {
 	FailureReason string     `db:"failure_reason"`
 	CreatedAt     time.Time  `db:"created_at"`
 	PublishedAt   *time.Time `db:"published_at"`
+	Number        *int       `db:"number"`           // its number in the show, for itunes:episode
+	Duration      *int       `db:"duration_seconds"` // read from the media; nil when unknown
 }
 
-// EpisodeInput is what the episode form sends.
+// EpisodeInput is what the episode form sends. Number is optional: without one the episode
+// takes the number after the show's highest.
 type EpisodeInput struct {
-	Title, Description string
+	Title, Description, Number string
 }
 
-func (in *EpisodeInput) validate() error {
+func (in *EpisodeInput) validate() (number *int, err error) {
 	fe := FieldErrors{}
 	in.Title = strings.TrimSpace(in.Title)
 	in.Description = strings.TrimSpace(in.Description)
+	in.Number = strings.TrimSpace(in.Number)
+	if in.Number != "" {
+		n, err := strconv.Atoi(in.Number)
+		if err != nil || n < 1 || n > 1_000_000 {
+			fe["number"] = "Episode number must be a whole number from 1 to 1000000."
+		} else {
+			number = &n
+		}
+	}
 	switch n := utf8.RuneCountInString(in.Title); {
 	case n == 0:
 		fe["title"] = "Title is required."
@@ -41,20 +54,23 @@ func (in *EpisodeInput) validate() error {
 		fe["description"] = "Description must be at most 5000 characters."
 	}
 	if len(fe) > 0 {
-		return fe
+		return nil, fe
 	}
-	return nil
+	return number, nil
 }
 
-const episodeColumns = `id, show_id, title, description, status, failure_reason, created_at, published_at`
+const episodeColumns = `id, show_id, title, description, status, failure_reason, created_at, published_at, number, duration_seconds`
 
 // CreateEpisode adds a draft episode to a show; its file comes with an upload.
 func CreateEpisode(ctx context.Context, db DBTX, showID int64, in EpisodeInput) (Episode, error) {
-	if err := in.validate(); err != nil {
+	number, err := in.validate()
+	if err != nil {
 		return Episode{}, err
 	}
-	rows, _ := db.Query(ctx, `INSERT INTO episodes (show_id, title, description) VALUES ($1, $2, $3) RETURNING `+episodeColumns,
-		showID, in.Title, in.Description)
+	rows, _ := db.Query(ctx, `INSERT INTO episodes (show_id, title, description, number)
+		VALUES ($1, $2, $3, coalesce($4, (SELECT coalesce(max(number), 0) + 1 FROM episodes WHERE show_id = $1 AND status <> 'deleted')))
+		RETURNING `+episodeColumns,
+		showID, in.Title, in.Description, number)
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
 	if err != nil {
 		return Episode{}, fmt.Errorf("create episode: %w", err)
@@ -89,4 +105,12 @@ func FindPublishedEpisode(ctx context.Context, db DBTX, showID, id int64) (Episo
 	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND id = $2 AND status = 'published'`, showID, id)
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
 	return e, notFound(err, "episode")
+}
+
+// SetEpisodeDuration records the length of an episode's media, read from the file.
+func SetEpisodeDuration(ctx context.Context, db DBTX, id int64, seconds int) error {
+	if _, err := db.Exec(ctx, `UPDATE episodes SET duration_seconds = $2 WHERE id = $1`, id, seconds); err != nil {
+		return fmt.Errorf("duration of episode %d: %w", id, err)
+	}
+	return nil
 }

@@ -23,6 +23,16 @@ type Show struct {
 	Currency    string    `db:"currency"`
 	FundingGoal int64     `db:"funding_goal"` // minor units per month; 0 means no goal
 	ArtworkType string    `db:"artwork_type"` // empty when the show has no image
+	Language    string    `db:"language"`     // BCP 47, for the feed
+	Category    string    `db:"category"`     // one of Apple Podcasts' Categories, or empty
+	Subcategory string    `db:"subcategory"`  // one of the category's, or empty
+	Explicit    bool      `db:"explicit"`
+	Author      string    `db:"author"`      // itunes:author; empty: the title
+	OwnerName   string    `db:"owner_name"`  // itunes:owner
+	OwnerEmail  string    `db:"owner_email"` // itunes:owner and podcast:locked's owner
+	ShowType    string    `db:"show_type"`   // episodic or serial
+	Locked      bool      `db:"locked"`      // podcast:locked: other platforms may not import the feed
+	PodcastGUID *string   `db:"podcast_guid"`
 	CreatedAt   time.Time `db:"created_at"`
 	UpdatedAt   time.Time `db:"updated_at"`
 }
@@ -84,7 +94,8 @@ func (in *ShowInput) parse() (currency string, goal int64, err error) {
 	return cur.Code, goal, nil
 }
 
-const showColumns = `id, owner_id, slug, title, description, currency, funding_goal, artwork_type, created_at, updated_at`
+const showColumns = `id, owner_id, slug, title, description, currency, funding_goal, artwork_type, language, category, subcategory,
+	explicit, author, owner_name, owner_email, show_type, locked, podcast_guid::text, created_at, updated_at`
 
 // CreateShow stores a new show owned by ownerID.
 func CreateShow(ctx context.Context, db DBTX, ownerID int64, in ShowInput) (Show, error) {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"strings"
 	"testing"
@@ -206,7 +210,28 @@ func TestEpisodes(t *testing.T) {
 	}
 }
 
-// Artwork is checked by its content, kept on disk and recorded on the show.
+// encodeImage is a w x h image in format (png or jpeg), as an image editor saves it.
+func encodeImage(t *testing.T, format string, w, h int) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range min(w, h) {
+		img.SetGray(i, i, color.Gray{Y: 200})
+	}
+	var buf bytes.Buffer
+	var err error
+	if format == "png" {
+		err = png.Encode(&buf, img)
+	} else {
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 70})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Artwork is checked by its content and its size as podcast directories take it (a square
+// PNG or JPEG of 1400 to 3000 pixels a side), kept on disk and recorded on the show.
 func TestArtwork(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
@@ -220,7 +245,7 @@ func TestArtwork(t *testing.T) {
 	if _, _, _, err := art.Open(ctx, db, show.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("artwork before any: %v, want ErrNotFound", err)
 	}
-	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...)
+	png := encodeImage(t, "png", 1400, 1400)
 	if err := art.Save(ctx, db, show.ID, bytes.NewReader(png)); err != nil {
 		t.Fatal(err)
 	}
@@ -233,16 +258,31 @@ func TestArtwork(t *testing.T) {
 	if typ != "image/png" || !bytes.Equal(got, png) {
 		t.Fatalf("artwork %s of %d bytes", typ, len(got))
 	}
-	webp := append([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), make([]byte, 32)...)
-	if err := art.Save(ctx, db, show.ID, bytes.NewReader(webp)); err != nil {
+	if err := art.Save(ctx, db, show.ID, bytes.NewReader(encodeImage(t, "jpeg", 3000, 3000))); err != nil {
 		t.Fatal(err)
 	}
-	if _, typ, _, _ := art.Open(ctx, db, show.ID); typ != "image/webp" {
-		t.Fatalf("webp recorded as %s", typ)
+	var w, h int
+	if err := db.QueryRow(ctx, `SELECT artwork_type, artwork_width, artwork_height FROM shows WHERE id = $1`, show.ID).Scan(&typ, &w, &h); err != nil || typ != "image/jpeg" || w != 3000 || h != 3000 {
+		t.Fatalf("JPEG recorded as %s %dx%d (%v)", typ, w, h, err)
 	}
-	fieldError(t, art.Save(ctx, db, show.ID, strings.NewReader("<svg onload=alert(1)></svg>")), "artwork")
-	fieldError(t, art.Save(ctx, db, show.ID, bytes.NewReader(append(png, make([]byte, MaxArtworkBytes)...))), "artwork")
-	if _, typ, _, _ := art.Open(ctx, db, show.ID); typ != "image/webp" {
+	for name, c := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"1000x1000":  {encodeImage(t, "png", 1000, 1000), "at least 1400x1400 pixels: this one is 1000x1000"},
+		"1399x1399":  {encodeImage(t, "jpeg", 1399, 1399), "at least 1400x1400"},
+		"not square": {encodeImage(t, "png", 1600, 1400), "must be square: this one is 1600x1400"},
+		"3001x3001":  {encodeImage(t, "jpeg", 3001, 3001), "at most 3000x3000"},
+		"webp":       {append([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), make([]byte, 32)...), "PNG or JPEG"},
+		"svg":        {[]byte("<svg onload=alert(1)></svg>"), "PNG or JPEG"},
+		"cut PNG":    {png[:30], "could not be read"},
+		"over 2 MiB": {append(png, make([]byte, MaxArtworkBytes)...), "2 MiB"},
+	} {
+		if msg := fieldError(t, art.Save(ctx, db, show.ID, bytes.NewReader(c.b)), "artwork"); !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %q, want it to say %q", name, msg, c.want)
+		}
+	}
+	if _, typ, _, _ := art.Open(ctx, db, show.ID); typ != "image/jpeg" {
 		t.Fatalf("a refused image replaced the artwork: %s", typ)
 	}
 }

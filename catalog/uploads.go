@@ -25,7 +25,7 @@ const (
 // FindEpisodeForAccount loads an episode of a show the account manages.
 func FindEpisodeForAccount(ctx context.Context, db DBTX, id int64, viewer Account) (Episode, error) {
 	rows, _ := db.Query(ctx, `
-		SELECT e.id, e.show_id, e.title, e.description, e.status, e.failure_reason, e.created_at, e.published_at
+		SELECT e.id, e.show_id, e.title, e.description, e.status, e.failure_reason, e.created_at, e.published_at, e.number, e.duration_seconds
 		FROM episodes e JOIN shows s ON s.id = e.show_id
 		WHERE e.id = $1 AND e.status <> 'deleted' AND (s.owner_id = $2 OR $3)`, id, viewer.ID, viewer.IsAdmin())
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])

@@ -54,6 +54,11 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 		catalog.FailUpload(ctx, p.DB, uploadID, "The file is not audio, video or an archive.")
 		return err
 	}
+	// The playing time, for podcast apps; a file whose headers do not say simply has none.
+	duration := -1
+	if d, err := MediaDuration(p.Store.Path(uploadID), ctype); err == nil {
+		duration = int(d.Round(time.Second) / time.Second)
+	}
 	slug, err := catalog.EpisodeShowSlug(ctx, p.DB, up.EpisodeID)
 	if err != nil {
 		return err
@@ -90,6 +95,11 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 		}
 		if err := catalog.ProcessEpisode(ctx, tx, up.EpisodeID); err != nil {
 			return err
+		}
+		if duration >= 0 {
+			if err := catalog.SetEpisodeDuration(ctx, tx, up.EpisodeID, duration); err != nil {
+				return err
+			}
 		}
 		if p.Assigned != nil {
 			return p.Assigned(ctx, tx, rec)

@@ -29,7 +29,7 @@ import (
 var (
 	// fanRoutes are the public pages of a show, which the home page lists.
 	fanRoutes = []string{"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
-		"/s/{slug}/donate", "/t/{file}", "/seed/{infohash}/{name}"}
+		"/s/{slug}/donate", "/s/{slug}/manage", "/t/{file}", "/seed/{infohash}/{name}"}
 	accountRoutes = append(slices.Clone(fanRoutes), "/", "/dashboard", "/account", "/account/tokens", "/connect",
 		"/statements", "/statements/{party}", "/api/v1/openapi.json")
 	creatorRoutes = append(slices.Clone(accountRoutes),
