@@ -90,3 +90,14 @@ func FindPublishedEpisode(ctx context.Context, db DBTX, showID, id int64) (Episo
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
 	return e, notFound(err, "episode")
 }
+
+// UpdateEpisode changes an episode's title and description (not deleted ones).
+func UpdateEpisode(ctx context.Context, db DBTX, id int64, in EpisodeInput) (Episode, error) {
+	if err := in.validate(); err != nil {
+		return Episode{}, err
+	}
+	rows, _ := db.Query(ctx, `UPDATE episodes SET title = $2, description = $3 WHERE id = $1 AND status <> 'deleted'
+		RETURNING `+episodeColumns, id, in.Title, in.Description)
+	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
+	return e, notFound(err, "episode")
+}
