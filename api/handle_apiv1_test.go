@@ -297,7 +297,7 @@ func TestOpenAPIServed(t *testing.T) {
 		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	if resp := ts.api(t, "", "GET", "/api/v1/openapi.json", &doc); resp.StatusCode != 200 || doc.OpenAPI != "3.0.3" || len(doc.Paths) < 7 {
+	if resp := ts.api(t, "", "GET", "/api/v1/openapi.json", &doc); resp.StatusCode != 200 || doc.OpenAPI != "3.1.0" || len(doc.Paths) < 7 {
 		t.Fatalf("openapi.json: %d %+v", resp.StatusCode, doc)
 	}
 	show, _ := catalog.CreateShow(context.Background(), ts.db, owner.ID, catalog.ShowInput{Slug: "doc-show", Title: "Doc", Currency: "USD"})
