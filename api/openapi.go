@@ -66,7 +66,7 @@ var uploadOperations = []apiOperation{
 	{method: "HEAD", path: "/uploads/{uploadID}", id: "getUploadOffset", summary: "How many bytes the server has (Upload-Offset), to resume from there.",
 		scope: scopeWrite, status: 200, errors: []int{404}},
 	{method: "PATCH", path: "/uploads/{uploadID}", id: "patchUpload", summary: "Send bytes from Upload-Offset (Content-Type: application/offset+octet-stream). After the last byte the episode is processing; follow it with getEpisode.",
-		scope: scopeWrite, status: 204, errors: []int{400, 404, 409, 413, 422, 507}},
+		scope: scopeWrite, status: 204, errors: []int{400, 404, 409, 413, 415, 422, 507}},
 	{method: "DELETE", path: "/uploads/{uploadID}", id: "cancelUpload", summary: "Cancel an upload; the episode goes back to draft.",
 		scope: scopeWrite, status: 204, errors: []int{404}},
 }
@@ -97,6 +97,9 @@ func (op apiOperation) errorStatuses() map[int]string {
 		out[409] = "Another show uses the slug (code conflict, field slug), or the Idempotency-Key was used for a different request."
 	case op.id == "createUpload" || op.id == "patchUpload":
 		out[409] = "The episode already has its file, or Upload-Offset is not the server's (code conflict)."
+		if op.id == "patchUpload" {
+			out[415] = "The file is not audio, video or an archive (code unsupported_media_type): the episode fails with that reason."
+		}
 	}
 	return out
 }
@@ -286,7 +289,7 @@ func openAPIDocument(baseURL string) obj {
 			"schemas": obj{
 				"Error": object([]string{"error"}, obj{"error": object([]string{"code", "message"}, obj{
 					"code": obj{"type": "string", "enum": []string{"invalid", "conflict", "unauthorized", "token_expired", "insufficient_scope",
-						"forbidden", "not_found", "method_not_allowed", "too_large", "rejected", "storage_full", "internal", "unavailable"}},
+						"forbidden", "not_found", "method_not_allowed", "too_large", "unsupported_media_type", "rejected", "storage_full", "internal", "unavailable"}},
 					"message": prop("string", "what is wrong, for people"),
 					"field":   prop("string", "the field (JSON name, lines[2].email, or a header such as Upload-Length) at fault, when there is one"),
 				})}),

@@ -455,6 +455,26 @@ func TestAPIWritesWholeFlow(t *testing.T) {
 	cancel, _ := url.Parse(a.header.Get("Location"))
 	api.want(api.do(write, "DELETE", cancel.Path, nil, map[string]string{"Tus-Resumable": "1.0.0"}), 204, "cancel upload")
 
+	// A file that is not media: the episode fails, with the reason.
+	a = api.json(write, "POST", showPath+"/episodes", map[string]any{"title": "Notes"}, nil)
+	var notes episode
+	a.decode(t, &notes)
+	text := bytes.Repeat([]byte("just some plain text notes\n"), 100)
+	a = tusCreate(write, notes.ID, len(text))
+	api.want(a, 201, "tus creation of a text file")
+	bad, _ := url.Parse(a.header.Get("Location"))
+	a = api.do(write, "PATCH", bad.Path, bytes.NewReader(text), map[string]string{"Tus-Resumable": "1.0.0",
+		"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+	if a.status < 400 {
+		t.Errorf("a text file accepted: %d", a.status)
+	}
+	a = api.do(read, "GET", fmt.Sprintf("%s/episodes/%d", showPath, notes.ID), nil, nil)
+	notes = episode{}
+	a.decode(t, &notes)
+	if notes.Status != "failed" || !strings.Contains(notes.FailureReason, "not audio, video") {
+		t.Errorf("episode of a text file: %s, want failed with the reason", a.body)
+	}
+
 	// The share plan: checked as the editor checks it, then set. Nina confirmed her address
 	// (the link is in the outbox), so her own line links her account to her creator party.
 	if _, err := db.Exec(context.Background(), `UPDATE accounts SET email_verified_at = now() WHERE email = 'nina@example.com'`); err != nil {
