@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanseed/fanseed/catalog"
 )
@@ -122,6 +123,16 @@ func TestTokens(t *testing.T) {
 			!strings.Contains(e.Error.Message, "write scope") {
 			t.Errorf("%s %s with a read token: %d %+v", w[0], w[1], resp.StatusCode, e)
 		}
+	}
+	// A partner's write token writes nothing: partners manage no shows.
+	writer := ts.createScopedToken(t, &f.partner, "writer", "write")
+	e = apiErr{}
+	if resp := ts.api(t, writer, "POST", "/api/v1/shows", &e); resp.StatusCode != 403 || e.Error.Code != "forbidden" {
+		t.Errorf("a partner's write token creating a show: %d %+v", resp.StatusCode, e)
+	}
+	if body := readBody(t, ts.do(t, &f.partner, "GET", "/account/tokens", nil)); !strings.Contains(body, "<td>write</td>") ||
+		!strings.Contains(body, time.Now().AddDate(0, 0, 30).UTC().Format("2006-01-02")) {
+		t.Error("the token list does not show the write token's scope and expiry")
 	}
 	for _, bad := range []string{"fst_wrong", secret + "x", "not-a-token"} {
 		e = apiErr{}

@@ -3,9 +3,13 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
@@ -97,5 +101,53 @@ func TestTokenScopesAndExpiry(t *testing.T) {
 	var expired *TokenExpiredError
 	if !errors.As(err, &expired) || !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired token: %v, want TokenExpiredError", err)
+	}
+}
+
+// TestIdempotent checks that calls with one key create once, however many run at once, that the
+// same key with another request is refused, and that a failed create stores nothing.
+func TestIdempotent(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	ann, err := CreateAccount(ctx, db, SignUp{Email: "ann@example.com", Name: "Ann", Password: "a long enough password", Role: RoleCreator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(tx pgx.Tx) (Answer, error) {
+		s, err := CreateShow(ctx, tx, ann.ID, ShowInput{Slug: "once", Title: "Once", Currency: "USD"})
+		return Answer{Status: 201, Body: []byte(strconv.FormatInt(s.ID, 10))}, err
+	}
+	var wg sync.WaitGroup
+	answers := make([]Answer, 8)
+	errs := make([]error, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], _, errs[i] = Idempotent(ctx, db, ann.ID, "k1", []byte("same"), create)
+		}()
+	}
+	wg.Wait()
+	for i := range answers {
+		if errs[i] != nil || string(answers[i].Body) != string(answers[0].Body) {
+			t.Fatalf("call %d: %v %s, want the first answer %s", i, errs[i], answers[i].Body, answers[0].Body)
+		}
+	}
+	var n int
+	db.QueryRow(ctx, `SELECT count(*) FROM shows`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d shows from 8 calls with one key", n)
+	}
+	if _, _, err := Idempotent(ctx, db, ann.ID, "k1", []byte("other"), create); !errors.Is(err, ErrIdempotencyKeyReused) {
+		t.Errorf("the key with another request: %v", err)
+	}
+	// A failed create (the slug is taken) stores nothing: the key stays free.
+	if _, _, err := Idempotent(ctx, db, ann.ID, "k2", []byte("x"), create); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a create that fails: %v", err)
+	}
+	db.QueryRow(ctx, `SELECT count(*) FROM api_idempotency WHERE key = 'k2'`).Scan(&n)
+	if n != 0 {
+		t.Error("a failed create stored its key")
 	}
 }
