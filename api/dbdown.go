@@ -123,7 +123,7 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	const msg = "Fanseed cannot reach its database for a moment. Please try again in a few seconds."
 	if isAPIRequest(r) {
-		apiErrorBody(w, http.StatusServiceUnavailable, "unavailable", msg)
+		apiErrorBody(w, http.StatusServiceUnavailable, "unavailable", msg, "")
 		return
 	}
 	s.renderError(w, r, http.StatusServiceUnavailable, "Back in a moment", msg)

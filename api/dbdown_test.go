@@ -49,7 +49,7 @@ func TestDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
-	_, apiToken, err := catalog.CreateToken(ctx, db, owner.ID, "reader")
+	_, apiToken, err := catalog.CreateToken(ctx, db, owner.ID, catalog.TokenInput{Name: "reader", Scope: catalog.ScopeRead, Expiry: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}

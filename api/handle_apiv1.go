@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,7 +29,7 @@ func (s *Server) handleAPINotFound() http.HandlerFunc {
 // handleAPIMethodNotAllowed answers a method an API path does not take.
 func (s *Server) handleAPIMethodNotAllowed() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		apiErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not take "+r.Method+" requests.")
+		apiErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not take "+r.Method+" requests.", "")
 	}
 }
 
@@ -36,7 +38,7 @@ func (s *Server) requireAPIAccount(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if accountFrom(r.Context()) == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fanseed"`)
-			apiErrorBody(w, http.StatusUnauthorized, "unauthorized", "Send an API token: Authorization: Bearer <token>.")
+			apiErrorBody(w, http.StatusUnauthorized, "unauthorized", "Send an API token: Authorization: Bearer <token>.", "")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -44,41 +46,70 @@ func (s *Server) requireAPIAccount(next http.Handler) http.Handler {
 }
 
 // apiError answers with the one error body of the JSON API, the status from statusOf. A 5xx
-// is logged and says nothing of the cause.
+// is logged and says nothing of the cause; bad input names the field.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	var fe catalog.FieldErrors
+	var expired *catalog.TokenExpiredError
+	switch {
+	case errors.As(err, &expired):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fanseed", error="invalid_token", error_description="expired"`)
+		apiErrorBody(w, status, "token_expired", "The API token expired at "+expired.At.UTC().Format("2006-01-02 15:04")+
+			" UTC. Create a new one at /account/tokens.", "")
+		return
+	case errors.As(err, &fe) && (status == http.StatusBadRequest || status == http.StatusConflict):
+		code := "invalid"
+		if status == http.StatusConflict {
+			code = "conflict"
+		}
+		field, msg := fieldMessage(fe)
+		apiErrorBody(w, status, code, msg, field)
+		return
+	}
 	switch status {
 	case http.StatusServiceUnavailable:
 		s.unavailable(w, r, err)
 	case http.StatusInsufficientStorage:
-		apiErrorBody(w, status, "storage_full", errStorageFullText)
+		apiErrorBody(w, status, "storage_full", errStorageFullText, "")
 	case http.StatusInternalServerError:
 		s.log.ErrorContext(r.Context(), "api request failed", "path", r.URL.Path, "error", err, "request_id", requestID(r))
-		apiErrorBody(w, status, "internal", "Something went wrong on our side. Please try again.")
+		apiErrorBody(w, status, "internal", "Something went wrong on our side. Please try again.", "")
 	case http.StatusNotFound:
-		apiErrorBody(w, status, "not_found", "There is nothing here, or it is not yours to see.")
+		apiErrorBody(w, status, "not_found", "There is nothing here, or it is not yours to see.", "")
 	case http.StatusForbidden:
-		apiErrorBody(w, status, "forbidden", "Your account may not read this.")
+		apiErrorBody(w, status, "forbidden", "Your account may not do this.", "")
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fanseed", error="invalid_token"`)
-		apiErrorBody(w, status, "unauthorized", "The API token is wrong or revoked.")
+		apiErrorBody(w, status, "unauthorized", "The API token is wrong or revoked.", "")
 	case http.StatusBadRequest:
-		apiErrorBody(w, status, "invalid", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "invalid input: "), "invalid: "))
+		apiErrorBody(w, status, "invalid", userMessage(err.Error()), "")
 	default:
-		apiErrorBody(w, status, strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), err.Error())
+		apiErrorBody(w, status, strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), userMessage(err.Error()), "")
 	}
 }
 
-// apiErrorBody writes {"error": {"code": ..., "message": ...}}.
-func apiErrorBody(w http.ResponseWriter, status int, code, message string) {
+// fieldMessage is the first field in order with its message, and the other fields named.
+func fieldMessage(fe catalog.FieldErrors) (field, msg string) {
+	fields := slices.Sorted(maps.Keys(fe))
+	msg = fe[fields[0]]
+	if len(fields) > 1 {
+		msg += " Also wrong: " + strings.Join(fields[1:], ", ") + "."
+	}
+	return fields[0], msg
+}
+
+// apiErrorBody writes {"error": {"code": ..., "message": ..., "field": ...}}, field only when
+// one field of the request is wrong.
+func apiErrorBody(w http.ResponseWriter, status int, code, message, field string) {
 	type body struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
+			Field   string `json:"field,omitempty"`
 		} `json:"error"`
 	}
 	var b body
-	b.Error.Code, b.Error.Message = code, message
+	b.Error.Code, b.Error.Message, b.Error.Field = code, message, field
 	writeJSON(w, status, b)
 }
 
@@ -209,18 +240,45 @@ type torrentJSON struct {
 }
 
 type episodeJSON struct {
-	ID          int64        `json:"id"`
-	ShowID      int64        `json:"show_id"`
-	Title       string       `json:"title"`
-	Description string       `json:"description"`
-	Status      string       `json:"status"`
-	CreatedAt   time.Time    `json:"created_at"`
-	PublishedAt *time.Time   `json:"published_at"`
-	Torrent     *torrentJSON `json:"torrent"`
-	Stats       struct {
+	ID          int64  `json:"id"`
+	ShowID      int64  `json:"show_id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Status      string `json:"status"`
+	// FailureReason says why a failed episode failed, for people; empty otherwise.
+	FailureReason string       `json:"failure_reason"`
+	CreatedAt     time.Time    `json:"created_at"`
+	PublishedAt   *time.Time   `json:"published_at"`
+	Torrent       *torrentJSON `json:"torrent"`
+	Stats         struct {
 		Completed   int64 `json:"completed"`
 		Downloaders int64 `json:"downloaders"`
 	} `json:"stats"`
+}
+
+// episodeJSONs are the episodes with their published torrents and tracker counts.
+func (s *Server) episodeJSONs(ctx context.Context, db seeding.DBTX, eps []catalog.Episode) ([]episodeJSON, error) {
+	ids := make([]int64, len(eps))
+	for i, e := range eps {
+		ids[i] = e.ID
+	}
+	torrents, err := seeding.PublishedTorrents(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]episodeJSON, len(eps))
+	for i, e := range eps {
+		ej := episodeJSON{ID: e.ID, ShowID: e.ShowID, Title: e.Title, Description: e.Description, Status: e.Status,
+			FailureReason: e.FailureReason, CreatedAt: e.CreatedAt, PublishedAt: e.PublishedAt}
+		if t, ok := torrents[e.ID]; ok {
+			fe := s.fanEpisode(e, t)
+			ej.Torrent = &torrentJSON{InfoHash: t.InfoHashHex(), Name: t.Name, Length: t.Length, PieceLength: t.PieceLength,
+				ContentType: t.ContentType, TorrentURL: fe.TorrentURL, Magnet: string(fe.Magnet), WebSeed: fe.WebSeed}
+			ej.Stats.Completed, ej.Stats.Downloaders = t.Completed, t.Downloaders
+		}
+		out[i] = ej
+	}
+	return out, nil
 }
 
 // handleAPIEpisodes lists a show's episodes with their published torrent and its tracker counts.
@@ -241,26 +299,10 @@ func (s *Server) handleAPIEpisodes() http.HandlerFunc {
 			s.apiError(w, r, err)
 			return
 		}
-		ids := make([]int64, len(eps))
-		for i, e := range eps {
-			ids[i] = e.ID
-		}
-		torrents, err := seeding.PublishedTorrents(r.Context(), s.db, ids)
+		out, err := s.episodeJSONs(r.Context(), s.db, eps)
 		if err != nil {
 			s.apiError(w, r, err)
 			return
-		}
-		out := make([]episodeJSON, len(eps))
-		for i, e := range eps {
-			ej := episodeJSON{ID: e.ID, ShowID: e.ShowID, Title: e.Title, Description: e.Description, Status: e.Status,
-				CreatedAt: e.CreatedAt, PublishedAt: e.PublishedAt}
-			if t, ok := torrents[e.ID]; ok {
-				fe := s.fanEpisode(e, t)
-				ej.Torrent = &torrentJSON{InfoHash: t.InfoHashHex(), Name: t.Name, Length: t.Length, PieceLength: t.PieceLength,
-					ContentType: t.ContentType, TorrentURL: fe.TorrentURL, Magnet: string(fe.Magnet), WebSeed: fe.WebSeed}
-				ej.Stats.Completed, ej.Stats.Downloaders = t.Completed, t.Downloaders
-			}
-			out[i] = ej
 		}
 		writeJSON(w, http.StatusOK, pageOf(out, p.limit, func(v episodeJSON) int64 { return v.ID }))
 	}
@@ -366,6 +408,3 @@ func (s *Server) handleAPIStatement() http.HandlerFunc {
 		writeJSON(w, http.StatusOK, statementJSONOf(st))
 	}
 }
-
-// errReadOnly refuses a token request that is not a read.
-var errReadOnly = errors.New("API tokens are read-only: only GET requests")

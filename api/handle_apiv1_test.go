@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanseed/fanseed/catalog"
 )
@@ -48,10 +49,16 @@ func (ts *testServer) api(t *testing.T, token, method, path string, out any) *ht
 
 var tokenRE = regexp.MustCompile(`<code id="token-secret">(fst_[A-Za-z0-9_-]+)</code>`)
 
-// createToken makes a token through the portal page and returns its secret.
+// createToken makes a read token through the portal page and returns its secret.
 func (ts *testServer) createToken(t *testing.T, u *user, name string) string {
 	t.Helper()
-	resp := ts.do(t, u, "POST", "/account/tokens", url.Values{"name": {name}})
+	return ts.createScopedToken(t, u, name, "read")
+}
+
+// createScopedToken makes a token of the scope through the portal page, for 30 days.
+func (ts *testServer) createScopedToken(t *testing.T, u *user, name, scope string) string {
+	t.Helper()
+	resp := ts.do(t, u, "POST", "/account/tokens", url.Values{"name": {name}, "scope": {scope}, "expiry": {"30"}})
 	body := readBody(t, resp)
 	m := tokenRE.FindStringSubmatch(body)
 	if resp.StatusCode != 200 || m == nil {
@@ -110,11 +117,22 @@ func TestTokens(t *testing.T) {
 	if resp := ts.api(t, secret, "GET", fmt.Sprintf("/api/v1/statements/%d", f.creator.ID), &e); resp.StatusCode != 403 || e.Error.Code != "forbidden" {
 		t.Errorf("another party's statement: %d %+v", resp.StatusCode, e)
 	}
-	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
+	for _, w := range [][2]string{{"POST", "/api/v1/shows"}, {"PATCH", "/api/v1/shows/1"}, {"PUT", "/api/v1/shows/1/plan"}} {
 		e = apiErr{}
-		if resp := ts.api(t, secret, m, "/api/v1/shows", &e); resp.StatusCode != 403 || e.Error.Code != "read_only" {
-			t.Errorf("%s with a token: %d %+v", m, resp.StatusCode, e)
+		if resp := ts.api(t, secret, w[0], w[1], &e); resp.StatusCode != 403 || e.Error.Code != "insufficient_scope" ||
+			!strings.Contains(e.Error.Message, "write scope") {
+			t.Errorf("%s %s with a read token: %d %+v", w[0], w[1], resp.StatusCode, e)
 		}
+	}
+	// A partner's write token writes nothing: partners manage no shows.
+	writer := ts.createScopedToken(t, &f.partner, "writer", "write")
+	e = apiErr{}
+	if resp := ts.api(t, writer, "POST", "/api/v1/shows", &e); resp.StatusCode != 403 || e.Error.Code != "forbidden" {
+		t.Errorf("a partner's write token creating a show: %d %+v", resp.StatusCode, e)
+	}
+	if body := readBody(t, ts.do(t, &f.partner, "GET", "/account/tokens", nil)); !strings.Contains(body, "<td>write</td>") ||
+		!strings.Contains(body, time.Now().AddDate(0, 0, 30).UTC().Format("2006-01-02")) {
+		t.Error("the token list does not show the write token's scope and expiry")
 	}
 	for _, bad := range []string{"fst_wrong", secret + "x", "not-a-token"} {
 		e = apiErr{}
@@ -290,12 +308,16 @@ func TestOpenAPIServed(t *testing.T) {
 		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	if resp := ts.api(t, "", "GET", "/api/v1/openapi.json", &doc); resp.StatusCode != 200 || doc.OpenAPI != "3.0.3" || len(doc.Paths) < 7 {
+	if resp := ts.api(t, "", "GET", "/api/v1/openapi.json", &doc); resp.StatusCode != 200 || doc.OpenAPI != "3.1.0" || len(doc.Paths) < 7 {
 		t.Fatalf("openapi.json: %d %+v", resp.StatusCode, doc)
 	}
 	show, _ := catalog.CreateShow(context.Background(), ts.db, owner.ID, catalog.ShowInput{Slug: "doc-show", Title: "Doc", Currency: "USD"})
-	for path := range doc.Paths {
-		p := strings.NewReplacer("{showID}", fmt.Sprint(show.ID), "{partyID}", "1").Replace(path)
+	ep, _ := catalog.CreateEpisode(context.Background(), ts.db, show.ID, catalog.EpisodeInput{Title: "Doc"})
+	for path, ops := range doc.Paths {
+		if _, ok := ops["get"]; !ok || strings.HasPrefix(path, "/uploads") || strings.HasSuffix(path, "/plan") {
+			continue // /plan is 404 until the show has a plan
+		}
+		p := strings.NewReplacer("{showID}", fmt.Sprint(show.ID), "{partyID}", "1", "{episodeID}", fmt.Sprint(ep.ID)).Replace(path)
 		var e apiErr
 		resp := ts.api(t, token, "GET", "/api/v1"+p, &e)
 		if resp.StatusCode == 404 || resp.StatusCode == 405 || resp.StatusCode >= 500 {

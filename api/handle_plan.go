@@ -247,8 +247,7 @@ func parsePlanForm(r *http.Request) ([]planLineView, []parsedLine, map[string]st
 	}
 	var views []planLineView
 	var lines []parsedLine
-	seen := map[string]int{}
-	total := 0
+	var rows []int // each line's row
 	for i := range n {
 		v := planLineView{Name: at(names, i), Email: at(emails, i), Percent: at(percents, i), Distributor: i == 0}
 		views = append(views, v)
@@ -264,26 +263,46 @@ func parsePlanForm(r *http.Request) ([]planLineView, []parsedLine, map[string]st
 		if bps == 0 && v.Distributor {
 			continue
 		}
-		total += bps
-		if !v.Distributor {
-			if v.Name == "" {
-				errs[fmt.Sprintf("name%d", i)] = "Name is required."
-			} else if len([]rune(v.Name)) > 100 {
-				errs[fmt.Sprintf("name%d", i)] = "Name must be at most 100 characters."
-			}
-			if a, err := mail.ParseAddress(v.Email); err != nil || a.Address != v.Email || len(v.Email) > 254 {
-				errs[fmt.Sprintf("email%d", i)] = "Email must look like name@example.com."
-			} else if j, dup := seen[strings.ToLower(v.Email)]; dup {
-				errs[fmt.Sprintf("email%d", i)] = fmt.Sprintf("This email is already on row %d.", j+1)
-			}
-			seen[strings.ToLower(v.Email)] = i
-		}
+		rows = append(rows, i)
 		lines = append(lines, parsedLine{name: v.Name, email: v.Email, bps: bps, distributor: v.Distributor})
 	}
-	if _, ok := errs["lines"]; !ok && len(errs) == 0 && total != billing.TotalBasisPoints {
-		errs["lines"] = fmt.Sprintf("Shares add up to %s%%; they must add up to exactly 100%%.", formatPercent(total))
-	}
+	checkPlanLines(lines, func(i int, field string) string {
+		if field == "lines" {
+			return field
+		}
+		return fmt.Sprintf("%s%d", field, rows[i])
+	}, func(i int) string { return fmt.Sprintf("row %d", rows[i]+1) }, errs)
 	return views, lines, errs
+}
+
+// checkPlanLines is the check every share plan passes, from the editor or the API: a name and
+// an email for each party but the distributor, no email twice, and shares that add up to
+// exactly 100%. Errors go in errs under the key fieldOf gives a line's field ("lines" for the
+// plan as a whole), and where names a line for people; the sum is checked only when nothing
+// else is wrong.
+func checkPlanLines(lines []parsedLine, fieldOf func(line int, field string) string, where func(line int) string, errs map[string]string) {
+	seen := map[string]int{}
+	total := 0
+	for i, l := range lines {
+		total += l.bps
+		if l.distributor {
+			continue
+		}
+		if l.name == "" {
+			errs[fieldOf(i, "name")] = "Name is required."
+		} else if len([]rune(l.name)) > 100 {
+			errs[fieldOf(i, "name")] = "Name must be at most 100 characters."
+		}
+		if a, err := mail.ParseAddress(l.email); err != nil || a.Address != l.email || len(l.email) > 254 {
+			errs[fieldOf(i, "email")] = "Email must look like name@example.com."
+		} else if j, dup := seen[strings.ToLower(l.email)]; dup {
+			errs[fieldOf(i, "email")] = fmt.Sprintf("This email is already on %s.", where(j))
+		}
+		seen[strings.ToLower(l.email)] = i
+	}
+	if _, ok := errs[fieldOf(0, "lines")]; !ok && len(errs) == 0 && total != billing.TotalBasisPoints {
+		errs[fieldOf(0, "lines")] = fmt.Sprintf("Shares add up to %s%%; they must add up to exactly 100%%.", formatPercent(total))
+	}
 }
 
 func (s *Server) handlePlanSave() http.HandlerFunc {
@@ -321,73 +340,77 @@ func (s *Server) handlePlanSave() http.HandlerFunc {
 			s.render(w, r, status, "plan", p)
 			return
 		}
-		acct := accountFrom(r.Context())
-		owner, err := catalog.FindAccountByID(r.Context(), s.db, show.OwnerID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		base := s.absoluteURL(r, "")
-		err = pgx.BeginFunc(r.Context(), s.db, func(tx pgx.Tx) error {
-			dist, err := billing.DistributorParty(r.Context(), tx)
-			if err != nil {
-				return err
-			}
-			var pl []billing.PlanLine
-			var invite []int64
-			for _, l := range lines {
-				id := dist.ID
-				if !l.distributor {
-					// The show's owner is its creator party, linked to their account once their
-					// address is verified (now, or when they verify it). Anyone else named is
-					// invited: naming an address links nobody to it.
-					own := strings.EqualFold(l.email, owner.Email)
-					kind, accountID := billing.PartyCollaborator, (*int64)(nil)
-					if own {
-						kind = billing.PartyCreator
-						if owner.Verified() {
-							accountID = &owner.ID
-						}
-					}
-					p, err := billing.EnsureParty(r.Context(), tx, kind, l.name, l.email, accountID)
-					if err != nil {
-						return err
-					}
-					switch {
-					case own && owner.Verified() && p.AccountID == nil:
-						if err := billing.LinkOwnParty(r.Context(), tx, p.ID, owner.ID, owner.Email); err != nil {
-							return err
-						}
-					case !own && p.AccountID == nil:
-						invite = append(invite, p.ID)
-					}
-					id = p.ID
-				}
-				pl = append(pl, billing.PlanLine{PartyID: id, BasisPoints: l.bps})
-			}
-			if _, err = billing.CreatePlan(r.Context(), tx, show.ID, source, fee, time.Now(), pl, &acct.ID); err != nil {
-				return err
-			}
-			// A party with an invitation still good is not invited again.
-			parties, err := billing.ShowParties(r.Context(), tx, show.ID)
-			if err != nil {
-				return err
-			}
-			for _, sp := range parties {
-				if slices.Contains(invite, sp.PartyID) && sp.State != billing.PartyInvited {
-					if err := s.invite(r.Context(), tx, base, sp.PartyID, show, owner); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.savePlan(r.Context(), s.absoluteURL(r, ""), show, *accountFrom(r.Context()), lines, fee, source); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		http.Redirect(w, r, fmt.Sprintf("/shows/%d/plan?saved=1", show.ID), http.StatusSeeOther)
 	}
+}
+
+// savePlan stores a checked plan for the show as by's change, in effect from now: the parties
+// it names are found or made (the owner's own address is the creator party, linked to the
+// owner's account once verified), and parties not yet linked to an account are invited, with
+// links under base.
+func (s *Server) savePlan(ctx context.Context, base string, show catalog.Show, by catalog.Account, lines []parsedLine, fee, source string) error {
+	owner, err := catalog.FindAccountByID(ctx, s.db, show.OwnerID)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		dist, err := billing.DistributorParty(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var pl []billing.PlanLine
+		var invite []int64
+		for _, l := range lines {
+			id := dist.ID
+			if !l.distributor {
+				// The show's owner is its creator party, linked to their account once their
+				// address is verified (now, or when they verify it). Anyone else named is
+				// invited: naming an address links nobody to it.
+				own := strings.EqualFold(l.email, owner.Email)
+				kind, accountID := billing.PartyCollaborator, (*int64)(nil)
+				if own {
+					kind = billing.PartyCreator
+					if owner.Verified() {
+						accountID = &owner.ID
+					}
+				}
+				p, err := billing.EnsureParty(ctx, tx, kind, l.name, l.email, accountID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case own && owner.Verified() && p.AccountID == nil:
+					if err := billing.LinkOwnParty(ctx, tx, p.ID, owner.ID, owner.Email); err != nil {
+						return err
+					}
+				case !own && p.AccountID == nil:
+					invite = append(invite, p.ID)
+				}
+				id = p.ID
+			}
+			pl = append(pl, billing.PlanLine{PartyID: id, BasisPoints: l.bps})
+		}
+		if _, err = billing.CreatePlan(ctx, tx, show.ID, source, fee, time.Now(), pl, &by.ID); err != nil {
+			return err
+		}
+		// A party with an invitation still good is not invited again.
+		parties, err := billing.ShowParties(ctx, tx, show.ID)
+		if err != nil {
+			return err
+		}
+		for _, sp := range parties {
+			if slices.Contains(invite, sp.PartyID) && sp.State != billing.PartyInvited {
+				if err := s.invite(ctx, tx, base, sp.PartyID, show, owner); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // handlePlanPreview answers the editor's live preview with the split the ledger would make.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -12,10 +13,12 @@ import (
 
 type tokensPage struct {
 	layout
-	Tokens  []catalog.Token
-	Name    string
-	Error   string
-	Created string // the secret of the token just created, shown this once
+	Tokens                         []catalog.Token
+	Name, Scope, Expiry            string
+	Error, ScopeError, ExpiryError string
+	Expiries                       []string
+	Now                            time.Time
+	Created                        string // the secret of the token just created, shown this once
 }
 
 func (s *Server) tokensPage(r *http.Request) (*tokensPage, error) {
@@ -23,7 +26,8 @@ func (s *Server) tokensPage(r *http.Request) (*tokensPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tokensPage{layout: layout{Title: "API tokens"}, Tokens: list}, nil
+	return &tokensPage{layout: layout{Title: "API tokens"}, Tokens: list, Scope: catalog.ScopeRead, Expiry: "90",
+		Expiries: catalog.TokenExpiries, Now: time.Now()}, nil
 }
 
 // handleTokens lists the account's API tokens, with the form for a new one.
@@ -44,8 +48,8 @@ func (s *Server) handleTokens() http.HandlerFunc {
 // handleTokenCreate makes a token and shows its secret once: only its hash is kept.
 func (s *Server) handleTokenCreate() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := r.PostFormValue("name")
-		_, secret, err := catalog.CreateToken(r.Context(), s.db, accountFrom(r.Context()).ID, name)
+		in := catalog.TokenInput{Name: r.PostFormValue("name"), Scope: r.PostFormValue("scope"), Expiry: r.PostFormValue("expiry")}
+		_, secret, err := catalog.CreateToken(r.Context(), s.db, accountFrom(r.Context()).ID, in)
 		var fe catalog.FieldErrors
 		if err != nil && !errors.As(err, &fe) {
 			s.fail(w, r, err)
@@ -57,7 +61,8 @@ func (s *Server) handleTokenCreate() http.HandlerFunc {
 			return
 		}
 		if err != nil {
-			p.Name, p.Error = name, fe["name"]
+			p.Name, p.Scope, p.Expiry = in.Name, in.Scope, in.Expiry
+			p.Error, p.ScopeError, p.ExpiryError = fe["name"], fe["scope"], fe["expiry"]
 			s.render(w, r, http.StatusBadRequest, "tokens", p)
 			return
 		}

@@ -65,13 +65,17 @@ func plainError(w http.ResponseWriter, status int, msg string) {
 	fmt.Fprintln(w, msg)
 }
 
-// requireUploader lets only logged-in creators and admins reach the upload endpoint.
+// requireUploader lets only creators and admins reach the upload endpoint, logged in or with
+// an API token of the write scope.
 func (s *Server) requireUploader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := accountFrom(r.Context())
+		t := tokenFrom(r.Context())
 		switch {
 		case a == nil:
-			plainError(w, http.StatusUnauthorized, "log in first: uploads need a creator session")
+			plainError(w, http.StatusUnauthorized, "log in first: uploads need a creator session or an API token (Authorization: Bearer <token>)")
+		case t != nil && !t.Allows(catalog.ScopeWrite):
+			requireScope(catalog.ScopeWrite)(next).ServeHTTP(w, r)
 		case !a.CanManageShows():
 			plainError(w, http.StatusForbidden, "this account may not upload")
 		default:

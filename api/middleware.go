@@ -150,9 +150,17 @@ func routePattern(r *http.Request) string {
 	return "unmatched"
 }
 
+type tokenKey struct{}
+
+// tokenFrom is the API token the request came with, nil for a session or no account.
+func tokenFrom(ctx context.Context) *catalog.Token {
+	t, _ := ctx.Value(tokenKey{}).(*catalog.Token)
+	return t
+}
+
 // loadToken lets an API token stand for its account (Authorization: Bearer <token>), in place
-// of any session. Tokens only read: a token request other than GET or HEAD is refused, and a
-// wrong or revoked token is 401, with the JSON API's error body.
+// of any session. A wrong, revoked or expired token is 401, with the JSON API's error body;
+// what the token's scope allows is checked by requireScope on each route.
 func (s *Server) loadToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -165,17 +173,30 @@ func (s *Server) loadToken(next http.Handler) http.Handler {
 			s.apiError(w, r, fmt.Errorf("authorization scheme %q: %w", scheme, catalog.ErrUnauthorized))
 			return
 		}
-		a, _, err := catalog.AccountByToken(r.Context(), s.db, strings.TrimSpace(token))
+		a, t, err := catalog.AccountByToken(r.Context(), s.db, strings.TrimSpace(token))
 		if err != nil {
 			s.apiError(w, r, err)
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			apiErrorBody(w, http.StatusForbidden, "read_only", errReadOnly.Error())
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, &a)))
+		ctx := context.WithValue(context.WithValue(r.Context(), accountKey{}, &a), tokenKey{}, &t)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requireScope refuses a token whose scope does not cover scope, with a 403 naming the scope
+// needed. A session (the portal's own pages) is its account's whole self.
+func requireScope(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if t := tokenFrom(r.Context()); t != nil && !t.Allows(scope) {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="fanseed", error="insufficient_scope", scope=%q`, scope))
+				apiErrorBody(w, http.StatusForbidden, "insufficient_scope", fmt.Sprintf(
+					"This needs a token with the %s scope; this token's scope is %s. Create a %s token at /account/tokens.", scope, t.Scope, scope), "")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // rejectBadText refuses text that PostgreSQL cannot store (invalid UTF-8 or NUL bytes) in the

@@ -28,10 +28,11 @@ func (s *Server) routes() http.Handler {
 	r.Get("/seed/{infohash}/{name}", s.handleWebSeed())
 	r.Head("/seed/{infohash}/{name}", s.handleWebSeed())
 	r.Get("/t/{file}", s.handleTorrentFile())
-	// tus uploads: creation, HEAD for the offset, PATCH, termination.
+	// tus uploads: creation, HEAD for the offset, PATCH, termination; with a creator's session
+	// or an API token of the write scope.
 	r.Route("/api/uploads", func(r chi.Router) {
 		r.Use(plainUploadErrors)
-		r.Use(s.requireUploader, s.tus.Middleware)
+		r.Use(s.loadToken, s.requireUploader, s.tus.Middleware)
 		r.With(s.checkUploadCreate).Post("/", s.tus.PostFile)
 		r.Route("/{uploadID}", func(r chi.Router) {
 			r.Use(s.checkUploadOwner, uploadIDPath)
@@ -169,13 +170,23 @@ func (s *Server) apiV1() chi.Router {
 	r.MethodNotAllowed(s.handleAPIMethodNotAllowed())
 	r.Get("/openapi.json", s.handleOpenAPI())
 	r.Group(func(r chi.Router) {
-		r.Use(s.requireAPIAccount)
+		r.Use(s.requireAPIAccount, requireScope(catalog.ScopeRead))
 		r.Get("/shows", s.handleAPIShows())
 		r.Get("/shows/{showID}", s.handleAPIShow())
 		r.Get("/shows/{showID}/episodes", s.handleAPIEpisodes())
+		r.Get("/shows/{showID}/episodes/{episodeID}", s.handleAPIEpisode())
+		r.Get("/shows/{showID}/plan", s.handleAPIPlan())
 		r.Get("/donations", s.handleAPIDonations())
 		r.Get("/statements", s.handleAPIStatements())
 		r.Get("/statements/{partyID}", s.handleAPIStatement())
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAPIAccount, requireScope(catalog.ScopeWrite), s.requireAPICreator)
+		r.Post("/shows", s.handleAPIShowCreate())
+		r.Patch("/shows/{showID}", s.handleAPIShowUpdate())
+		r.Post("/shows/{showID}/episodes", s.handleAPIEpisodeCreate())
+		r.Patch("/shows/{showID}/episodes/{episodeID}", s.handleAPIEpisodeUpdate())
+		r.Put("/shows/{showID}/plan", s.handleAPIPlanSet())
 	})
 	return r
 }

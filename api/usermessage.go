@@ -34,11 +34,18 @@ func userMessage(msg string) string {
 }
 
 // plainUploadErrors rewrites the upload endpoint's plain-text error answers with
-// userMessage, for the upload page and any tus client to show as they are.
+// userMessage, for the upload page and any tus client to show as they are; a request with an
+// API token gets them in the JSON API's error body instead.
 func plainUploadErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := &cleanErrorWriter{ResponseWriter: w}
 		next.ServeHTTP(cw, r)
+		if cw.rewrite && r.Header.Get("Authorization") != "" {
+			// An API client: the JSON API's error body.
+			w.Header().Del("Content-Length")
+			apiErrorBody(w, cw.status, uploadErrorCode(cw.status), userMessage(cw.buf.String()), uploadErrorField(cw.buf.String()))
+			return
+		}
 		if cw.rewrite {
 			body := userMessage(cw.buf.String()) + "\n"
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -81,3 +88,42 @@ func (w *cleanErrorWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection (the tus handler sets deadlines).
 func (w *cleanErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// uploadErrorCode is the API's error code for an upload refused with status.
+func uploadErrorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnprocessableEntity:
+		return "rejected"
+	case http.StatusInsufficientStorage:
+		return "storage_full"
+	}
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+}
+
+// uploadFieldRE reads the header (and metadata key) an upload error's message starts with:
+// "Upload-Length: ...", "Upload-Metadata: episode_id is required", "Upload-Metadata: filename: ...".
+var uploadFieldRE = regexp.MustCompile(`^(Upload-[A-Za-z]+|Tus-Resumable|Content-Type): (?:([a-z_]+)(?: is required|:))?`)
+
+// uploadErrorField is the field an upload error names, "" for none.
+func uploadErrorField(msg string) string {
+	m := uploadFieldRE.FindStringSubmatch(strings.TrimSpace(msg))
+	switch {
+	case m == nil:
+		return ""
+	case m[2] != "":
+		return m[1] + "." + m[2]
+	}
+	return m[1]
+}

@@ -114,3 +114,16 @@ func SetEpisodeDuration(ctx context.Context, db DBTX, id int64, seconds int) err
 	}
 	return nil
 }
+
+// UpdateEpisode changes an episode's title, description and, when given, number (not deleted ones).
+func UpdateEpisode(ctx context.Context, db DBTX, id int64, in EpisodeInput) (Episode, error) {
+	number, err := in.validate()
+	if err != nil {
+		return Episode{}, err
+	}
+	rows, _ := db.Query(ctx, `UPDATE episodes SET title = $2, description = $3, number = coalesce($4, number)
+		WHERE id = $1 AND status <> 'deleted'
+		RETURNING `+episodeColumns, id, in.Title, in.Description, number)
+	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
+	return e, notFound(err, "episode")
+}

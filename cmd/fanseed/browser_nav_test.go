@@ -60,12 +60,14 @@ var (
 		"/sponsor/{token}/thanks":      "where Stripe Checkout returns a sponsor",
 		"/shows/{showID}/plan/preview": "fetched by the share plan's script",
 		"/shows/{showID}/episodes/{episodeID}/status": "polled by the upload script",
-		"/api/v1/shows":                   "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}":          "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}/episodes": "the JSON API, for scripts with a token",
-		"/api/v1/donations":               "the JSON API, for scripts with a token",
-		"/api/v1/statements":              "the JSON API, for scripts with a token",
-		"/api/v1/statements/{partyID}":    "the JSON API, for scripts with a token",
+		"/api/v1/shows":                               "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}":                      "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/episodes":             "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/episodes/{episodeID}": "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/plan":                 "the JSON API, for scripts with a token",
+		"/api/v1/donations":                           "the JSON API, for scripts with a token",
+		"/api/v1/statements":                          "the JSON API, for scripts with a token",
+		"/api/v1/statements/{partyID}":                "the JSON API, for scripts with a token",
 	}
 )
 
