@@ -24,7 +24,7 @@ import (
 
 // fleetEnvVars document the fleet's variables, for `fanseed help` and the README.
 var fleetEnvVars = []envVar{
-	{"NODE_TOKEN", "random in dev", "shared secret of the control plane and its seedbox nodes (at least 16 characters); serve closes the node API without it."},
+	{"NODE_TOKEN", "random in dev", "the fleet token of the control plane and its seedbox nodes (at least 16 characters): nodes enrol with it, then each uses a secret of its own; serve closes the node API without it."},
 	{"NODE_DOWN_AFTER", "30s", "serve: a seedbox node silent for this long is down and its torrents go to other nodes."},
 	{"RECONCILE_EVERY", "5s", "serve: how often replicas are checked, nodes marked down and torrents published or failed."},
 	{"PUBLISH_TIMEOUT", "30m", "serve: an episode not seeded by REPLICAS nodes by then fails, with the reason shown to its creator."},
