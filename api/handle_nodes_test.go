@@ -37,9 +37,9 @@ func TestNodeAPI(t *testing.T) {
 		UploadMaxBytes: 1 << 20, Uploads: uploads, Published: published,
 		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
-		Fleet: &seeding.Fleet{DB: db, Published: published, Episodes: publishing.Episodes{}, Log: logger, DownAfter: 45 * time.Second},
+		Fleet:     &seeding.Fleet{DB: db, Published: published, Episodes: publishing.Episodes{}, Log: logger, DownAfter: 45 * time.Second},
 		NodeToken: "node-token-0123456789",
-		Money: offlineMoney(t, db),
+		Money:     offlineMoney(t, db),
 	}, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {
 		t.Fatal(err)
