@@ -136,6 +136,19 @@ func TestNodeAPI(t *testing.T) {
 			t.Errorf("fleet page (status %d) lacks %q", code, want)
 		}
 	}
+	// The capacity shortage the last reconcile stored is on the page.
+	if code, page := asAdmin("GET", "/admin/fleet"); code != http.StatusOK || strings.Contains(page, "Capacity shortage") {
+		t.Errorf("fleet page (status %d) shows a capacity shortage when there is none", code)
+	}
+	if _, err := db.Exec(context.Background(), `UPDATE fleet_shortage SET torrents = '{7}', replicas = 2, bytes = 3145728, since = now()`); err != nil {
+		t.Fatal(err)
+	}
+	code, page = asAdmin("GET", "/admin/fleet")
+	for _, want := range []string{"Capacity shortage", "1 torrent</strong> need <strong>2 more replicas</strong> (3.0 MiB)"} {
+		if code != http.StatusOK || !strings.Contains(page, want) {
+			t.Errorf("fleet page with a shortage (status %d) lacks %q", code, want)
+		}
+	}
 	// Revoking from the page refuses the node; re-admitting lets it enrol again with a new secret.
 	nodePath := "/admin/fleet/nodes/" + jsonNumber(reg.ID)
 	if code, page := asAdmin("POST", nodePath+"/revoke"); code != http.StatusOK || !strings.Contains(page, "secret revoked") || !strings.Contains(page, ">down<") {

@@ -167,10 +167,11 @@ type Orders struct {
 
 // Heartbeat records a node's reports and returns what it should hold. The caller must hold the
 // node's secret (ErrSecretRefused otherwise); a removed node is told so and nothing is recorded.
-// A node that was down comes back up. Its torrents were given to other nodes meanwhile, but a complete, verified replica it
-// still seeds is worth more than one being fetched: the fleet takes it back (and Reconcile
-// drops the surplus replica still fetching) rather than telling the node to delete it. Data a
-// restarted node finds on disk (OnDisk) is taken back the same way, to be verified again.
+// A node that was down comes back up. Its torrents were given to other nodes meanwhile, but a
+// complete, verified replica it still seeds is worth more than one being fetched: the fleet
+// takes it back (and Reconcile drops the surplus replica still fetching) rather than telling the
+// node to delete it. Data a restarted node finds on disk (OnDisk) is taken back the same way, to
+// be verified again.
 func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb Heartbeat) (Orders, error) {
 	hashes := make([][]byte, 0, len(hb.Torrents))
 	var states, errs []string

@@ -125,4 +125,9 @@ func TestSeedboxIdentityAndRemoval(t *testing.T) {
 	admin("readmit", "n2")
 	n2 = startSeedbox(t, bin, base, "n2", dir2)
 	waitUp(n2)
+	for _, series := range []string{"fanseed_fleet_shortage_torrents", "fanseed_fleet_shortage_bytes", "fanseed_torrents_under_replicated"} {
+		if v, ok := metricValue(t, base, series); !ok || v != 0 {
+			t.Errorf("/metrics %s = %v (found %v), want 0", series, v, ok)
+		}
+	}
 }
