@@ -93,6 +93,8 @@ func TestAuthorizationWalk(t *testing.T) {
 		{"GET", "/admin", nil, want{S, 403, 403, 403, 200}},
 		{"GET", "/admin/fleet", nil, want{S, 403, 403, 403, 200}},
 		{"POST", "/admin/fleet/nodes/999999/drain", url.Values{}, want{S, 403, 403, 403, 404}},
+		{"POST", "/admin/fleet/nodes/999999/revoke", url.Values{}, want{S, 403, 403, 403, 404}},
+		{"POST", "/admin/fleet/nodes/999999/readmit", url.Values{}, want{S, 403, 403, 403, 404}},
 		{"POST", "/api/nodes", url.Values{}, want{401, 401, 401, 401, 401}},
 		{"POST", "/api/nodes/1/heartbeat", url.Values{}, want{401, 401, 401, 401, 401}},
 		{"GET", "/s/owned/donate", nil, want{200, 200, 200, 200, 200}},

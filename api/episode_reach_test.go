@@ -34,13 +34,14 @@ func TestEpisodeReach(t *testing.T) {
 		tracker = c.Tracker
 	}, io.Discard)
 	var nodes []int64
+	secrets := map[int64]string{}
 	for i := range 2 {
-		id, err := fleet.Register(ctx, seeding.NodeInfo{Name: fmt.Sprintf("n%d", i+1), ListenAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i),
-			PublicAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i), CapacityBytes: 1 << 30})
+		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: fmt.Sprintf("n%d", i+1), ListenAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i),
+			PublicAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i), CapacityBytes: 1 << 30}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, id)
+		nodes, secrets[e.ID] = append(nodes, e.ID), e.Secret
 	}
 	owner := ts.newUser(t, "maker@example.com", catalog.RoleCreator)
 	ep := ts.newEpisode(t, owner, "reach")
@@ -60,7 +61,7 @@ func TestEpisodeReach(t *testing.T) {
 		t.Helper()
 		hb := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateSeeding,
 			Uploaded: uploaded, UploadedToNodes: toNodes}}}
-		if _, err := fleet.Heartbeat(ctx, node, hb); err != nil {
+		if _, err := fleet.Heartbeat(ctx, node, secrets[node], hb); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +98,7 @@ func TestEpisodeReach(t *testing.T) {
 	}
 
 	bad := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateFetching, Uploaded: 10, UploadedToNodes: 11}}}
-	if _, err := fleet.Heartbeat(ctx, nodes[0], bad); err == nil || !strings.Contains(err.Error(), "uploaded_to_nodes") {
+	if _, err := fleet.Heartbeat(ctx, nodes[0], secrets[nodes[0]], bad); err == nil || !strings.Contains(err.Error(), "uploaded_to_nodes") {
 		t.Errorf("heartbeat with more sent to nodes than uploaded: %v, want an error naming uploaded_to_nodes", err)
 	}
 	seed(nodes[0], 0, 0)

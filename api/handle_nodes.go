@@ -40,13 +40,14 @@ func (s *Server) handleNodeRegister() http.HandlerFunc {
 			writeNodeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be a JSON node description"})
 			return
 		}
-		id, err := s.fleet.Register(r.Context(), in)
+		e, err := s.fleet.Register(r.Context(), in, r.Header.Get(seeding.NodeSecretHeader))
 		if err != nil {
 			s.nodeError(w, r, err)
 			return
 		}
-		s.log.InfoContext(r.Context(), "seedbox node registered", "node_id", id, "name", in.Name, "public_addr", in.PublicAddr)
-		writeNodeJSON(w, http.StatusOK, map[string]int64{"id": id})
+		s.log.InfoContext(r.Context(), "seedbox node registered", "node_id", e.ID, "name", in.Name, "public_addr", in.PublicAddr,
+			"enrolled", e.Secret != "")
+		writeNodeJSON(w, http.StatusOK, e)
 	}
 }
 
@@ -62,7 +63,7 @@ func (s *Server) handleNodeHeartbeat() http.HandlerFunc {
 			writeNodeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be a JSON heartbeat"})
 			return
 		}
-		orders, err := s.fleet.Heartbeat(r.Context(), id, hb)
+		orders, err := s.fleet.Heartbeat(r.Context(), id, r.Header.Get(seeding.NodeSecretHeader), hb)
 		if err != nil {
 			s.nodeError(w, r, err)
 			return
@@ -72,9 +73,14 @@ func (s *Server) handleNodeHeartbeat() http.HandlerFunc {
 }
 
 // nodeError answers a node: 404 for a node the control plane does not know (it registers
-// again), 400 with the reason for bad input, 500 otherwise.
+// again), 403 for a call without the node's secret or of a removed node, 409 for a name another
+// node holds, each with the reason, 400 with the reason for bad input, 500 otherwise.
 func (s *Server) nodeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, seeding.ErrSecretRefused), errors.Is(err, seeding.ErrRemoved):
+		writeNodeJSON(w, http.StatusForbidden, map[string]string{"error": seeding.FailureReason(err)})
+	case errors.Is(err, seeding.ErrNameTaken):
+		writeNodeJSON(w, http.StatusConflict, map[string]string{"error": seeding.FailureReason(err)})
 	case errors.Is(err, seeding.ErrNotFound):
 		writeNodeJSON(w, http.StatusNotFound, map[string]string{"error": "no such node: register again"})
 	case errors.Is(err, seeding.ErrInvalid):
@@ -94,3 +100,6 @@ func writeNodeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
+
+// nodeHeartbeatRoute is the heartbeat's route pattern, whose successful requests log at debug.
+const nodeHeartbeatRoute = "/api/nodes/{nodeID}/heartbeat"

@@ -107,13 +107,18 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	})
 }
 
-// logRequests writes one JSON line per request, with the request id.
+// logRequests writes one JSON line per request, with the request id. Seedbox heartbeats that
+// succeed, one per node every few seconds, are debug lines.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		level := slog.LevelInfo
+		if ww.Status() < 400 && routePattern(r) == nodeHeartbeatRoute {
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", requestID(r)),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),

@@ -46,7 +46,7 @@ func (s *Server) routes() http.Handler {
 	r.Route("/api/nodes", func(r chi.Router) {
 		r.Use(s.requireNodeToken)
 		r.Post("/", s.handleNodeRegister())
-		r.Post("/{nodeID}/heartbeat", s.handleNodeHeartbeat())
+		r.Post("/{nodeID}/heartbeat", s.handleNodeHeartbeat()) // nodeHeartbeatRoute
 	})
 	r.Mount("/api/v1", s.apiV1())
 	r.Post("/webhooks/stripe", s.handleStripeWebhook())
@@ -136,6 +136,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/", s.handleAdmin())
 			r.Get("/fleet", s.handleFleet())
 			r.Post("/fleet/nodes/{nodeID}/drain", s.handleNodeDrain())
+			r.Post("/fleet/nodes/{nodeID}/revoke", s.handleNodeRevoke())
+			r.Post("/fleet/nodes/{nodeID}/readmit", s.handleNodeReadmit())
 			r.Get("/outbox", s.handleOutbox())
 			r.Get("/outbox/{messageID}", s.handleOutboxMessage())
 			r.Get("/payouts", s.handlePayouts())

@@ -61,19 +61,19 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.New(t)
 	fleet := &seeding.Fleet{DB: db, Replicas: 2, PublishTimeout: time.Minute, Episodes: Episodes{}}
-	var nodes []int64
+	var nodes []seeding.Enrolment
 	for _, name := range []string{"n1", "n2"} {
-		id, err := fleet.Register(ctx, seeding.NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:700" + name[1:], CapacityBytes: 1 << 30})
+		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:700" + name[1:], CapacityBytes: 1 << 30}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, id)
+		nodes = append(nodes, e)
 	}
 	ready := processingEpisode(t, db, fleet, "ready")
 	stale := processingEpisode(t, db, fleet, "stale")
 	seedingReady := seeding.Report{InfoHash: hex.EncodeToString(ready.InfoHash), State: seeding.StateSeeding}
 	for _, n := range nodes {
-		if _, err := fleet.Heartbeat(ctx, n, seeding.Heartbeat{DiskUsed: 1, Torrents: []seeding.Report{seedingReady}}); err != nil {
+		if _, err := fleet.Heartbeat(ctx, n.ID, n.Secret, seeding.Heartbeat{DiskUsed: 1, Torrents: []seeding.Report{seedingReady}}); err != nil {
 			t.Fatal(err)
 		}
 	}

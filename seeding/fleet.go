@@ -122,25 +122,6 @@ func checkHostPort(what, a string) error {
 	return nil
 }
 
-// Register adds a node, or updates one that registers again under its name (after a restart).
-// A draining node stays draining; any other comes back up.
-func (f *Fleet) Register(ctx context.Context, n NodeInfo) (int64, error) {
-	if err := n.validate(); err != nil {
-		return 0, err
-	}
-	var id int64
-	err := f.DB.QueryRow(ctx, `
-		INSERT INTO nodes (name, listen_addr, public_addr, capacity_bytes) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET listen_addr = EXCLUDED.listen_addr, public_addr = EXCLUDED.public_addr,
-			capacity_bytes = EXCLUDED.capacity_bytes, last_heartbeat = now(),
-			status = CASE WHEN nodes.status = 'draining' THEN 'draining' ELSE 'up' END
-		RETURNING id`, n.Name, n.ListenAddr, n.PublicAddr, n.CapacityBytes).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("register node %s: %w", n.Name, err)
-	}
-	return id, nil
-}
-
 // Report is a node's account of one torrent it holds, sent with each heartbeat.
 type Report struct {
 	InfoHash string `json:"infohash"` // 40 hex digits
@@ -184,12 +165,14 @@ type Orders struct {
 	Torrents []Want `json:"torrents"`
 }
 
-// Heartbeat records a node's reports and returns what it should hold. A node that was down comes
-// back up. Its torrents were given to other nodes meanwhile, but a complete, verified replica it
-// still seeds is worth more than one being fetched: the fleet takes it back (and Reconcile
-// drops the surplus replica still fetching) rather than telling the node to delete it. Data a
-// restarted node finds on disk (OnDisk) is taken back the same way, to be verified again.
-func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orders, error) {
+// Heartbeat records a node's reports and returns what it should hold. The caller must hold the
+// node's secret (ErrSecretRefused otherwise); a removed node is told so and nothing is recorded.
+// A node that was down comes back up. Its torrents were given to other nodes meanwhile, but a
+// complete, verified replica it still seeds is worth more than one being fetched: the fleet
+// takes it back (and Reconcile drops the surplus replica still fetching) rather than telling the
+// node to delete it. Data a restarted node finds on disk (OnDisk) is taken back the same way, to
+// be verified again.
+func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb Heartbeat) (Orders, error) {
 	hashes := make([][]byte, 0, len(hb.Torrents))
 	var states, errs []string
 	var offerHashes [][]byte // replicas the node offers back (see above)
@@ -248,14 +231,18 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 	var orders Orders
 	published := 0
 	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
+		status, err := authenticate(ctx, tx, nodeID, secret)
+		if err != nil {
+			return err
+		}
+		if status == NodeRemoved {
+			orders.Status = NodeRemoved
+			return nil
+		}
+		if err := tx.QueryRow(ctx, `
 			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id),
 				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
-			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed, peerID).Scan(&orders.Status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
-		}
-		if err != nil {
+			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed, peerID).Scan(&orders.Status); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
@@ -310,9 +297,6 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, hb Heartbeat) (Orde
 		}
 		if published, err = f.publishReady(ctx, tx); err != nil {
 			return err
-		}
-		if orders.Status == NodeRemoved {
-			return nil
 		}
 		rows, _ := tx.Query(ctx, `
 			SELECT t.infohash, CASE WHEN t.infohash = ANY($2::bytea[]) THEN NULL ELSE t.metainfo END,
@@ -415,6 +399,8 @@ type ReconcileResult struct {
 	Assigned  int  // replicas added
 	Published int  // torrents published
 	Failed    int  // torrents failed
+	// Shortage is what could not be placed for want of room after this reconcile.
+	Shortage Shortage
 }
 
 // Reconcile brings the fleet to where it should be: marks silent nodes down and forgets their
@@ -423,6 +409,7 @@ type ReconcileResult struct {
 // process at a time does it (an advisory lock); the others skip.
 func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
+	var shortageBegan time.Time
 	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
 		var locked bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, fleetLockKey).Scan(&locked); err != nil {
@@ -492,11 +479,17 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 		if res.Published, err = f.publishReady(ctx, tx); err != nil {
 			return err
 		}
-		res.Failed, err = f.failStale(ctx, tx)
+		if res.Failed, err = f.failStale(ctx, tx); err != nil {
+			return err
+		}
+		res.Shortage, shortageBegan, err = f.recordShortage(ctx, tx)
 		return err
 	})
 	if err != nil {
 		return ReconcileResult{}, fmt.Errorf("reconcile fleet: %w", err)
+	}
+	if !res.Skipped {
+		f.logShortage(res.Shortage, shortageBegan)
 	}
 	if res.Published > 0 && f.Published != nil {
 		f.Published.Invalidate()
@@ -597,12 +590,14 @@ type NodeView struct {
 	CapacityBytes int64     `db:"capacity_bytes"`
 	DiskUsed      int64     `db:"disk_used"`
 	LastHeartbeat time.Time `db:"last_heartbeat"`
+	Revoked       bool      `db:"revoked"`    // an admin revoked its secret: it is refused until re-admitted
+	Readmitted    bool      `db:"readmitted"` // its next enrolment is let in without its old secret
 	Torrents      int64     `db:"torrents"`
 	Seeding       int64     `db:"seeding"`
 	Uploaded      int64     `db:"uploaded"`
 }
 
-// UnderReplicated is a live torrent with fewer than R nodes seeding it.
+// UnderReplicated is a live torrent with fewer than R counted replicas (see countedReplica).
 type UnderReplicated struct {
 	ID       int64  `db:"id"`
 	Name     string `db:"name"`
@@ -610,52 +605,74 @@ type UnderReplicated struct {
 	Status   string `db:"status"`
 	Seeding  int64  `db:"seeding"`
 	Assigned int64  `db:"assigned"`
+	NoRoom   bool   `db:"-"` // it is in the capacity shortage: no up node has room for another replica
 }
 
 // Overview is the fleet's health for the admin page.
 type Overview struct {
 	Replicas        int
-	Nodes           []NodeView
+	DownAfter       time.Duration // NODE_DOWN_AFTER: a node silent this long is marked down
+	Nodes           []NodeView    // every node that is not removed
+	Removed         []NodeView    // removed nodes, which an admin may re-admit
 	UnderReplicated []UnderReplicated
+	Shortage        Shortage
 }
 
-// Overview reads the fleet's health: every node that is not removed, with what it holds, and the
-// torrents short of R seeding replicas.
+// Overview reads the fleet's health: every node with what it holds, the torrents short of R
+// counted replicas, and the capacity shortage the last reconcile found.
 func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
-	o := Overview{Replicas: f.replicas()}
+	o := Overview{Replicas: f.replicas(), DownAfter: f.downAfter()}
 	rows, _ := f.DB.Query(ctx, `
 		SELECT n.id, n.name, n.public_addr, n.status, n.capacity_bytes, n.disk_used, n.last_heartbeat,
+			n.secret_hash IS NULL AND NOT n.readmitted AS revoked, n.readmitted,
 			count(a.torrent_id) FILTER (WHERE a.state <> 'dropping') AS torrents,
 			count(a.torrent_id) FILTER (WHERE a.state = 'seeding') AS seeding,
 			coalesce(sum(a.uploaded), 0)::bigint AS uploaded
 		FROM nodes n LEFT JOIN assignments a ON a.node_id = n.id
-		WHERE n.status <> 'removed' GROUP BY n.id ORDER BY n.name`)
-	var err error
-	if o.Nodes, err = pgx.CollectRows(rows, pgx.RowToStructByName[NodeView]); err != nil {
+		GROUP BY n.id ORDER BY n.name`)
+	nodes, err := pgx.CollectRows(rows, pgx.RowToStructByName[NodeView])
+	if err != nil {
 		return o, fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes {
+		if n.Status == NodeRemoved {
+			o.Removed = append(o.Removed, n)
+		} else {
+			o.Nodes = append(o.Nodes, n)
+		}
 	}
 	rows, _ = f.DB.Query(ctx, `
 		SELECT * FROM (
-			SELECT t.id, t.name, t.infohash, t.status,
-				(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') AS seeding,
+			SELECT t.id, t.name, t.infohash, t.status, `+countedReplicas+` AS seeding,
 				(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping') AS assigned
 			FROM torrents t WHERE t.status IN ('processing', 'published')) x
 		WHERE seeding < $1 ORDER BY id`, f.replicas())
 	if o.UnderReplicated, err = pgx.CollectRows(rows, pgx.RowToStructByName[UnderReplicated]); err != nil {
 		return o, fmt.Errorf("list under-replicated torrents: %w", err)
 	}
+	if o.Shortage, err = readShortage(ctx, f.DB); err != nil {
+		return o, err
+	}
+	noRoom := map[int64]bool{}
+	for _, id := range o.Shortage.Torrents {
+		noRoom[id] = true
+	}
+	for i := range o.UnderReplicated {
+		o.UnderReplicated[i].NoRoom = noRoom[o.UnderReplicated[i].ID]
+	}
 	return o, nil
 }
 
-// Health is the fleet in numbers, for monitoring: nodes by status and the live torrents short
-// of R seeding replicas.
+// Health is the fleet in numbers, for monitoring: nodes by status, the published torrents short
+// of R counted replicas, and the capacity shortage.
 type Health struct {
 	Nodes           map[string]int64
 	UnderReplicated int64
+	Shortage        Shortage
 }
 
-// Health counts the fleet's nodes by status and its under-replicated torrents.
+// Health counts the fleet's nodes by status and its under-replicated torrents, and reads the
+// capacity shortage.
 func (f *Fleet) Health(ctx context.Context) (Health, error) {
 	h := Health{Nodes: map[string]int64{NodeUp: 0, NodeDown: 0, NodeDraining: 0}}
 	rows, _ := f.DB.Query(ctx, `SELECT status, count(*) FROM nodes WHERE status <> 'removed' GROUP BY status`)
@@ -665,11 +682,10 @@ func (f *Fleet) Health(ctx context.Context) (Health, error) {
 		return h, fmt.Errorf("count nodes: %w", err)
 	}
 	err := f.DB.QueryRow(ctx, `
-		SELECT count(*) FROM torrents t WHERE t.status IN ('processing', 'published')
-		AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-		     WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') < $1`, f.replicas()).Scan(&h.UnderReplicated)
+		SELECT count(*) FROM torrents t WHERE t.status = 'published' AND `+countedReplicas+` < $1`, f.replicas()).Scan(&h.UnderReplicated)
 	if err != nil {
 		return h, fmt.Errorf("count under-replicated torrents: %w", err)
 	}
-	return h, nil
+	h.Shortage, err = readShortage(ctx, f.DB)
+	return h, err
 }

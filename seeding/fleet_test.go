@@ -25,6 +25,9 @@ type fleetFixture struct {
 	fleet  *Fleet
 	showID int64
 	n      atomic.Int64
+
+	mu      sync.Mutex
+	secrets map[int64]string // each node's secret, from its enrolment
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
@@ -91,11 +94,24 @@ func (f *fleetFixture) newTorrent(length int64) (Record, error) {
 
 func (f *fleetFixture) node(name string, capacity int64) int64 {
 	f.t.Helper()
-	id, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity})
+	e, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity}, "")
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return id
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secrets == nil {
+		f.secrets = map[int64]string{}
+	}
+	f.secrets[e.ID] = e.Secret
+	return e.ID
+}
+
+// secret is the secret a node of the fixture was given when it enrolled.
+func (f *fleetFixture) secret(node int64) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.secrets[node]
 }
 
 // holders lists the nodes holding a torrent (not dropping), by name, in name order.
@@ -112,7 +128,7 @@ func (f *fleetFixture) holders(torrentID int64, state string) []string {
 
 func (f *fleetFixture) heartbeat(node int64, reports ...Report) Orders {
 	f.t.Helper()
-	o, err := f.fleet.Heartbeat(context.Background(), node, Heartbeat{DiskUsed: 1, Torrents: reports})
+	o, err := f.fleet.Heartbeat(context.Background(), node, f.secret(node), Heartbeat{DiskUsed: 1, Torrents: reports})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -410,21 +426,18 @@ func TestRegisterValidates(t *testing.T) {
 		{Name: "ok", ListenAddr: "127.0.0.1:1", PublicAddr: "127.0.0.1:0", CapacityBytes: 1},
 		{Name: "ok", ListenAddr: "127.0.0.1:1", PublicAddr: "127.0.0.1:1", CapacityBytes: 0},
 	} {
-		if _, err := f.fleet.Register(context.Background(), n); !errors.Is(err, ErrInvalid) {
+		if _, err := f.fleet.Register(context.Background(), n, ""); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Register(%+v) = %v, want ErrInvalid", n, err)
 		}
 	}
 	id := f.node("again", 1<<20)
-	if id2 := f.node("again", 2<<20); id2 != id {
-		t.Errorf("registering again under a name made node %d, want %d", id2, id)
-	}
-	if _, err := f.fleet.Heartbeat(context.Background(), 999999, Heartbeat{}); !errors.Is(err, ErrNotFound) {
+	if _, err := f.fleet.Heartbeat(context.Background(), 999999, f.secret(999999), Heartbeat{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("heartbeat of an unknown node: %v, want ErrNotFound", err)
 	}
-	if _, err := f.fleet.Heartbeat(context.Background(), id, Heartbeat{Torrents: []Report{{InfoHash: "xyz", State: StateSeeding}}}); !errors.Is(err, ErrInvalid) {
+	if _, err := f.fleet.Heartbeat(context.Background(), id, f.secret(id), Heartbeat{Torrents: []Report{{InfoHash: "xyz", State: StateSeeding}}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("heartbeat with a bad infohash: %v, want ErrInvalid", err)
 	}
-	if _, err := f.fleet.Heartbeat(context.Background(), id, Heartbeat{PeerID: "abc"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "peer_id") {
+	if _, err := f.fleet.Heartbeat(context.Background(), id, f.secret(id), Heartbeat{PeerID: "abc"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "peer_id") {
 		t.Errorf("heartbeat with a bad peer id: %v, want ErrInvalid naming peer_id", err)
 	}
 }
@@ -466,7 +479,7 @@ func TestReturningNodeKeepsItsReplica(t *testing.T) {
 	if _, err := f.db.Exec(context.Background(), `UPDATE torrents SET status = 'deleted' WHERE id = $1`, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	o, err := f.fleet.Heartbeat(context.Background(), n2, Heartbeat{DiskUsed: 2 << 20,
+	o, err := f.fleet.Heartbeat(context.Background(), n2, f.secret(n2), Heartbeat{DiskUsed: 2 << 20,
 		OnDisk: []string{hex.EncodeToString(rec.InfoHash), hex.EncodeToString(gone.InfoHash)}})
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +492,7 @@ func TestReturningNodeKeepsItsReplica(t *testing.T) {
 	if got := f.holders(rec.ID, StateSeeding); strings.Join(got, ",") != "n1,n2" {
 		t.Errorf("seeding after n2 came back: %v, want n1,n2", got)
 	}
-	if _, err := f.fleet.Heartbeat(context.Background(), n2, Heartbeat{OnDisk: []string{"nothex"}}); !errors.Is(err, ErrInvalid) {
+	if _, err := f.fleet.Heartbeat(context.Background(), n2, f.secret(n2), Heartbeat{OnDisk: []string{"nothex"}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a malformed on_disk entry: %v, want ErrInvalid", err)
 	}
 }

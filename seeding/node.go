@@ -73,6 +73,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	id       int64
+	secret   string // the node's own secret, from its data directory or its enrolment
 	torrents map[metainfo.Hash]*held
 
 	// What the node uploaded to other seedbox nodes, so that the fleet's own copying is not
@@ -210,7 +211,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	tc.DisableAcceptRateLimiting = true
 	tc.ListenHost = func(string) string { return host }
 	tc.ListenPort = p
-	tc.Slogger = cfg.Log.With(slog.String("component", "torrent"))
+	tc.Slogger = slog.New(pieceLines{cfg.Log.Handler()}).With(slog.String("component", "torrent"))
 	tc.HTTPUserAgent = "Fanseed-seedbox"
 	tc.Bep20 = NodePeerIDPrefix
 	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short
@@ -523,18 +524,55 @@ func peerInfos(addrs []string) []torrent.PeerInfo {
 	return out
 }
 
-// errNodeUnknown is the control plane not knowing the node (its database was reset): register again.
-var errNodeUnknown = errors.New("control plane does not know this node")
+// What the control plane's answers mean to a node: it does not know the node (its database was
+// reset: register again), it refused the node's secret (register again, which works once an
+// admin re-admitted the node), or it refuses the node for good until an admin acts (stop).
+var (
+	errNodeUnknown   = errors.New("control plane does not know this node")
+	errSecretRefused = errors.New("control plane refused this node's secret")
+	errRefused       = errors.New("control plane refuses this node")
+)
 
-// Run registers with the control plane and heartbeats until ctx ends, then closes the node.
+// answerError is a refusal by the control plane, with the reason it gave.
+type answerError struct {
+	kind error // errSecretRefused or errRefused
+	text string
+}
+
+func (e *answerError) Error() string        { return e.text }
+func (e *answerError) Is(target error) bool { return target == e.kind }
+
+// errRemovedStop ends Run cleanly: the control plane answered that the node was removed.
+var errRemovedStop = errors.New("removed from the fleet")
+
+// Run registers with the control plane and heartbeats until ctx ends, then closes the node. It
+// stops by itself, returning nil, once the control plane answers that the node was removed (its
+// drain is over), and returns an error when the control plane refuses it for good: its name is
+// enrolled by another node, or it was removed or revoked and no admin re-admitted it.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	periodic.Loop{Name: "seedbox node", Every: n.cfg.HeartbeatEvery, Now: true, Log: n.log}.Run(ctx, n.beat)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	periodic.Loop{Name: "seedbox node", Every: n.cfg.HeartbeatEvery, Now: true, Log: n.log}.Run(ctx, func(ctx context.Context) error {
+		err := n.beat(ctx)
+		if errors.Is(err, errRemovedStop) || errors.Is(err, errRefused) {
+			stop(err)
+			return nil
+		}
+		return err
+	})
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errRemovedStop):
+		n.log.Info("removed from the fleet: the seedbox node stops")
+		return nil
+	case errors.Is(cause, errRefused):
+		return cause
+	}
 	return nil
 }
 
 // beat registers the node, or heartbeats once it is registered; a control plane that no longer
-// knows it has it register again on the next beat.
+// knows it, or refuses its secret, has it register again on the next beat.
 func (n *Node) beat(ctx context.Context) error {
 	n.mu.Lock()
 	id := n.id
@@ -543,7 +581,7 @@ func (n *Node) beat(ctx context.Context) error {
 		return n.register(ctx)
 	}
 	err := n.heartbeat(ctx, id)
-	if errors.Is(err, errNodeUnknown) {
+	if errors.Is(err, errNodeUnknown) || errors.Is(err, errSecretRefused) {
 		n.mu.Lock()
 		n.id = 0
 		n.mu.Unlock()
@@ -551,19 +589,52 @@ func (n *Node) beat(ctx context.Context) error {
 	return err
 }
 
+// secretPath is the file in the data directory that keeps the node's secret across restarts.
+func (n *Node) secretPath() string { return filepath.Join(n.cfg.DataDir, NodeSecretFile) }
+
 func (n *Node) register(ctx context.Context) error {
-	info := NodeInfo{Name: n.cfg.Name, ListenAddr: n.ListenAddr(), PublicAddr: n.addr, CapacityBytes: n.cfg.CapacityBytes}
-	var out struct {
-		ID int64 `json:"id"`
+	n.mu.Lock()
+	if n.secret == "" {
+		if b, err := os.ReadFile(n.secretPath()); err == nil {
+			n.secret = strings.TrimSpace(string(b))
+		}
 	}
-	if err := n.post(ctx, "/api/nodes", info, &out); err != nil {
+	n.mu.Unlock()
+	info := NodeInfo{Name: n.cfg.Name, ListenAddr: n.ListenAddr(), PublicAddr: n.addr, CapacityBytes: n.cfg.CapacityBytes}
+	var e Enrolment
+	err := n.post(ctx, "/api/nodes", info, &e)
+	if ae := (*answerError)(nil); errors.As(err, &ae) {
+		// 403 or 409 to a registration: removed, or the name is another node's (or its secret
+		// was revoked). Nothing changes until an admin acts.
+		ae.kind = errRefused
+		return fmt.Errorf("register as %s: %w", n.cfg.Name, ae)
+	}
+	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	n.mu.Lock()
-	n.id = out.ID
+	n.id = e.ID
+	if e.Secret != "" {
+		n.secret = e.Secret
+	}
 	n.mu.Unlock()
-	n.log.Info("registered with the control plane", slog.Int64("node_id", out.ID), slog.String("public_addr", n.addr))
+	if e.Secret != "" {
+		if err := writeFileAtomic(n.secretPath(), []byte(e.Secret+"\n")); err != nil {
+			n.log.Error("keep the node secret: after a restart an admin must re-admit this node", slog.Any("error", err))
+		}
+	}
+	n.log.Info("registered with the control plane", slog.Int64("node_id", e.ID), slog.String("public_addr", n.addr),
+		slog.Bool("enrolled", e.Secret != ""))
 	return nil
+}
+
+// writeFileAtomic writes a file readable by its owner alone, whole or not at all.
+func writeFileAtomic(name string, b []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
 }
 
 // peerID is the node's BitTorrent peer id in hex.
@@ -577,6 +648,9 @@ func (n *Node) heartbeat(ctx context.Context, id int64) error {
 	var o Orders
 	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports, OnDisk: n.OnDisk()}, &o); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if o.Status == NodeRemoved {
+		return errRemovedStop
 	}
 	n.Apply(o)
 	return nil
@@ -595,6 +669,11 @@ func (n *Node) post(ctx context.Context, path string, in, out any) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+n.cfg.Token)
+	n.mu.Lock()
+	if n.secret != "" {
+		req.Header.Set(NodeSecretHeader, n.secret)
+	}
+	n.mu.Unlock()
 	resp, err := n.http.Do(req)
 	if err != nil {
 		return err
@@ -604,8 +683,21 @@ func (n *Node) post(ctx context.Context, path string, in, out any) error {
 		return errNodeUnknown
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		return fmt.Errorf("control plane answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		var answer struct {
+			Error string `json:"error"`
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
+		if json.Unmarshal(msg, &answer) != nil || answer.Error == "" {
+			answer.Error = strings.TrimSpace(string(msg))
+		}
+		text := fmt.Sprintf("control plane answered %s: %s", resp.Status, answer.Error)
+		switch resp.StatusCode {
+		case http.StatusForbidden:
+			return &answerError{kind: errSecretRefused, text: text}
+		case http.StatusConflict:
+			return &answerError{kind: errRefused, text: text}
+		}
+		return errors.New(text)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }

@@ -3,11 +3,14 @@ package seeding
 import (
 	"bytes"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,4 +204,69 @@ func TestNodeCountsUploadsToNodes(t *testing.T) {
 				r.Uploaded, r.UploadedToNodes, toNodes, len(data))
 		}
 	}
+}
+
+// A node fetching a torrent writes no line per piece at INFO: the client's per-piece hash lines
+// ("piece N failed hash: 0 connections contributed", one for each piece checked before it
+// arrived) are debug lines, and shown at LOG_LEVEL=debug.
+func TestNodeLogsNoLinePerPiece(t *testing.T) {
+	t.Parallel()
+	data := randomBytes(6, 4<<20+99)
+	a, tor, mi := nodeHolding(t, NodeConfig{Name: "source"}, data, "http://127.0.0.1:1/announce")
+	if err := a.Add(mi, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !a.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not verify the episode in 30 s")
+		}
+	}
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var logs syncBuffer
+		b, err := NewNode(NodeConfig{Name: "fetcher", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30,
+			Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(mi, []string{a.ListenAddr()}, false); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !b.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the second node did not fetch the episode in 30 s")
+			}
+		}
+		b.Close()
+		pieceLines := 0
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "failed hash") {
+				if level == slog.LevelInfo || !strings.Contains(line, "level=DEBUG") {
+					t.Errorf("at %s: %s", level, line)
+				}
+				pieceLines++
+			}
+		}
+		t.Logf("at %s: %d per-piece hash lines of %d pieces", level, pieceLines, len(data)/int(PieceLength(int64(len(data))))+1)
+		if level == slog.LevelDebug && pieceLines == 0 {
+			t.Error("no per-piece hash line at debug level: the test no longer sees what it checks")
+		}
+	}
+}
+
+// syncBuffer is a log sink several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -19,7 +19,7 @@ func TestBytesServedSurviveRestarts(t *testing.T) {
 	rec := f.torrent(1000)
 	report := func(node int64, session string, uploaded int64) {
 		t.Helper()
-		if _, err := f.fleet.Heartbeat(ctx, node, Heartbeat{Session: session, Torrents: []Report{
+		if _, err := f.fleet.Heartbeat(ctx, node, f.secret(node), Heartbeat{Session: session, Torrents: []Report{
 			{InfoHash: hex.EncodeToString(rec.InfoHash), State: StateSeeding, Uploaded: uploaded}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestBytesServedSurviveRestarts(t *testing.T) {
 	if got := served(); got != 355 {
 		t.Fatalf("after the torrent left the nodes: %d bytes served, want 355", got)
 	}
-	if _, err := f.fleet.Heartbeat(ctx, a, Heartbeat{Session: string(make([]byte, 65))}); err == nil {
+	if _, err := f.fleet.Heartbeat(ctx, a, f.secret(a), Heartbeat{Session: string(make([]byte, 65))}); err == nil {
 		t.Fatal("a 65-character session was accepted")
 	}
 }

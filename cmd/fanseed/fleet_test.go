@@ -596,7 +596,8 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 
 // TestDevRunsTwoSeedboxNodes starts `fanseed dev`, which must bring its two nodes up by itself,
 // and starts it again on the same data: the nodes come back on the addresses they had, so the
-// tracker sees the same two peers rather than two more.
+// tracker sees the same two peers rather than two more, and with their secrets; and once more
+// after a node lost its secret.
 func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
@@ -650,6 +651,12 @@ func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 	if again := runDev(); again != first {
 		t.Errorf("restarted dev's nodes listen on %s, before on %s", again, first)
 	}
+	// Each node came back with the secret it keeps in its directory; dev re-admits a node that
+	// lost it rather than leave it refused.
+	if err := os.Remove(filepath.Join(env["DATA_DIR"], "nodes", "1", "node_secret")); err != nil {
+		t.Fatal(err)
+	}
+	runDev()
 }
 
 func TestSeedboxConfigErrorsNameTheVariable(t *testing.T) {

@@ -20,7 +20,7 @@ type opsCollector struct {
 	tracker *seeding.Tracker
 	log     *slog.Logger
 
-	events, nodes, underReplicated, swarms, peers *prometheus.Desc
+	events, nodes, underReplicated, shortTorrents, shortBytes, swarms, peers *prometheus.Desc
 }
 
 func newOpsCollector(db *pgxpool.Pool, fleet *seeding.Fleet, tracker *seeding.Tracker, log *slog.Logger) *opsCollector {
@@ -29,14 +29,16 @@ func newOpsCollector(db *pgxpool.Pool, fleet *seeding.Fleet, tracker *seeding.Tr
 			"Stripe events received and not applied yet, by state: pending (for a batch), waiting (for another event), alone (in a job of its own, retrying or given up).",
 			[]string{"state"}, nil),
 		nodes:           prometheus.NewDesc("fanseed_seedbox_nodes", "Seedbox nodes by status.", []string{"status"}, nil),
-		underReplicated: prometheus.NewDesc("fanseed_torrents_under_replicated", "Live torrents with fewer seeding nodes than REPLICAS.", nil, nil),
+		underReplicated: prometheus.NewDesc("fanseed_torrents_under_replicated", "Published torrents with fewer counted replicas (seeding on an up or draining node) than REPLICAS.", nil, nil),
+		shortTorrents:   prometheus.NewDesc("fanseed_fleet_shortage_torrents", "Live torrents that need a replica no up node has room for, at the last reconcile.", nil, nil),
+		shortBytes:      prometheus.NewDesc("fanseed_fleet_shortage_bytes", "Bytes of the replicas that no up node has room for, at the last reconcile.", nil, nil),
 		swarms:          prometheus.NewDesc("fanseed_tracker_swarms", "Swarms this process's tracker knows.", nil, nil),
 		peers:           prometheus.NewDesc("fanseed_tracker_peers", "Peers in them, this process's and those others shared.", nil, nil),
 	}
 }
 
 func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.nodes, c.underReplicated, c.swarms, c.peers} {
+	for _, d := range []*prometheus.Desc{c.events, c.nodes, c.underReplicated, c.shortTorrents, c.shortBytes, c.swarms, c.peers} {
 		ch <- d
 	}
 }
@@ -58,6 +60,8 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(n), status)
 		}
 		ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(h.UnderReplicated))
+		ch <- prometheus.MustNewConstMetric(c.shortTorrents, prometheus.GaugeValue, float64(len(h.Shortage.Torrents)))
+		ch <- prometheus.MustNewConstMetric(c.shortBytes, prometheus.GaugeValue, float64(h.Shortage.Bytes))
 	}
 	swarms, peers := c.tracker.Counts()
 	ch <- prometheus.MustNewConstMetric(c.swarms, prometheus.GaugeValue, float64(swarms))

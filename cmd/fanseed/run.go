@@ -34,7 +34,7 @@ var version = "dev"
 var commands = []struct{ name, help string }{
 	{"serve", "run the control plane: portal, fan pages, API, webhooks, tracker, web seed"},
 	{"dev", "run everything in one process with no set-up (a private PostgreSQL when DATABASE_URL is unset)"},
-	{"seedbox", "run one seedbox node of the fleet (CONTROL_URL, NODE_TOKEN, NODE_*); `seedbox remove NAME` drains a node"},
+	{"seedbox", "run one seedbox node of the fleet (CONTROL_URL, NODE_TOKEN, NODE_*); `seedbox remove NAME` drains a node, `seedbox revoke NAME` takes its secret away, `seedbox readmit NAME` lets it enrol again"},
 	{"migrate", "apply database migrations and exit"},
 	{"admin create-user", "create an account: -email, -name, -role (admin, creator, partner), -password-file"},
 	{"payouts run", "pay every connected party its balance: -period 2026-11"},
@@ -261,7 +261,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("base_url", cfg.BaseURL.String()))
 	if dev {
-		stopNodes, err := startDevNodes(ctx, cfg, fleetCfg, "http://"+ln.Addr().String(), logger)
+		stopNodes, err := startDevNodes(ctx, cfg, fleetCfg, fleet, "http://"+ln.Addr().String(), logger)
 		if err != nil {
 			return err
 		}

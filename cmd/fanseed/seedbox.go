@@ -24,7 +24,7 @@ import (
 
 // fleetEnvVars document the fleet's variables, for `fanseed help` and the README.
 var fleetEnvVars = []envVar{
-	{"NODE_TOKEN", "random in dev", "shared secret of the control plane and its seedbox nodes (at least 16 characters); serve closes the node API without it."},
+	{"NODE_TOKEN", "random in dev", "the fleet token of the control plane and its seedbox nodes (at least 16 characters): nodes enrol with it, then each uses a secret of its own; serve closes the node API without it."},
 	{"NODE_DOWN_AFTER", "30s", "serve: a seedbox node silent for this long is down and its torrents go to other nodes."},
 	{"RECONCILE_EVERY", "5s", "serve: how often replicas are checked, nodes marked down and torrents published or failed."},
 	{"PUBLISH_TIMEOUT", "30m", "serve: an episode not seeded by REPLICAS nodes by then fails, with the reason shown to its creator."},
@@ -98,7 +98,7 @@ const devNodeCapacity = 64 << 30
 
 // startDevNodes runs two seedbox nodes in this process for `fanseed dev`, under DATA_DIR/nodes.
 // stop ends them and waits until they have closed their files.
-func startDevNodes(ctx context.Context, cfg config, fc fleetConfig, controlURL string, logger *slog.Logger) (stop func(), err error) {
+func startDevNodes(ctx context.Context, cfg config, fc fleetConfig, fleet *seeding.Fleet, controlURL string, logger *slog.Logger) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
@@ -131,8 +131,22 @@ func startDevNodes(ctx context.Context, cfg config, fc fleetConfig, controlURL s
 		if err := os.WriteFile(addrFile, []byte(node.ListenAddr()+"\n"), 0o600); err != nil {
 			logger.Warn("remember dev seedbox node address", slog.String("node", name), slog.Any("error", err))
 		}
+		// The node keeps its secret in its data directory; dev, its own admin, lets a node whose
+		// directory was wiped enrol again under its name.
+		if _, err := os.Stat(filepath.Join(nc.DataDir, seeding.NodeSecretFile)); errors.Is(err, os.ErrNotExist) {
+			if id, err := fleet.NodeID(ctx, name); err == nil {
+				if err := fleet.Readmit(ctx, id); err != nil {
+					logger.Warn("re-admit dev seedbox node", slog.String("node", name), slog.Any("error", err))
+				}
+			}
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); node.Run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := node.Run(ctx); err != nil {
+				logger.Error("dev seedbox node stopped", slog.String("node", name), slog.Any("error", err))
+			}
+		}()
 	}
 	return stop, nil
 }
@@ -205,16 +219,24 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 	return c, errors.Join(errs...)
 }
 
-// seedbox runs one node of the fleet until ctx ends; `seedbox remove NAME` drains a node.
+// seedboxUsage lists the seedbox commands.
+const seedboxUsage = "usage: fanseed seedbox [remove NAME | revoke NAME | readmit NAME]"
+
+// seedbox runs one node of the fleet until ctx ends (or until the fleet removed it); `seedbox
+// remove NAME` drains a node, `revoke NAME` takes its secret away and `readmit NAME` lets it
+// enrol again.
 func seedbox(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "remove" {
-		if len(args) != 2 {
-			return errors.New("usage: fanseed seedbox remove NAME")
-		}
-		return removeNode(ctx, args[1], getenv, stdout, stderr)
-	}
 	if len(args) > 0 {
-		return fmt.Errorf("usage: fanseed seedbox [remove NAME]; %q is not a seedbox command", args[0])
+		if len(args) != 2 {
+			return errors.New(seedboxUsage)
+		}
+		switch args[0] {
+		case "remove":
+			return removeNode(ctx, args[1], getenv, stdout, stderr)
+		case "revoke", "readmit":
+			return nodeAdmin(ctx, args[0], args[1], getenv, stdout, stderr)
+		}
+		return fmt.Errorf("%s; %q is not a seedbox command", seedboxUsage, args[0])
 	}
 	c, err := loadSeedboxConfig(getenv)
 	if err != nil {
@@ -234,7 +256,8 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 // removeNode drains a node: the fleet copies its torrents to other nodes, then it drops them
-// and is marked removed. It returns at once; the admin fleet page shows the progress.
+// and is marked removed, and its next heartbeat tells the node process to stop. It returns at
+// once; the admin fleet page shows the progress.
 func removeNode(ctx context.Context, name string, getenv func(string) string, stdout, stderr io.Writer) error {
 	_, _, pool, err := connect(ctx, getenv, stderr)
 	if err != nil {
@@ -247,6 +270,39 @@ func removeNode(ctx context.Context, name string, getenv func(string) string, st
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "node %s is draining: it is removed once its torrents are seeded elsewhere\n", name)
+	fmt.Fprintf(stdout, "node %s is draining: once its torrents are seeded elsewhere it is removed and its process told to stop\n", name)
+	return nil
+}
+
+// nodeAdmin revokes a node's secret (the node is refused and marked down until re-admitted) or
+// re-admits a node (its next registration enrols it again with a new secret, even if it was
+// removed or revoked).
+func nodeAdmin(ctx context.Context, action, name string, getenv func(string) string, stdout, stderr io.Writer) error {
+	_, logger, pool, err := connect(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	fleet := &seeding.Fleet{DB: pool}
+	id, err := fleet.NodeID(ctx, name)
+	if errors.Is(err, seeding.ErrNotFound) {
+		return fmt.Errorf("no node named %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	if action == "revoke" {
+		if err := fleet.Revoke(ctx, id); err != nil {
+			return err
+		}
+		logger.Info("seedbox node secret revoked", slog.String("node", name), slog.Int64("node_id", id))
+		fmt.Fprintf(stdout, "node %s: its secret is revoked; it is refused until `fanseed seedbox readmit %s`\n", name, name)
+		return nil
+	}
+	if err := fleet.Readmit(ctx, id); err != nil {
+		return err
+	}
+	logger.Info("seedbox node re-admitted", slog.String("node", name), slog.Int64("node_id", id))
+	fmt.Fprintf(stdout, "node %s is re-admitted: its next registration enrols it again with a new secret\n", name)
 	return nil
 }
