@@ -28,7 +28,10 @@ func MediaDuration(path, contentType string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := media{r: f, size: st.Size()}
+	return mediaDuration(media{r: f, size: st.Size()}, contentType)
+}
+
+func mediaDuration(m media, contentType string) (time.Duration, error) {
 	switch contentType {
 	case "audio/mpeg":
 		return m.mp3()
@@ -342,6 +345,9 @@ func (m media) ogg() (time.Duration, error) {
 		return 0, errNoDuration
 	}
 	serial := binary.LittleEndian.Uint32(first[14:18])
+	if 27+int(first[26]) > len(first) {
+		return 0, errNoDuration
+	}
 	packet := first[27+int(first[26]):]
 	var rate, skip uint64
 	switch {
