@@ -111,7 +111,7 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
-			p.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed))
+			p.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), p.WebSeed, s.publisher.WebTrackerURL()))
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return

@@ -124,7 +124,7 @@ func (s *Server) fanEpisode(e catalog.Episode, t seeding.Record) fanEpisode {
 	fe := fanEpisode{Episode: e, Record: t,
 		TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent",
 		WebSeed:    seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)}
-	fe.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), fe.WebSeed))
+	fe.Magnet = template.URL(seeding.MagnetURI(ih, t.Name, s.publisher.TrackerURL(), fe.WebSeed, s.publisher.WebTrackerURL()))
 	switch {
 	case len(t.ContentType) > 6 && t.ContentType[:6] == "video/":
 		fe.Playable = "video"
