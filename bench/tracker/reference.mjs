@@ -1,5 +1,5 @@
 // The reference WebSocket tracker of bench/tracker: bittorrent-tracker's server, WebSocket only.
-import { Server } from 'bittorrent-tracker'
+import Server from 'bittorrent-tracker/server'
 
 const [host, port] = process.argv.slice(2)
 const server = new Server({ udp: false, http: false, ws: true, stats: false })
