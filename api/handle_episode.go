@@ -112,7 +112,7 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
 			p.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
-				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL()}, WebSeed: p.WebSeed}))
+				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: p.WebSeed}))
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return

@@ -125,7 +125,7 @@ func (s *Server) fanEpisode(e catalog.Episode, t seeding.Record) fanEpisode {
 		TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent",
 		WebSeed:    seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)}
 	fe.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
-		TorrentURL: fe.TorrentURL, Trackers: []string{s.publisher.TrackerURL()}, WebSeed: fe.WebSeed}))
+		TorrentURL: fe.TorrentURL, Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: fe.WebSeed}))
 	switch {
 	case len(t.ContentType) > 6 && t.ContentType[:6] == "video/":
 		fe.Playable = "video"

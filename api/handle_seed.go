@@ -76,9 +76,14 @@ func (s *Server) handleTorrentFile() http.HandlerFunc {
 }
 
 // handleAnnounce is the tracker's announce (BEP 3, compact peers BEP 23). Refusals are bencoded
-// failure reasons with status 200, as clients expect.
+// failure reasons with status 200, as clients expect. A WebSocket upgrade on the same path is
+// the WebSocket tracker (handleWebTracker).
 func (s *Server) handleAnnounce() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			s.handleWebTracker(w, r)
+			return
+		}
 		body := s.tracker.AnnounceBody(r.URL.RawQuery, remoteIP(r), clientTrusted(r))
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write(body)

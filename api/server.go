@@ -34,9 +34,14 @@ type Config struct {
 	Uploads   *publishing.UploadStore // where upload bytes live
 	Publisher *publishing.Publisher   // turns finished uploads into torrents
 	Tracker   *seeding.Tracker        // our BitTorrent tracker
-	Published *seeding.Published      // the torrents the tracker serves
-	Fleet     *seeding.Fleet          // seedbox nodes and their assignments
-	NodeToken string                  // the shared secret seedbox nodes send; empty closes the node API
+	// WebTracker is the WebSocket tracker on /announce for browsers (nil: none).
+	WebTracker *seeding.WebTracker
+	// EmbedOrigins are the origins (scheme://host[:port], lower case) of other sites whose pages
+	// may use the WebSocket tracker, besides BaseURL's.
+	EmbedOrigins []string
+	Published    *seeding.Published // the torrents the tracker serves
+	Fleet        *seeding.Fleet     // seedbox nodes and their assignments
+	NodeToken    string             // the shared secret seedbox nodes send; empty closes the node API
 
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
@@ -54,13 +59,14 @@ type Server struct {
 	metrics *metrics
 	ready   func(context.Context) error
 
-	uploads   *publishing.UploadStore
-	tus       *tus.UnroutedHandler
-	publisher *publishing.Publisher
-	tracker   *seeding.Tracker
-	published *seeding.Published
-	fleet     *seeding.Fleet
-	fans      fanCache
+	uploads    *publishing.UploadStore
+	tus        *tus.UnroutedHandler
+	publisher  *publishing.Publisher
+	tracker    *seeding.Tracker
+	webTracker *seeding.WebTracker
+	published  *seeding.Published
+	fleet      *seeding.Fleet
+	fans       fanCache
 
 	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
 	mail          *mail.Service
@@ -79,7 +85,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, log: logger, views: v, metrics: newMetrics(reg), ready: ready,
-		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, published: cfg.Published, fleet: cfg.Fleet}
+		uploads: cfg.Uploads, publisher: cfg.Publisher, tracker: cfg.Tracker, webTracker: cfg.WebTracker, published: cfg.Published, fleet: cfg.Fleet}
 	if s.cfg.MetricsAllow == nil {
 		s.cfg.MetricsAllow = loopbackOnly
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,15 @@ type Publisher struct {
 
 // TrackerURL is the announce URL of our tracker.
 func (p *Publisher) TrackerURL() string { return p.BaseURL + "/announce" }
+
+// WebTrackerURL is our WebSocket tracker's URL: the same path, ws:// or wss:// as BaseURL is
+// http:// or https://.
+func (p *Publisher) WebTrackerURL() string {
+	if rest, ok := strings.CutPrefix(p.BaseURL, "https://"); ok {
+		return "wss://" + rest + "/announce"
+	}
+	return "ws://" + strings.TrimPrefix(p.BaseURL, "http://") + "/announce"
+}
 
 // WebSeedURL is the BEP 19 url-list entry for a torrent: the client appends the file name.
 func (p *Publisher) WebSeedURL(infoHashHex string) string {
@@ -63,7 +73,7 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 	if err != nil {
 		return err
 	}
-	opts := seeding.TorrentOptions{Name: up.Filename, TrackerURL: p.TrackerURL(), ShowURL: p.BaseURL + "/s/" + slug, CreatedAt: time.Now()}
+	opts := seeding.TorrentOptions{Name: up.Filename, TrackerURL: p.TrackerURL(), WebTrackerURL: p.WebTrackerURL(), ShowURL: p.BaseURL + "/s/" + slug, CreatedAt: time.Now()}
 	t, err := seeding.BuildTorrent(hashes, opts)
 	if err != nil {
 		return err

@@ -42,6 +42,17 @@ type Announce struct {
 	Compact    bool // BEP 23 peer list; clients that send no compact get it too
 	NoPeerID   bool // leave peer ids out of a dict peer list
 	NumWant    int  // 0..MaxNumWant
+	// Client is a WebSocket peer's own address, which it is counted and limited by; its Addr is
+	// then only its key in the swarm (see webKey), never given to BitTorrent clients.
+	Client netip.Addr
+}
+
+// from is the address the announce is counted by.
+func (a Announce) from() netip.Addr {
+	if a.Client.IsValid() {
+		return a.Client
+	}
+	return a.Addr.Addr()
 }
 
 // ParseAnnounce validates an announce request's raw query string. remoteIP is the address the

@@ -1,10 +1,12 @@
 package seeding
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"fmt"
 	"net/url"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -48,11 +50,14 @@ func isBidiControl(r rune) bool {
 
 // TorrentOptions is what a .torrent says besides the hashes.
 type TorrentOptions struct {
-	Name       string    // the uploaded file name; CleanName is applied
-	TrackerURL string    // announce: our tracker
-	WebSeedURL string    // url-list (BEP 19); empty for none. See WebSeedFileURL.
-	ShowURL    string    // comment: the show page; empty for none
-	CreatedAt  time.Time // creation date; zero leaves it out
+	Name       string // the uploaded file name; CleanName is applied
+	TrackerURL string // announce: our tracker
+	// WebTrackerURL is our WebSocket tracker (ws:// or wss://), a second tier of announce-list
+	// so that browsers and the seedbox nodes' WebRTC find each other; empty for none.
+	WebTrackerURL string
+	WebSeedURL    string    // url-list (BEP 19); empty for none. See WebSeedFileURL.
+	ShowURL       string    // comment: the show page; empty for none
+	CreatedAt     time.Time // creation date; zero leaves it out
 }
 
 // Torrent is a built .torrent file and what pages and the tracker need to know about it.
@@ -83,6 +88,12 @@ func BuildTorrent(h Hashes, o TorrentOptions) (Torrent, error) {
 		return Torrent{}, err
 	}
 	mi := metainfo.MetaInfo{Announce: o.TrackerURL, CreatedBy: "Fanseed", Comment: o.ShowURL}
+	if o.WebTrackerURL != "" {
+		if err := checkURL("WebSocket tracker URL", o.WebTrackerURL, "ws", "wss"); err != nil {
+			return Torrent{}, err
+		}
+		mi.AnnounceList = metainfo.AnnounceList{{o.TrackerURL}, {o.WebTrackerURL}}
+	}
 	if o.WebSeedURL != "" {
 		if err := checkURL("web seed URL", o.WebSeedURL, "http", "https"); err != nil {
 			return Torrent{}, err
@@ -156,4 +167,28 @@ func MagnetURI(m Magnet) string {
 		mm.Params.Set("ws", m.WebSeed)
 	}
 	return mm.String()
+}
+
+// AddWebTracker re-issues a .torrent with the WebSocket tracker as a tier of its announce-list
+// (after the tiers it has, or after announce), leaving the info dictionary and so the infohash
+// as they are. A torrent that lists it already comes back unchanged, with changed false.
+func AddWebTracker(torrentFile []byte, webTrackerURL string) (out []byte, changed bool, err error) {
+	if err := checkURL("WebSocket tracker URL", webTrackerURL, "ws", "wss"); err != nil {
+		return nil, false, err
+	}
+	mi, err := metainfo.Load(bytes.NewReader(torrentFile))
+	if err != nil {
+		return nil, false, invalidf("not a .torrent file: %v", err)
+	}
+	tiers := mi.UpvertedAnnounceList()
+	for _, tier := range tiers {
+		if slices.Contains(tier, webTrackerURL) {
+			return torrentFile, false, nil
+		}
+	}
+	mi.AnnounceList = append(slices.Clone(tiers), []string{webTrackerURL})
+	if out, err = bencode.Marshal(mi); err != nil {
+		return nil, false, fmt.Errorf("seeding: encode torrent: %w", err)
+	}
+	return out, true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,5 +239,44 @@ func TestMagnetURI(t *testing.T) {
 	if uri := MagnetURI(Magnet{InfoHash: ih, Name: "a"}); strings.Contains(uri, "tr=") || strings.Contains(uri, "ws=") ||
 		strings.Contains(uri, "xl=") || strings.Contains(uri, "xs=") {
 		t.Errorf("MagnetURI without URLs = %q", uri)
+	}
+}
+
+// Torrents list the WebSocket tracker as a second tier; a torrent made without it is re-issued
+// with it and keeps its infohash; one that lists it is left as it is.
+func TestWebTrackerInAnnounceList(t *testing.T) {
+	h := Hashes{Length: 5, PieceLength: MinPieceLength, Pieces: make([]byte, 20)}
+	old, err := BuildTorrent(h, TorrentOptions{Name: "a.mp4", TrackerURL: "https://f.example/announce"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, changed, err := AddWebTracker(old.Bytes, "wss://f.example/announce")
+	if err != nil || !changed {
+		t.Fatalf("AddWebTracker: %v, changed %v", err, changed)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.HashInfoBytes() != old.InfoHash {
+		t.Errorf("infohash changed: %x, was %x", mi.HashInfoBytes(), old.InfoHash)
+	}
+	want := metainfo.AnnounceList{{"https://f.example/announce"}, {"wss://f.example/announce"}}
+	if !reflect.DeepEqual(mi.AnnounceList, want) || mi.Announce != "https://f.example/announce" {
+		t.Errorf("announce %q, announce-list %v, want %v", mi.Announce, mi.AnnounceList, want)
+	}
+	if again, changed, err := AddWebTracker(out, "wss://f.example/announce"); err != nil || changed || !bytes.Equal(again, out) {
+		t.Errorf("second AddWebTracker changed it: %v %v", changed, err)
+	}
+	fresh, err := BuildTorrent(h, TorrentOptions{Name: "a.mp4", TrackerURL: "https://f.example/announce", WebTrackerURL: "wss://f.example/announce"})
+	if err != nil || fresh.InfoHash != old.InfoHash || !bytes.Equal(fresh.Bytes, out) {
+		t.Errorf("a new torrent with the WebSocket tracker: %v, infohash %x, same bytes %v", err, fresh.InfoHash, bytes.Equal(fresh.Bytes, out))
+	}
+	if _, err := BuildTorrent(h, TorrentOptions{Name: "a.mp4", TrackerURL: "https://f.example/announce", WebTrackerURL: "https://f.example/announce"}); err == nil {
+		t.Error("an http WebSocket tracker URL was taken")
+	}
+	mi.AnnounceList = nil
+	if got := nodeTrackers(mi); !reflect.DeepEqual(got, [][]string{{"https://f.example/announce"}, {"wss://f.example/announce"}}) {
+		t.Errorf("a node announces an old torrent to %v", got)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/fanseed/fanseed/periodic"
+	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 )
 
@@ -55,7 +56,11 @@ type NodeConfig struct {
 	UploadLimit    int64 // bytes per second the node uploads at most, to every peer together; 0 means no limit
 	HeartbeatEvery time.Duration
 	HTTPClient     *http.Client // nil means a client with a 30 s timeout
-	Log            *slog.Logger
+	// ICEServers are the STUN and TURN servers the node's WebRTC (its answers to browsers'
+	// offers through the WebSocket tracker) gathers candidates with; none leaves it to its host
+	// addresses.
+	ICEServers []webrtc.ICEServer
+	Log        *slog.Logger
 }
 
 // Node is one seedbox: a BitTorrent client (anacrolix/torrent) that fetches what the control
@@ -165,7 +170,7 @@ func (c *toNodes) sent(ih metainfo.Hash, uploaded int64) int64 {
 // held is a torrent the node holds.
 type held struct {
 	t         *torrent.Torrent
-	announce  string // the tracker, added once the torrent is published
+	trackers  [][]string // the trackers' tiers, added once the torrent is published
 	announced bool
 	verified  chan struct{} // closed once the data on disk was hashed
 }
@@ -213,6 +218,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	tc.ListenPort = p
 	tc.Slogger = slog.New(pieceLines{cfg.Log.Handler()}).With(slog.String("component", "torrent"))
 	tc.HTTPUserAgent = "Fanseed-seedbox"
+	tc.ICEServerList = cfg.ICEServers
 	tc.Bep20 = NodePeerIDPrefix
 	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short
 	// path waits on the buffer rather than the network.
@@ -281,7 +287,7 @@ func (n *Node) Add(mi *metainfo.MetaInfo, peers []string, announce bool) error {
 	n.mu.Lock()
 	h := n.torrents[t.InfoHash()]
 	if h == nil || isNew {
-		h = &held{t: t, announce: mi.Announce, verified: make(chan struct{})}
+		h = &held{t: t, trackers: nodeTrackers(mi), verified: make(chan struct{})}
 		n.torrents[t.InfoHash()] = h
 		go n.fetch(h)
 	}
@@ -335,17 +341,38 @@ func settled(t *torrent.Torrent) bool {
 func (n *Node) announce(h *held) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if h.announced || h.announce == "" {
+	if h.announced || len(h.trackers) == 0 {
 		return
 	}
 	h.announced = true
 	go func() {
 		select {
 		case <-h.verified:
-			h.t.AddTrackers([][]string{{h.announce}})
+			h.t.AddTrackers(h.trackers)
 		case <-h.t.Closed():
 		}
 	}()
+}
+
+// nodeTrackers is what a node announces to: the torrent's tiers, and our WebSocket tracker
+// (on the HTTP tracker's path, ws:// or wss://) for torrents made before it was listed, so that
+// the node answers browsers' offers for every torrent it holds.
+func nodeTrackers(mi *metainfo.MetaInfo) [][]string {
+	tiers := mi.UpvertedAnnounceList().Clone()
+	var web bool
+	for _, tier := range tiers {
+		for _, u := range tier {
+			web = web || strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://")
+		}
+	}
+	if !web && strings.HasSuffix(mi.Announce, "/announce") {
+		if rest, ok := strings.CutPrefix(mi.Announce, "https://"); ok {
+			tiers = append(tiers, []string{"wss://" + rest})
+		} else if rest, ok := strings.CutPrefix(mi.Announce, "http://"); ok {
+			tiers = append(tiers, []string{"ws://" + rest})
+		}
+	}
+	return tiers
 }
 
 // drop lets a torrent go and deletes its data.

@@ -199,6 +199,27 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	return resp, nil
 }
 
+// announceWeb counts a WebSocket peer's announce in the swarm when record is set (a.Addr is its
+// webKey, a.Client its address) and returns the swarm's seeders and leechers, HTTP and WebSocket
+// peers of every process together. The WebTracker checked that the torrent is published and
+// limits its sockets itself.
+func (t *Tracker) announceWeb(a Announce, record bool) (complete, incomplete int) {
+	now := t.clock()
+	expiry := 2 * t.interval()
+	loaded := t.loadUnsynced([][20]byte{a.InfoHash}, now.Add(-expiry))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.swarm(a.InfoHash)
+	s.prune(now, expiry, t.shared != nil)
+	if record {
+		s.record(a, now, t.shared != nil)
+	}
+	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
+		s.install(sh, t.down)
+	}
+	return s.seeders + s.remoteSeeders, s.leechers + s.remoteLeechers
+}
+
 // swarm returns the swarm of a torrent, made empty if there is none; t.mu is held.
 func (t *Tracker) swarm(ih [20]byte) *swarm {
 	if t.swarms == nil {
@@ -258,7 +279,7 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
 	seeder = isSeeder(a, same && prev.seeder, finished)
-	if home := household(a.Addr.Addr()); !IsNodePeerID(a.PeerID) {
+	if home := household(a.from()); !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
 			if s.firstCompletionToday(home, now) {
@@ -359,7 +380,7 @@ func (s *swarm) pick(a Announce, seeder bool) []Peer {
 		if len(out) == a.NumWant {
 			return out
 		}
-		if k == a.Addr || p.id == a.PeerID || seeder && p.seeder {
+		if k == a.Addr || p.id == a.PeerID || seeder && p.seeder || isWebKey(k) {
 			continue
 		}
 		out = append(out, Peer{ID: p.id, Addr: k})
@@ -373,7 +394,7 @@ func (s *swarm) pick(a Announce, seeder bool) []Peer {
 			break
 		}
 		r := s.remote[(start+i)%len(s.remote)]
-		if r.addr == a.Addr || r.id == a.PeerID || seeder && r.seeder || s.peers[r.addr] != nil {
+		if r.addr == a.Addr || r.id == a.PeerID || seeder && r.seeder || s.peers[r.addr] != nil || isWebKey(r.addr) {
 			continue
 		}
 		out = append(out, Peer{ID: r.id, Addr: r.addr})

@@ -38,7 +38,9 @@ type config struct {
 	SMTPURL            string         // "" keeps mail in the outbox
 	MailFrom           string
 	TrustedProxies     []netip.Prefix
-	AnnouncesPerMinute int // < 0 for no limit
+	AnnouncesPerMinute int      // < 0 for no limit
+	SocketsPerIP       int      // WebSocket tracker; < 0 for no limit
+	EmbedOrigins       []string // scheme://host[:port] of other sites whose pages may use the WebSocket tracker
 	BodyTimeout        time.Duration
 	UploadExpireAfter  time.Duration
 }
@@ -71,6 +73,8 @@ var envVars = []envVar{
 	{"UPLOAD_EXPIRE_AFTER", "24h", "an unfinished upload nobody has written to for this long is deleted, with its bytes; its episode asks for the file again."},
 	{"REQUEST_BODY_TIMEOUT", "30s", "how long a request body may take to start arriving; it must then keep coming at 1 KiB/s on average, so a body trickling in is cut while uploads at any real speed go on."},
 	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
+	{"TRACKER_SOCKETS_PER_IP", "64", "how many WebSocket tracker connections one address (an IPv6 /64) may hold open; 0 means no limit."},
+	{"EMBED_ORIGINS", "", "comma-separated origins (https://host[:port]) of other sites whose pages may use the WebSocket tracker, besides BASE_URL's own."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -187,7 +191,32 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	} else if c.AnnouncesPerMinute == 0 {
 		c.AnnouncesPerMinute = -1
 	}
+	if c.SocketsPerIP, err = strconv.Atoi(get("TRACKER_SOCKETS_PER_IP", "64")); err != nil || c.SocketsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("TRACKER_SOCKETS_PER_IP: %q must be a whole number, 0 for no limit", getenv("TRACKER_SOCKETS_PER_IP")))
+	} else if c.SocketsPerIP == 0 {
+		c.SocketsPerIP = -1
+	}
+	if c.EmbedOrigins, err = parseOrigins(get("EMBED_ORIGINS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("EMBED_ORIGINS: %w", err))
+	}
 	return c, errors.Join(errs...)
+}
+
+// parseOrigins reads a comma-separated list of web origins, scheme://host[:port], in lower case.
+func parseOrigins(raw string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("%q is not an origin such as https://example.com or https://example.com:8443", part)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out, nil
 }
 
 // parseNetworks reads a comma-separated list of CIDRs or single addresses; "none" is no network.

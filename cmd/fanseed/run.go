@@ -218,7 +218,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
+	// Browsers: the WebSocket tracker, one swarm with the HTTP one, relaying between processes.
+	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP}
+	webTracker.RelayThrough(ctx, pool, logger)
 	publisher := &publishing.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
+	// Torrents made before the WebSocket tracker (or under another BASE_URL) list it from now on.
+	if n, err := seeding.AddWebTrackerToAll(ctx, pool, publisher.WebTrackerURL()); err != nil {
+		logger.Warn("add the WebSocket tracker to torrents", slog.Any("error", err))
+	} else if n > 0 {
+		logger.Info("torrents re-issued with the WebSocket tracker", slog.Int("torrents", n))
+	}
 	go publishing.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
@@ -243,6 +252,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
+		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money, Mail: post,

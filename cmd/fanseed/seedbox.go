@@ -20,6 +20,7 @@ import (
 
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
+	"github.com/pion/webrtc/v4"
 )
 
 // fleetEnvVars document the fleet's variables, for `fanseed help` and the README.
@@ -35,6 +36,7 @@ var fleetEnvVars = []envVar{
 	{"NODE_PUBLIC_ADDR", "NODE_LISTEN_ADDR", "seedbox: host:port peers dial; required when listening on all interfaces."},
 	{"NODE_CAPACITY_BYTES", "107374182400", "seedbox: how many bytes of episodes the node may hold (100 GiB)."},
 	{"NODE_UPLOAD_LIMIT", "0", "seedbox: bytes per second the node uploads at most, to all peers together; 0 means no limit."},
+	{"ICE_SERVERS", "", "seedbox: comma-separated STUN and TURN servers for WebRTC with browsers: stun:host:port, turn:user:password@host:port?transport=udp (turns: for TLS)."},
 }
 
 // fleetConfig is what `serve` needs to run the fleet.
@@ -161,6 +163,7 @@ type seedboxConfig struct {
 	PublicAddr    string
 	CapacityBytes int64
 	UploadLimit   int64
+	ICEServers    []webrtc.ICEServer
 	LogFormat     string
 	LogLevel      slog.Level
 }
@@ -210,6 +213,9 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 	if c.UploadLimit, err = strconv.ParseInt(getOr(getenv, "NODE_UPLOAD_LIMIT", "0"), 10, 64); err != nil || c.UploadLimit < 0 {
 		errs = append(errs, fmt.Errorf("NODE_UPLOAD_LIMIT: %q must be a number of bytes per second, or 0 for no limit", getenv("NODE_UPLOAD_LIMIT")))
 	}
+	if c.ICEServers, err = parseICEServers(getOr(getenv, "ICE_SERVERS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("ICE_SERVERS: %w", err))
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q must be json or text", c.LogFormat))
 	}
@@ -217,6 +223,42 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q must be debug, info, warn or error", getenv("LOG_LEVEL")))
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseICEServers reads ICE_SERVERS: comma-separated stun:, stuns:, turn: or turns: URLs, a
+// TURN server's username and credential before its host (turn:user:secret@host:3478).
+func parseICEServers(raw string) ([]webrtc.ICEServer, error) {
+	var out []webrtc.ICEServer
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		scheme, rest, _ := strings.Cut(part, ":")
+		var s webrtc.ICEServer
+		if creds, host, ok := strings.Cut(rest, "@"); ok {
+			user, secret, ok := strings.Cut(creds, ":")
+			if !ok || user == "" || secret == "" {
+				return nil, fmt.Errorf("%s:...@%s: credentials must be user:password", scheme, host)
+			}
+			s.Username, s.Credential, rest = user, secret, host
+		}
+		switch {
+		case scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns":
+			return nil, fmt.Errorf("%q must start with stun:, stuns:, turn: or turns:", scheme+":"+rest)
+		case strings.HasPrefix(scheme, "turn") && s.Username == "":
+			return nil, fmt.Errorf("%s:%s: a TURN server needs user:password@ before its host", scheme, rest)
+		case strings.HasPrefix(scheme, "stun") && s.Username != "":
+			return nil, fmt.Errorf("%s:%s: a STUN server takes no credentials", scheme, rest)
+		}
+		host, _, _ := strings.Cut(rest, "?")
+		if _, port, err := net.SplitHostPort(host); err != nil && !strings.Contains(err.Error(), "missing port") || port == "0" {
+			return nil, fmt.Errorf("%s:%s: not host or host:port", scheme, rest)
+		}
+		s.URLs = []string{scheme + ":" + rest}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // seedboxUsage lists the seedbox commands.
@@ -246,6 +288,7 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 	node, err := seeding.NewNode(seeding.NodeConfig{
 		ControlURL: c.ControlURL, Token: c.Token, Name: c.Name, DataDir: c.DataDir,
 		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, UploadLimit: c.UploadLimit, Log: logger,
+		ICEServers: c.ICEServers,
 	})
 	if err != nil {
 		return fmt.Errorf("NODE_LISTEN_ADDR or NODE_DATA_DIR: %w", err)

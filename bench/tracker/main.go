@@ -1,0 +1,347 @@
+// Command tracker measures Fanseed's trackers beside references on the same load, in one run:
+// the HTTP tracker under wrk (distinct peers announcing to one published torrent, compact,
+// numwant 50) beside Debian's opentracker, and the WebSocket tracker driven by simulated peers
+// (each a socket announcing with an offer, then updating) beside the bittorrent-tracker npm
+// server.
+//
+//	go run ./bench/tracker [-peers 10000] [-duration 10s]
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fanseed/fanseed/bench/internal/benchkit"
+	"github.com/fanseed/fanseed/migrations"
+)
+
+func main() {
+	peers := flag.Int("peers", 10000, "simulated WebSocket peers")
+	duration := flag.Duration("duration", 10*time.Second, "how long wrk runs against each HTTP tracker")
+	flag.Parse()
+	if err := run(context.Background(), *peers, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tracker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, peers int, duration time.Duration) error {
+	for _, tool := range []string{"wrk", "opentracker"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if err := benchkit.AptInstall(ctx, os.Stderr, "wrk", "opentracker"); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	dir, bin, dbURL, cleanup, err := benchkit.Prepare(ctx, "tracker")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ih := sha1.Sum([]byte("bench tracker"))
+	if err := publish(ctx, dbURL, ih); err != nil {
+		return err
+	}
+	serve, err := benchkit.StartServe(ctx, bin, "DATABASE_URL="+dbURL, "DATA_DIR="+filepath.Join(dir, "data"), "LOG_LEVEL=warn",
+		"TRACKER_ANNOUNCES_PER_MINUTE=0", "TRACKER_SOCKETS_PER_IP=0")
+	if err != nil {
+		return err
+	}
+	defer serve.Stop()
+
+	// HTTP: wrk, ours then opentracker's.
+	script := filepath.Join(dir, "announce.lua")
+	if err := os.WriteFile(script, []byte(wrkScript(ih)), 0o600); err != nil {
+		return err
+	}
+	if err := waitAllowed(ctx, serve.Base, ih); err != nil {
+		return err
+	}
+	ours, err := wrk(ctx, serve.Base, script, duration)
+	if err != nil {
+		return err
+	}
+	otAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return err
+	}
+	_, otPort, _ := strings.Cut(otAddr, ":")
+	ot := exec.CommandContext(ctx, "opentracker", "-i", "127.0.0.1", "-p", otPort, "-P", otPort)
+	ot.Stderr = os.Stderr
+	if err := ot.Start(); err != nil {
+		return fmt.Errorf("opentracker: %w", err)
+	}
+	defer func() { ot.Process.Kill(); ot.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	ref, err := wrk(ctx, "http://"+otAddr, script, duration)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("HTTP tracker, wrk -t2 -c64 %s, distinct peers, one torrent, compact, numwant 50\n", duration)
+	fmt.Printf("  fanseed      %9.0f announces/s  p99 %7.2f ms\n", ours.rate, ours.p99ms)
+	fmt.Printf("  opentracker  %9.0f announces/s  p99 %7.2f ms\n", ref.rate, ref.p99ms)
+	fmt.Printf("  ratio %.2fx (goal at least 1.0x with p99 under 10 ms)\n\n", ours.rate/ref.rate)
+
+	// WebSocket: our tracker, then bittorrent-tracker's server.
+	wsOurs, err := drive(ctx, "ws"+strings.TrimPrefix(serve.Base, "http")+"/announce", ih, peers)
+	if err != nil {
+		return fmt.Errorf("fanseed WebSocket tracker: %w", err)
+	}
+	fmt.Printf("WebSocket tracker, %d peers in one swarm, each: announce with an offer, then 2 updates\n", peers)
+	fmt.Printf("  fanseed             %9.0f announces/s  p99 %7.2f ms  (%d offers relayed)\n", wsOurs.rate, wsOurs.p99ms, wsOurs.relayed)
+	wsAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return err
+	}
+	node, err := startReference(ctx, wsAddr)
+	if err != nil {
+		return err
+	}
+	defer func() { node.Process.Kill(); node.Wait() }()
+	wsRef, err := drive(ctx, "ws://"+wsAddr, ih, peers)
+	if err != nil {
+		return fmt.Errorf("bittorrent-tracker: %w", err)
+	}
+	fmt.Printf("  bittorrent-tracker  %9.0f announces/s  p99 %7.2f ms  (%d offers relayed)\n", wsRef.rate, wsRef.p99ms, wsRef.relayed)
+	fmt.Printf("  ratio %.2fx (goal at least 2x with p99 under 20 ms)\n", wsOurs.rate/wsRef.rate)
+	return nil
+}
+
+// publish makes a published torrent the trackers serve, straight in the database.
+func publish(ctx context.Context, dbURL string, ih [20]byte) error {
+	conn, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := migrations.Up(ctx, conn, nil); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `
+		WITH a AS (INSERT INTO accounts (email, name, password_hash, role) VALUES ('bench@example.com', 'B', 'x', 'creator') RETURNING id),
+		     s AS (INSERT INTO shows (owner_id, slug, title, currency) SELECT id, 'bench', 'Bench', 'USD' FROM a RETURNING id),
+		     e AS (INSERT INTO episodes (show_id, title, status, published_at) SELECT id, 'Pilot', 'published', now() FROM s RETURNING id)
+		INSERT INTO torrents (episode_id, infohash, name, length, piece_length, sha256, content_type, content_path, metainfo, status)
+		SELECT id, $1, 'pilot.mp4', 1000, 16384, $2, 'video/mp4', '/nowhere', 'd4:infod}e', 'published' FROM e`, ih[:], make([]byte, 32))
+	return err
+}
+
+func waitAllowed(ctx context.Context, base string, ih [20]byte) error {
+	for range 100 {
+		out, _ := exec.CommandContext(ctx, "curl", "-s", base+"/announce?info_hash="+url.QueryEscape(string(ih[:]))+
+			"&peer_id=-WK0001-000000000000&port=1&uploaded=0&downloaded=0&left=1&compact=1").Output()
+		if len(out) > 0 && !strings.Contains(string(out), "failure reason") {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("the tracker does not serve the bench torrent")
+}
+
+func wrkScript(ih [20]byte) string {
+	return fmt.Sprintf(`local ih = %q
+local n = 0
+request = function()
+  n = n + 1
+  local id = string.format("-WK0001-%%06d%%06d", math.random(0, 999999), n %% 1000000)
+  local port = math.random(1, 65535)
+  return wrk.format("GET", "/announce?info_hash=" .. ih .. "&peer_id=" .. id .. "&port=" .. port ..
+    "&uploaded=0&downloaded=0&left=1000&compact=1&numwant=50&event=started")
+end
+`, url.QueryEscape(string(ih[:])))
+}
+
+type figure struct {
+	rate, p99ms float64
+	relayed     int64
+}
+
+var (
+	wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkP99  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+)
+
+func wrk(ctx context.Context, base, script string, d time.Duration) (figure, error) {
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", "-c64", "-d"+d.String(), "--latency", "-s", script, base).CombinedOutput()
+	if err != nil {
+		return figure{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	r, p := wrkRate.FindSubmatch(out), wrkP99.FindSubmatch(out)
+	if r == nil || p == nil {
+		return figure{}, fmt.Errorf("wrk's output has no rate or p99:\n%s", out)
+	}
+	var f figure
+	f.rate, _ = strconv.ParseFloat(string(r[1]), 64)
+	f.p99ms, _ = strconv.ParseFloat(string(p[1]), 64)
+	switch string(p[2]) {
+	case "us":
+		f.p99ms /= 1000
+	case "s":
+		f.p99ms *= 1000
+	}
+	return f, nil
+}
+
+// startReference runs bittorrent-tracker's server (installed under bench/tracker with npm ci).
+func startReference(ctx context.Context, addr string) (*exec.Cmd, error) {
+	here := filepath.Join("bench", "tracker")
+	if _, err := os.Stat(filepath.Join(here, "node_modules", "bittorrent-tracker")); err != nil {
+		install := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+		install.Dir, install.Stdout, install.Stderr = here, os.Stderr, os.Stderr
+		if err := install.Run(); err != nil {
+			return nil, fmt.Errorf("npm ci in %s: %w", here, err)
+		}
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.CommandContext(ctx, "node", "reference.mjs", host, port)
+	cmd.Dir, cmd.Stderr = here, os.Stderr
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "listening") {
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("bittorrent-tracker did not start: %q %v", line, err)
+	}
+	return cmd, nil
+}
+
+func latin1(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
+}
+
+// drive connects peers sockets, then each announces with one offer and updates twice, at most
+// 256 announces in flight, and measures the rate and each announce's time to its answer.
+func drive(ctx context.Context, wsURL string, ih [20]byte, peers int) (figure, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type peer struct {
+		c       *websocket.Conn
+		id      string
+		answers chan struct{}
+	}
+	var relayed atomic.Int64
+	list := make([]*peer, peers)
+	var wg sync.WaitGroup
+	dialSem := make(chan struct{}, 64)
+	errc := make(chan error, 1)
+	for i := range list {
+		wg.Add(1)
+		dialSem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-dialSem }()
+			c, _, err := websocket.Dial(ctx, wsURL, nil)
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+				return
+			}
+			c.SetReadLimit(1 << 20)
+			p := &peer{c: c, id: latin1([]byte(fmt.Sprintf("-WW0208-%012d", i))), answers: make(chan struct{}, 4)}
+			list[i] = p
+			go func() {
+				for {
+					_, b, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					var m map[string]any
+					if json.Unmarshal(b, &m) != nil {
+						continue
+					}
+					if m["offer"] != nil {
+						relayed.Add(1)
+					} else if _, ok := m["interval"]; ok || m["failure reason"] != nil {
+						p.answers <- struct{}{}
+					}
+				}
+			}()
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return figure{}, fmt.Errorf("dial: %w", err)
+	default:
+	}
+	defer func() {
+		for _, p := range list {
+			p.c.CloseNow()
+		}
+	}()
+	ihText := latin1(ih[:])
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, 3*peers)
+	sem := make(chan struct{}, 256)
+	start := time.Now()
+	for i, p := range list {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for round := range 3 {
+				m := map[string]any{"action": "announce", "info_hash": ihText, "peer_id": p.id, "numwant": 1,
+					"uploaded": 0, "downloaded": 0, "left": 1000}
+				if round == 0 {
+					m["event"] = "started"
+					m["offers"] = []any{map[string]any{"offer_id": latin1([]byte(fmt.Sprintf("offer-%014d", i))),
+						"offer": map[string]any{"type": "offer", "sdp": "v=0\r\no=- " + strconv.Itoa(i) + " 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\na=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\n"}}}
+				} else {
+					m["offers"] = []any{}
+				}
+				b, _ := json.Marshal(m)
+				t0 := time.Now()
+				if err := p.c.Write(ctx, websocket.MessageText, b); err != nil {
+					return
+				}
+				select {
+				case <-p.answers:
+				case <-time.After(10 * time.Second):
+					return
+				}
+				d := time.Since(t0)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(lat) < 3*peers*9/10 {
+		return figure{}, fmt.Errorf("only %d of %d announces answered", len(lat), 3*peers)
+	}
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	time.Sleep(200 * time.Millisecond)
+	return figure{rate: float64(len(lat)) / elapsed.Seconds(), p99ms: float64(p99.Microseconds()) / 1000, relayed: relayed.Load()}, nil
+}
