@@ -69,7 +69,7 @@ func TestNodeFirstAnnounceIsASeeder(t *testing.T) {
 	mux.HandleFunc("/announce", func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		w.Write(tr.AnnounceBody(r.URL.RawQuery, net.ParseIP(host), false))
-		if IsNodePeerID([20]byte([]byte(r.URL.Query().Get("peer_id")))) {
+		if id := r.URL.Query().Get("peer_id"); len(id) == 20 && IsNodePeerID([20]byte([]byte(id))) {
 			lefts <- r.URL.Query().Get("left")
 		}
 	})

@@ -99,6 +99,7 @@ type peerState struct {
 	id         [20]byte
 	seen       time.Time
 	seeder     bool
+	holds      bool // it has shown it holds the data (see holdsData)
 	completed  bool
 	prev, next *peerState // in the swarm's list, least recently announced first
 }
@@ -185,7 +186,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	defer t.mu.Unlock()
 	s := t.swarm(a.InfoHash)
 	s.prune(now, expiry, t.shared != nil)
-	seeder := s.record(a, now, t.shared != nil)
+	seeder, holds := s.record(a, now, t.shared != nil)
 	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
 		s.install(sh, t.down)
 	}
@@ -194,7 +195,9 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		Compact: a.Compact, NoPeerID: a.NoPeerID,
 	}
 	if a.Event != EventStopped && a.NumWant > 0 {
-		resp.Peers = s.pick(a, seeder)
+		// A seeder gets only leechers, but one that has not shown it holds the data may be a
+		// magnet client without metadata: it gets every peer.
+		resp.Peers = s.pick(a, seeder && holds)
 	}
 	return resp, nil
 }
@@ -258,8 +261,9 @@ func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte
 }
 
 // record updates the swarm for one announce; shared notes the change for the next Share. It
-// reports whether the client counts as a seeder (see isSeeder).
-func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
+// reports whether the client counts as a seeder (nothing left, as every tracker counts) and
+// whether it has shown that it holds the data (see holdsData).
+func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder, holds bool) {
 	s.announces++
 	prev := s.peers[a.Addr]
 	if prev != nil {
@@ -278,7 +282,8 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
 	finished := a.Event == EventCompleted ||
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
-	seeder = isSeeder(a, same && prev.seeder, finished)
+	seeder = a.Left == 0
+	holds = holdsData(a, same && prev.holds, finished)
 	if home := household(a.from()); !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
@@ -293,29 +298,30 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
 		}
 	}
 	if a.Event == EventStopped {
-		return seeder
+		return seeder, holds
 	}
 	p := prev
 	if p == nil {
 		p = &peerState{addr: a.Addr}
 	}
-	p.id, p.seen, p.seeder, p.completed = a.PeerID, now, seeder, counted
+	p.id, p.seen, p.seeder, p.holds, p.completed = a.PeerID, now, seeder, holds, counted
 	s.add(p)
-	return seeder
+	return seeder, holds
 }
 
-// isSeeder decides whether an announce is a seeder's. Nothing left is not enough: a client
-// started from a magnet has no metadata yet, so it knows no length and announces left=0 with
-// nothing downloaded (aria2c does). Taken for a seeder, it would get only leechers, often none,
-// and never the metadata. So a client with nothing left is a seeder once it shows it has the
-// data: it was a seeder in this session already, it finished a download here, it has uploaded
-// or downloaded bytes, or it is a seedbox node. Until then it is a leecher, given peers and
-// counted as one, which a fan who restarts a client on complete files is for one interval.
-func isSeeder(a Announce, wasSeeder, finished bool) bool {
+// holdsData reports whether a client with nothing left has shown that it holds the data.
+// Nothing left is not enough: a client started from a magnet has no metadata yet, so it knows
+// no length and announces left=0 with nothing downloaded (aria2c does). Given only leechers, as
+// a seeder is, it would often get no peer and never the metadata. So it is given every peer
+// until it shows it has the data: it showed so earlier in this session, it finished a download
+// here, it has uploaded or downloaded bytes, or it is a seedbox node. A client seeding complete
+// files that nobody downloads from is sent seeders it need not dial, which costs it little. It
+// is counted as a seeder all along, as other trackers count it.
+func holdsData(a Announce, before, finished bool) bool {
 	if a.Left != 0 {
 		return false
 	}
-	return wasSeeder || finished || a.Uploaded > 0 || a.Downloaded > 0 || IsNodePeerID(a.PeerID)
+	return before || finished || a.Uploaded > 0 || a.Downloaded > 0 || IsNodePeerID(a.PeerID)
 }
 
 // firstCompletionToday notes that addr finished a download at now, and reports whether it is

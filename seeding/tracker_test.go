@@ -46,7 +46,7 @@ func newTestTracker() (*Tracker, *fakeClock) {
 }
 
 // client is a test peer; n picks its id and address. One with nothing left has uploaded a
-// little, which shows it holds the data (see isSeeder).
+// little, which shows it holds the data (see holdsData).
 func client(n int, left int64, event Event) Announce {
 	var id [20]byte
 	copy(id[:], fmt.Sprintf("-TT0001-%012d", n))
@@ -443,9 +443,10 @@ func TestTrackerLimitsAnnouncesPerAddress(t *testing.T) {
 }
 
 // A client started from a magnet has no metadata, so it announces left=0 with nothing
-// downloaded or uploaded (aria2c does): it is a leecher that needs peers, seeders included, and
-// is not counted as a seeder until it shows it holds the data.
-func TestTrackerMagnetClientWithoutMetadataIsALeecher(t *testing.T) {
+// downloaded or uploaded (aria2c does). It is counted as a seeder, as other trackers count it,
+// but given every peer, seeders included, until it shows it holds the data: given only
+// leechers it would never get the metadata.
+func TestTrackerMagnetClientGetsSeeders(t *testing.T) {
 	tr, _ := newTestTracker()
 	mustAnnounce(t, tr, client(1, 0, EventStarted)) // a seeder that has uploaded
 	magnet := client(2, 0, EventStarted)
@@ -454,12 +455,14 @@ func TestTrackerMagnetClientWithoutMetadataIsALeecher(t *testing.T) {
 	if got := peerSet(r); len(got) != 1 || !got[client(1, 0, "").Addr] {
 		t.Errorf("magnet client got peers %v, want the seeder", got)
 	}
-	if r.Complete != 1 || r.Incomplete != 1 {
-		t.Errorf("counts %d/%d with the magnet client, want 1 seeder and 1 leecher", r.Complete, r.Incomplete)
+	if r.Complete != 2 || r.Incomplete != 0 {
+		t.Errorf("counts %d/%d with the magnet client, want 2 seeders", r.Complete, r.Incomplete)
 	}
-	// With the metadata it announces what it lacks, then finishes: one download, now a seeder.
+	// With the metadata it announces what it lacks, then finishes: one download.
 	magnet.Event, magnet.Left = EventNone, 1000
-	mustAnnounce(t, tr, magnet)
+	if r := mustAnnounce(t, tr, magnet); r.Complete != 1 || r.Incomplete != 1 {
+		t.Errorf("with the metadata: counts %d/%d, want 1/1", r.Complete, r.Incomplete)
+	}
 	magnet.Event, magnet.Left, magnet.Downloaded = EventCompleted, 0, 1000
 	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 || r.Incomplete != 0 {
 		t.Errorf("after it finished: counts %d/%d, want 2/0", r.Complete, r.Incomplete)
@@ -467,16 +470,16 @@ func TestTrackerMagnetClientWithoutMetadataIsALeecher(t *testing.T) {
 	if s := tr.Snapshot(); len(s) != 1 || s[0].Completed != 1 {
 		t.Errorf("Snapshot = %+v, want 1 completion", s)
 	}
-	// Once a seeder in this session, it stays one with nothing more transferred.
+	// Having shown it holds the data, it gets only leechers, with nothing more transferred.
 	magnet.Event, magnet.Downloaded = EventNone, 0
-	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 {
-		t.Errorf("a seeder re-announcing: %d seeders, want 2", r.Complete)
+	if got := peerSet(mustAnnounce(t, tr, magnet)); len(got) != 0 {
+		t.Errorf("a proven seeder re-announcing got peers %v, want no seeder", got)
 	}
-	// Seedbox nodes are seeders from their first announce.
+	// Seedbox nodes hold the data from their first announce.
 	node := client(3, 0, EventStarted)
 	node.Uploaded = 0
 	copy(node.PeerID[:], NodePeerIDPrefix)
-	if r := mustAnnounce(t, tr, node); r.Complete != 3 {
-		t.Errorf("a node's first announce: %d seeders, want 3", r.Complete)
+	if got := peerSet(mustAnnounce(t, tr, node)); len(got) != 0 {
+		t.Errorf("a node's first announce got peers %v, want no seeder", got)
 	}
 }
