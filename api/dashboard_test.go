@@ -84,10 +84,10 @@ func TestShowDashboard(t *testing.T) {
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Errorf("downloads.csv = %v, want %v", rows, want)
 	}
-	// The swarm now comes from the tracker: a seeder and a leecher of the pilot.
+	// The swarm now comes from the tracker: a seeder (it has uploaded) and a leecher of the pilot.
 	for i, left := range []string{"0", "100"} {
 		q := url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {fmt.Sprintf("-TT0001-%012d", i)}, "port": {fmt.Sprint(6881 + i)},
-			"uploaded": {"0"}, "downloaded": {"0"}, "left": {left}, "event": {"started"}}
+			"uploaded": {fmt.Sprint(16384 * (1 - i))}, "downloaded": {"0"}, "left": {left}, "event": {"started"}}
 		if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil)); strings.Contains(body, "failure reason") {
 			t.Fatalf("announce: %s", body)
 		}

@@ -33,9 +33,15 @@ func TestTrackerEndpoints(t *testing.T) {
 		}
 		return resp.StatusCode, m
 	}
+	// A peer with nothing left has uploaded some, which shows it holds the data (a client from a
+	// magnet announces left=0 too before it has the metadata, and is a leecher).
 	peer := func(id string, port string, left string) url.Values {
+		uploaded := "0"
+		if left == "0" {
+			uploaded = "16384"
+		}
 		return url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {id}, "port": {port},
-			"uploaded": {"0"}, "downloaded": {"0"}, "left": {left}, "compact": {"1"}, "event": {"started"}}
+			"uploaded": {uploaded}, "downloaded": {"0"}, "left": {left}, "compact": {"1"}, "event": {"started"}}
 	}
 	for name, q := range map[string]url.Values{
 		"short info_hash": {"info_hash": {"abc"}, "peer_id": {strings.Repeat("p", 20)}, "port": {"6881"}, "uploaded": {"0"}, "downloaded": {"0"}, "left": {"1"}},

@@ -99,7 +99,7 @@ type peerState struct {
 	id         [20]byte
 	seen       time.Time
 	seeder     bool
-	holds      bool // it has shown it holds the data (see holdsData)
+	empty      bool // its last announce said nothing was left (see isSeeder)
 	completed  bool
 	prev, next *peerState // in the swarm's list, least recently announced first
 }
@@ -139,6 +139,10 @@ type remotePeer struct {
 	id     [20]byte
 	seeder bool
 }
+
+// unprovenInterval is the announce interval given to a client with nothing left that has not
+// shown it holds the data: its next announce, with nothing left again, makes it a seeder.
+const unprovenInterval = 2 * time.Minute
 
 func (t *Tracker) interval() time.Duration {
 	if t.Interval > 0 {
@@ -186,7 +190,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 	defer t.mu.Unlock()
 	s := t.swarm(a.InfoHash)
 	s.prune(now, expiry, t.shared != nil)
-	seeder, holds := s.record(a, now, t.shared != nil)
+	seeder := s.record(a, now, t.shared != nil)
 	if sh, ok := loaded[a.InfoHash]; ok && !s.synced {
 		s.install(sh, t.down)
 	}
@@ -195,9 +199,12 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		Compact: a.Compact, NoPeerID: a.NoPeerID,
 	}
 	if a.Event != EventStopped && a.NumWant > 0 {
-		// A seeder gets only leechers, but one that has not shown it holds the data may be a
-		// magnet client without metadata: it gets every peer.
-		resp.Peers = s.pick(a, seeder && holds)
+		resp.Peers = s.pick(a, seeder)
+	}
+	if a.Left == 0 && !seeder {
+		// Nothing left but not shown to hold the data (see isSeeder): asked back soon, so that a
+		// seeder is counted as one within minutes and a magnet client says what it lacks.
+		resp.Interval = min(resp.Interval, unprovenInterval)
 	}
 	return resp, nil
 }
@@ -261,9 +268,8 @@ func (t *Tracker) loadUnsynced(hashes [][20]byte, cutoff time.Time) map[[20]byte
 }
 
 // record updates the swarm for one announce; shared notes the change for the next Share. It
-// reports whether the client counts as a seeder (nothing left, as every tracker counts) and
-// whether it has shown that it holds the data (see holdsData).
-func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder, holds bool) {
+// reports whether the client counts as a seeder (see isSeeder).
+func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder bool) {
 	s.announces++
 	prev := s.peers[a.Addr]
 	if prev != nil {
@@ -282,8 +288,7 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder, holds bo
 	finished := a.Event == EventCompleted ||
 		a.Left == 0 && a.Downloaded > 0 && (a.Event == EventStarted || same && !prev.seeder)
 	counted := same && prev.completed
-	seeder = a.Left == 0
-	holds = holdsData(a, same && prev.holds, finished)
+	seeder = isSeeder(a, same && prev.empty, finished)
 	if home := household(a.from()); !IsNodePeerID(a.PeerID) {
 		if finished && !counted {
 			counted = true
@@ -298,26 +303,27 @@ func (s *swarm) record(a Announce, now time.Time, shared bool) (seeder, holds bo
 		}
 	}
 	if a.Event == EventStopped {
-		return seeder, holds
+		return seeder
 	}
 	p := prev
 	if p == nil {
 		p = &peerState{addr: a.Addr}
 	}
-	p.id, p.seen, p.seeder, p.holds, p.completed = a.PeerID, now, seeder, holds, counted
+	p.id, p.seen, p.seeder, p.empty, p.completed = a.PeerID, now, seeder, a.Left == 0, counted
 	s.add(p)
-	return seeder, holds
+	return seeder
 }
 
-// holdsData reports whether a client with nothing left has shown that it holds the data.
-// Nothing left is not enough: a client started from a magnet has no metadata yet, so it knows
-// no length and announces left=0 with nothing downloaded (aria2c does). Given only leechers, as
-// a seeder is, it would often get no peer and never the metadata. So it is given every peer
-// until it shows it has the data: it showed so earlier in this session, it finished a download
-// here, it has uploaded or downloaded bytes, or it is a seedbox node. A client seeding complete
-// files that nobody downloads from is sent seeders it need not dial, which costs it little. It
-// is counted as a seeder all along, as other trackers count it.
-func holdsData(a Announce, before, finished bool) bool {
+// isSeeder decides whether an announce is a seeder's. Nothing left is not enough: a client
+// started from a magnet has no metadata yet, so it knows no length and announces left=0 with
+// nothing downloaded (aria2c does). Taken for a seeder, it would get only leechers, often none,
+// and never the metadata. So a client with nothing left is a seeder once it shows it has the
+// data: it finished a download here, it has uploaded or downloaded bytes, it is a seedbox node,
+// or it announced nothing left before in this session (a magnet client has the metadata and
+// announces what it lacks within seconds; it is asked back within unprovenInterval). Until then
+// it is a leecher, given peers and counted as one: so is a fan who restarts a client on complete
+// files nobody downloads from, for those minutes.
+func isSeeder(a Announce, before, finished bool) bool {
 	if a.Left != 0 {
 		return false
 	}

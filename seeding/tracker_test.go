@@ -46,7 +46,7 @@ func newTestTracker() (*Tracker, *fakeClock) {
 }
 
 // client is a test peer; n picks its id and address. One with nothing left has uploaded a
-// little, which shows it holds the data (see holdsData).
+// little, which shows it holds the data (see isSeeder).
 func client(n int, left int64, event Event) Announce {
 	var id [20]byte
 	copy(id[:], fmt.Sprintf("-TT0001-%012d", n))
@@ -443,10 +443,9 @@ func TestTrackerLimitsAnnouncesPerAddress(t *testing.T) {
 }
 
 // A client started from a magnet has no metadata, so it announces left=0 with nothing
-// downloaded or uploaded (aria2c does). It is counted as a seeder, as other trackers count it,
-// but given every peer, seeders included, until it shows it holds the data: given only
-// leechers it would never get the metadata.
-func TestTrackerMagnetClientGetsSeeders(t *testing.T) {
+// downloaded or uploaded (aria2c does): it is a leecher that needs peers, seeders included, and
+// is not counted as a seeder until it shows it holds the data.
+func TestTrackerMagnetClientWithoutMetadataIsALeecher(t *testing.T) {
 	tr, _ := newTestTracker()
 	mustAnnounce(t, tr, client(1, 0, EventStarted)) // a seeder that has uploaded
 	magnet := client(2, 0, EventStarted)
@@ -455,14 +454,12 @@ func TestTrackerMagnetClientGetsSeeders(t *testing.T) {
 	if got := peerSet(r); len(got) != 1 || !got[client(1, 0, "").Addr] {
 		t.Errorf("magnet client got peers %v, want the seeder", got)
 	}
-	if r.Complete != 2 || r.Incomplete != 0 {
-		t.Errorf("counts %d/%d with the magnet client, want 2 seeders", r.Complete, r.Incomplete)
+	if r.Complete != 1 || r.Incomplete != 1 {
+		t.Errorf("counts %d/%d with the magnet client, want 1 seeder and 1 leecher", r.Complete, r.Incomplete)
 	}
-	// With the metadata it announces what it lacks, then finishes: one download.
+	// With the metadata it announces what it lacks, then finishes: one download, now a seeder.
 	magnet.Event, magnet.Left = EventNone, 1000
-	if r := mustAnnounce(t, tr, magnet); r.Complete != 1 || r.Incomplete != 1 {
-		t.Errorf("with the metadata: counts %d/%d, want 1/1", r.Complete, r.Incomplete)
-	}
+	mustAnnounce(t, tr, magnet)
 	magnet.Event, magnet.Left, magnet.Downloaded = EventCompleted, 0, 1000
 	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 || r.Incomplete != 0 {
 		t.Errorf("after it finished: counts %d/%d, want 2/0", r.Complete, r.Incomplete)
@@ -470,16 +467,33 @@ func TestTrackerMagnetClientGetsSeeders(t *testing.T) {
 	if s := tr.Snapshot(); len(s) != 1 || s[0].Completed != 1 {
 		t.Errorf("Snapshot = %+v, want 1 completion", s)
 	}
-	// Having shown it holds the data, it gets only leechers, with nothing more transferred.
+	// Once a seeder in this session, it stays one with nothing more transferred.
 	magnet.Event, magnet.Downloaded = EventNone, 0
-	if got := peerSet(mustAnnounce(t, tr, magnet)); len(got) != 0 {
-		t.Errorf("a proven seeder re-announcing got peers %v, want no seeder", got)
+	if r := mustAnnounce(t, tr, magnet); r.Complete != 2 {
+		t.Errorf("a seeder re-announcing: %d seeders, want 2", r.Complete)
 	}
-	// Seedbox nodes hold the data from their first announce.
+	// Seedbox nodes are seeders from their first announce.
 	node := client(3, 0, EventStarted)
 	node.Uploaded = 0
 	copy(node.PeerID[:], NodePeerIDPrefix)
-	if got := peerSet(mustAnnounce(t, tr, node)); len(got) != 0 {
-		t.Errorf("a node's first announce got peers %v, want no seeder", got)
+	if r := mustAnnounce(t, tr, node); r.Complete != 3 {
+		t.Errorf("a node's first announce: %d seeders, want 3", r.Complete)
+	}
+	// A fan restarting a client on complete files nobody downloads from is a leecher for one
+	// interval: its second announce with nothing left makes it a seeder.
+	idle := client(4, 0, EventStarted)
+	idle.Uploaded = 0
+	if r := mustAnnounce(t, tr, idle); r.Complete != 3 || r.Incomplete != 1 || r.Interval != unprovenInterval {
+		t.Errorf("an idle client's first announce: counts %d/%d, interval %s, want 3/1 asked back in %s", r.Complete, r.Incomplete, r.Interval, unprovenInterval)
+	}
+	idle.Event = EventNone
+	if r := mustAnnounce(t, tr, idle); r.Complete != 4 || r.Incomplete != 0 || r.Interval != DefaultInterval {
+		t.Errorf("an idle client's second announce: counts %d/%d, interval %s, want 4/0 and the usual interval", r.Complete, r.Incomplete, r.Interval)
+	}
+	// A restart (a new peer id at the address) starts over.
+	idle.PeerID[19]++
+	idle.Event = EventStarted
+	if r := mustAnnounce(t, tr, idle); r.Complete != 3 || r.Incomplete != 1 {
+		t.Errorf("after a restart: counts %d/%d, want 3/1", r.Complete, r.Incomplete)
 	}
 }

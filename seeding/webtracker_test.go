@@ -74,6 +74,9 @@ func (p *wsPeer) none(t *testing.T) {
 func (p *wsPeer) announce(ih [20]byte, left any, event string, offers int) map[string]any {
 	m := map[string]any{"action": "announce", "info_hash": latin1(ih[:]), "peer_id": latin1(p.id[:]),
 		"numwant": offers, "uploaded": 0, "downloaded": 0, "left": left}
+	if left == 0 {
+		m["uploaded"] = 16384 // a seeder that has served some, so it counts as one at once (see isSeeder)
+	}
 	if event != "" {
 		m["event"] = event
 	}
