@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -24,8 +25,12 @@ const (
 const maxPieces = 2048
 
 // batchSize is how much a Hasher buffers before handing bytes to its hashing goroutines (at
-// least one piece: a batch holds whole pieces after the one it completes).
-const batchSize = 4 << 20
+// least one piece: a batch holds whole pieces after the one it completes), and inFlight how
+// many batches it hashes at once while Write fills the next.
+const (
+	batchSize = 4 << 20
+	inFlight  = 3
+)
 
 // PieceLength picks the piece length for a file of size bytes: a power of two between
 // MinPieceLength and MaxPieceLength giving 1024 to 2047 pieces when the bounds allow.
@@ -58,26 +63,43 @@ func NumPieces(length, pieceLength int64) int64 {
 }
 
 // Hasher hashes an upload as its bytes arrive, so publishing needs no second pass over the
-// file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. While the
-// caller fills the next buffer, one goroutine feeds the batch to the SHA-256 (one chain of
-// blocks, which no number of cores splits) and workers, one per core, hash its whole pieces
-// independently, taking them one at a time, so that the cores share the work whichever digest
-// is the slower. A Hasher is not safe for concurrent use; its state survives a restart through
-// MarshalBinary and UnmarshalBinary.
+// file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. Write
+// copies the bytes into batches; up to inFlight batches are hashed at once while Write fills
+// the next. For each batch one goroutine continues the SHA-256 once the previous batch's is
+// done (one chain of blocks, which no number of cores splits) and workers, one per core, hash
+// its whole pieces independently, taking them one at a time. No batch waits for another's
+// SHA-1, so the SHA-256 chain never stops while there are bytes to hash and the cores share the
+// rest of the work, whichever digest is the slower. A Hasher is not safe for concurrent use;
+// its state survives a restart through MarshalBinary and UnmarshalBinary.
 type Hasher struct {
 	pieceLength int64
 	n           int64  // bytes accepted by Write
-	cur, next   []byte // cur is filled by Write; next is free or being hashed
+	cur         []byte // filled by Write
 	noWhole     bool   // pieces only (NewPieceHasher)
 
-	wg sync.WaitGroup // the batch in flight; everything below is its while it runs
-	// whole is the SHA-256 of every byte handed to the goroutines.
+	// batches are those being hashed, oldest first; free holds buffers to fill again.
+	batches []*batch
+	free    [][]byte
+	// whole is the SHA-256 of every byte handed to the goroutines: only the newest batch's
+	// SHA-256 goroutine uses it, after the one before has finished.
 	whole hash.Hash
-	// piece is the SHA-1 of the current piece, which holds fill bytes.
+	// last256 is closed when the newest batch's SHA-256 is done (nil: nothing in flight).
+	last256 chan struct{}
+	// piece is the SHA-1 of the current piece, which holds fill bytes; only Write's goroutine
+	// uses it.
 	piece hash.Hash
 	fill  int64
-	// pieces holds the SHA-1 of every finished piece.
+	// pieces holds the SHA-1 of every finished piece, with room reserved for those of the
+	// batches in flight, copied in when each is done.
 	pieces []byte
+}
+
+// batch is a buffer being hashed: its SHA-256 goroutine and piece workers are wg's.
+type batch struct {
+	buf  []byte
+	wg   sync.WaitGroup
+	sums []byte // the SHA-1 of its whole pieces, for pieces[at:]
+	at   int
 }
 
 // NewHasher returns a Hasher for pieces of pieceLength bytes (see PieceLength).
@@ -128,7 +150,7 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	written := len(p)
 	for len(p) > 0 {
 		if h.cur == nil {
-			h.cur = make([]byte, 0, h.batchCap())
+			h.cur = h.buffer()
 		}
 		k := copy(h.cur[len(h.cur):cap(h.cur)], p)
 		h.cur = h.cur[:len(h.cur)+k]
@@ -141,39 +163,62 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// dispatch hands the filled buffer to the hashing goroutines once the previous batch is done,
-// and gives Write the other buffer.
+// buffer returns an empty batch buffer: a free one, a new one while fewer than inFlight
+// batches are out, or the oldest batch's once it is hashed.
+func (h *Hasher) buffer() []byte {
+	if len(h.free) == 0 && len(h.batches) >= inFlight {
+		h.retire()
+	}
+	if k := len(h.free); k > 0 {
+		b := h.free[k-1]
+		h.free = h.free[:k-1]
+		return b[:0]
+	}
+	return make([]byte, 0, h.batchCap())
+}
+
+// retire waits for the oldest batch in flight, puts its piece hashes in place and frees its buffer.
+func (h *Hasher) retire() {
+	b := h.batches[0]
+	b.wg.Wait()
+	copy(h.pieces[b.at:], b.sums)
+	h.batches[0] = nil
+	h.batches = h.batches[1:]
+	h.free = append(h.free, b.buf)
+}
+
+// dispatch hands the filled buffer to the hashing goroutines and clears it for Write.
 func (h *Hasher) dispatch() {
-	h.wg.Wait()
-	batch := h.cur
-	h.cur, h.next = h.next[:0], batch
+	buf := h.cur
+	h.cur = nil
 	// The piece the previous batch left open is finished in order; the whole pieces after it
-	// go to the workers; the rest opens the next piece.
-	head := min(int64(len(batch)), (h.pieceLength-h.fill)%h.pieceLength)
-	body := batch[head:]
+	// go to the workers; the rest opens the next piece. Batches start at multiples of the piece
+	// length, except the first after a restore, so the open piece is usually empty.
+	head := min(int64(len(buf)), (h.pieceLength-h.fill)%h.pieceLength)
+	body := buf[head:]
 	whole := int64(len(body)) / h.pieceLength
 	tail := body[whole*h.pieceLength:]
 	body = body[:whole*h.pieceLength]
-	closes := head > 0 && h.fill+head == h.pieceLength // the batch finishes the open piece
-	open := len(h.pieces)                              // where the open piece's hash goes
-	at := open                                         // where the whole pieces' hashes go
-	if closes {
-		at += sha1.Size
-	}
-	h.pieces = append(h.pieces, make([]byte, at-open+int(whole)*sha1.Size)...)
+	b := &batch{buf: buf, sums: make([]byte, whole*sha1.Size)}
 	if !h.noWhole {
-		h.wg.Add(1)
+		prev, done := h.last256, make(chan struct{})
+		h.last256 = done
+		b.wg.Add(1)
 		go func() {
-			defer h.wg.Done()
-			h.whole.Write(batch)
+			defer b.wg.Done()
+			defer close(done)
+			if prev != nil {
+				<-prev
+			}
+			h.whole.Write(buf)
 		}()
 	}
 	var next atomic.Int64
 	workers := min(int64(runtime.GOMAXPROCS(0)), whole)
-	h.wg.Add(int(workers))
+	b.wg.Add(int(workers))
 	for range workers {
 		go func() {
-			defer h.wg.Done()
+			defer b.wg.Done()
 			sum := sha1.New()
 			for {
 				i := next.Add(1) - 1
@@ -182,20 +227,23 @@ func (h *Hasher) dispatch() {
 				}
 				sum.Reset()
 				sum.Write(body[i*h.pieceLength : (i+1)*h.pieceLength])
-				sum.Sum(h.pieces[at+int(i)*sha1.Size : at+int(i)*sha1.Size : at+int(i+1)*sha1.Size])
+				sum.Sum(b.sums[i*sha1.Size : i*sha1.Size : (i+1)*sha1.Size])
 			}
 		}()
 	}
 	// On this goroutine: the open piece's end and the next one's start, small next to a batch.
 	if head > 0 {
-		h.piece.Write(batch[:head])
+		h.piece.Write(buf[:head])
 		h.fill += head
 		if h.fill == h.pieceLength {
-			h.piece.Sum(h.pieces[open:open:at])
+			h.pieces = h.piece.Sum(h.pieces)
 			h.piece.Reset()
 			h.fill = 0
 		}
 	}
+	b.at = len(h.pieces)
+	h.pieces = slices.Grow(h.pieces, len(b.sums))[:b.at+len(b.sums)] // room for the workers' sums, copied in by retire
+	h.batches = append(h.batches, b)
 	if len(tail) > 0 {
 		h.piece.Write(tail)
 		h.fill = int64(len(tail))
@@ -207,7 +255,10 @@ func (h *Hasher) flush() {
 	if len(h.cur) > 0 {
 		h.dispatch()
 	}
-	h.wg.Wait()
+	for len(h.batches) > 0 {
+		h.retire()
+	}
+	h.last256 = nil
 }
 
 // Sum returns the hashes of everything written so far; the last piece may be short. The Hasher
@@ -262,7 +313,9 @@ func (h *Hasher) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary restores a state from MarshalBinary, checking it is whole and consistent.
 func (h *Hasher) UnmarshalBinary(data []byte) error {
-	h.wg.Wait()
+	if h.pieceLength != 0 {
+		h.flush() // no goroutine may still use the old digests
+	}
 	r := stateReader{b: data}
 	if string(r.next(len(stateMagic))) != stateMagic {
 		return fmt.Errorf("%w: hasher state: unknown format", ErrInvalid)
