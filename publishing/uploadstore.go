@@ -151,6 +151,11 @@ func (s *UploadStore) saveState(id string, h *seeding.Hasher) error {
 	if err != nil {
 		return err
 	}
+	return s.writeState(id, b)
+}
+
+// writeState replaces the upload's saved hash state with b.
+func (s *UploadStore) writeState(id string, b []byte) error {
 	tmp := s.statePath(id) + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		return err
@@ -240,7 +245,7 @@ func (u *hashedUpload) WriteChunk(ctx context.Context, offset int64, src io.Read
 	if err != nil {
 		return 0, err
 	}
-	lr := &laggedHasher{r: src, h: h, saved: h.Len(), save: func() error { return u.store.saveState(u.id, h) }}
+	lr := &laggedHasher{r: src, h: h, saved: h.Len(), save: func(state []byte) error { return u.store.writeState(u.id, state) }}
 	n, werr := u.Upload.WriteChunk(ctx, offset, lr)
 	if err := lr.finish(n); err != nil {
 		return n, storageError(err)
@@ -265,8 +270,8 @@ type laggedHasher struct {
 	pending []byte
 	read    int64 // bytes returned by Read
 	hashed  int64 // bytes given to the hasher
-	saved   int64 // hasher length at the last save
-	save    func() error
+	saved   int64 // bytes the last saved state stands for
+	save    func(state []byte) error
 	err     error
 }
 
@@ -275,12 +280,16 @@ func (l *laggedHasher) Read(p []byte) (int, error) {
 		l.h.Write(l.pending)
 		l.hashed += int64(len(l.pending))
 		l.pending = nil
+		// Saved as of the newest batch hashed, without waiting for those in flight: a restart
+		// rehashes the rest from the file.
 		if l.h.Len()-l.saved >= stateEvery {
-			if err := l.save(); err != nil {
-				l.err = err
-				return 0, err
+			if state, at, ok := l.h.Checkpoint(); ok && at > l.saved {
+				if err := l.save(state); err != nil {
+					l.err = err
+					return 0, err
+				}
+				l.saved = at
 			}
-			l.saved = l.h.Len()
 		}
 	}
 	n, err := l.r.Read(p)

@@ -88,3 +88,69 @@ func TestSniffMedia(t *testing.T) {
 		}
 	}
 }
+
+// peekReader calls at once, when n bytes have been read through it.
+type peekReader struct {
+	r    *bytes.Reader
+	n    int64
+	read int64
+	at   func()
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if p.at != nil && p.read >= p.n {
+		p.at()
+		p.at = nil
+	}
+	k, err := p.r.Read(b[:min(int64(len(b)), max(p.n-p.read, 1<<10))])
+	p.read += int64(k)
+	return k, err
+}
+
+// A long request saves the hash state as it goes, without waiting for the hashing in flight:
+// the state saved midway stands for bytes the file has, and a process resuming from it ends
+// with the hashes of one pass.
+func TestUploadStoreSavesStateDuringLongRequest(t *testing.T) {
+	ctx := context.Background()
+	const id = "fedcba9876543210fedcba9876543210"
+	data := make([]byte, 3*stateEvery)
+	rand.Read(data)
+	copy(data, "ID3\x04\x00")
+	store, err := NewUploadStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := store.NewUpload(ctx, handler.FileInfo{ID: id, Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var midway []byte
+	src := &peekReader{r: bytes.NewReader(data), n: 5 * stateEvery / 2, at: func() {
+		midway, _ = os.ReadFile(store.statePath(id))
+	}}
+	if n, err := up.WriteChunk(ctx, 0, src); err != nil || n != int64(len(data)) {
+		t.Fatalf("WriteChunk = %d, %v", n, err)
+	}
+	h, err := seeding.RestoreHasher(midway)
+	if err != nil {
+		t.Fatalf("state read midway: %v", err)
+	}
+	if h.Len() < stateEvery || h.Len() > src.n {
+		t.Fatalf("the state saved after %d bytes read stands for %d bytes, want between %d and %d", src.n, h.Len(), stateEvery, src.n)
+	}
+	// The crash: the whole file is there, the saved state is the one from midway.
+	if err := os.WriteFile(store.statePath(id), midway, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	restarted, _ := NewUploadStore(store.dir)
+	got, err := restarted.Hashes(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, _ := seeding.NewHasher(seeding.PieceLength(int64(len(data))))
+	one.Write(data)
+	want := one.Sum()
+	if got.Length != want.Length || !bytes.Equal(got.Pieces, want.Pieces) || got.SHA256 != want.SHA256 {
+		t.Fatal("hashes resumed from the state saved midway differ from one pass")
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 )
 
@@ -74,6 +73,7 @@ func NumPieces(length, pieceLength int64) int64 {
 type Hasher struct {
 	pieceLength int64
 	n           int64  // bytes accepted by Write
+	dispatched  int64  // bytes handed to the hashing goroutines
 	cur         []byte // filled by Write
 	noWhole     bool   // pieces only (NewPieceHasher)
 
@@ -92,14 +92,29 @@ type Hasher struct {
 	// pieces holds the SHA-1 of every finished piece, with room reserved for those of the
 	// batches in flight, copied in when each is done.
 	pieces []byte
+	// retired is the state after the newest batch done, for Checkpoint.
+	retired *batch
 }
 
-// batch is a buffer being hashed: its SHA-256 goroutine and piece workers are wg's.
+// batch is a buffer being hashed by its SHA-256 goroutine and its piece workers; done is
+// closed when the last of them finishes.
 type batch struct {
-	buf  []byte
-	wg   sync.WaitGroup
-	sums []byte // the SHA-1 of its whole pieces, for pieces[at:]
-	at   int
+	buf     []byte
+	running atomic.Int32
+	done    chan struct{}
+	sums    []byte // the SHA-1 of its whole pieces, for pieces[at:]
+	at      int
+	// The state once it is hashed: the bytes covered, the open piece's SHA-1 (marshalled when
+	// it is dispatched) and the SHA-256 (marshalled by its goroutine).
+	end              int64
+	state1, state256 []byte
+}
+
+// finish ends one of the batch's goroutines.
+func (b *batch) finish() {
+	if b.running.Add(-1) == 0 {
+		close(b.done)
+	}
 }
 
 // NewHasher returns a Hasher for pieces of pieceLength bytes (see PieceLength).
@@ -180,11 +195,13 @@ func (h *Hasher) buffer() []byte {
 // retire waits for the oldest batch in flight, puts its piece hashes in place and frees its buffer.
 func (h *Hasher) retire() {
 	b := h.batches[0]
-	b.wg.Wait()
+	<-b.done
 	copy(h.pieces[b.at:], b.sums)
 	h.batches[0] = nil
 	h.batches = h.batches[1:]
 	h.free = append(h.free, b.buf)
+	b.buf, b.sums = nil, nil
+	h.retired = b
 }
 
 // dispatch hands the filled buffer to the hashing goroutines and clears it for Write.
@@ -199,26 +216,30 @@ func (h *Hasher) dispatch() {
 	whole := int64(len(body)) / h.pieceLength
 	tail := body[whole*h.pieceLength:]
 	body = body[:whole*h.pieceLength]
-	b := &batch{buf: buf, sums: make([]byte, whole*sha1.Size)}
-	if !h.noWhole {
+	b := &batch{buf: buf, sums: make([]byte, whole*sha1.Size), done: make(chan struct{}), end: h.dispatched + int64(len(buf))}
+	h.dispatched = b.end
+	workers := min(int64(runtime.GOMAXPROCS(0)), whole)
+	b.running.Store(int32(workers) + 1) // the workers, and this goroutine until the batch is set up
+	if h.noWhole {
+		b.state256 = marshalDigest(h.whole)
+	} else {
 		prev, done := h.last256, make(chan struct{})
 		h.last256 = done
-		b.wg.Add(1)
+		b.running.Add(1)
 		go func() {
-			defer b.wg.Done()
+			defer b.finish()
 			defer close(done)
 			if prev != nil {
 				<-prev
 			}
 			h.whole.Write(buf)
+			b.state256 = marshalDigest(h.whole)
 		}()
 	}
 	var next atomic.Int64
-	workers := min(int64(runtime.GOMAXPROCS(0)), whole)
-	b.wg.Add(int(workers))
 	for range workers {
 		go func() {
-			defer b.wg.Done()
+			defer b.finish()
 			sum := sha1.New()
 			for {
 				i := next.Add(1) - 1
@@ -248,6 +269,17 @@ func (h *Hasher) dispatch() {
 		h.piece.Write(tail)
 		h.fill = int64(len(tail))
 	}
+	b.state1 = marshalDigest(h.piece)
+	b.finish()
+}
+
+// marshalDigest is the state of a SHA-1 or SHA-256, whose encoding cannot fail.
+func marshalDigest(d hash.Hash) []byte {
+	b, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // flush hashes whatever Write has buffered and waits, so the digests cover all Len bytes.
@@ -291,24 +323,37 @@ func (h *Hasher) MarshalBinary() ([]byte, error) {
 		return nil, errNoHasher
 	}
 	h.flush()
-	pieceState, err := h.piece.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("seeding: marshal sha1: %w", err)
+	return h.marshal(h.n, h.pieces, marshalDigest(h.piece), marshalDigest(h.whole)), nil
+}
+
+// Checkpoint is MarshalBinary without waiting for the hashing in flight: the state after the
+// first at bytes, those of the newest batch hashed (at may be less than Len). ok is false when no
+// batch has been hashed since the Hasher was made or restored. The upload store saves it during
+// a long request, so that saving never stops the hashing.
+func (h *Hasher) Checkpoint() (state []byte, at int64, ok bool) {
+	for len(h.batches) > 0 && h.batches[0].running.Load() == 0 {
+		h.retire()
 	}
-	wholeState, err := h.whole.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("seeding: marshal sha256: %w", err)
+	b := h.retired
+	if b == nil {
+		return nil, 0, false
 	}
+	pieces := h.pieces[:b.end/h.pieceLength*sha1.Size]
+	return h.marshal(b.end, pieces, b.state1, b.state256), b.end, true
+}
+
+// marshal encodes a state after n bytes with its piece hashes and digest states.
+func (h *Hasher) marshal(n int64, pieces, pieceState, wholeState []byte) []byte {
 	b := make([]byte, 0, len(stateMagic)+16+3*binary.MaxVarintLen64+
-		len(h.pieces)+len(pieceState)+len(wholeState))
+		len(pieces)+len(pieceState)+len(wholeState))
 	b = append(b, stateMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.pieceLength))
-	b = binary.BigEndian.AppendUint64(b, uint64(h.n))
-	for _, part := range [][]byte{h.pieces, pieceState, wholeState} {
+	b = binary.BigEndian.AppendUint64(b, uint64(n))
+	for _, part := range [][]byte{pieces, pieceState, wholeState} {
 		b = binary.AppendUvarint(b, uint64(len(part)))
 		b = append(b, part...)
 	}
-	return b, nil
+	return b
 }
 
 // UnmarshalBinary restores a state from MarshalBinary, checking it is whole and consistent.
@@ -341,6 +386,7 @@ func (h *Hasher) UnmarshalBinary(data []byte) error {
 	*h = Hasher{
 		pieceLength: int64(pieceLength),
 		n:           int64(n),
+		dispatched:  int64(n),
 		whole:       whole,
 		piece:       piece,
 		fill:        int64(n % pieceLength),

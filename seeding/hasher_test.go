@@ -72,14 +72,17 @@ func equalHashes(a, b Hashes) bool {
 
 // feed writes data to a new Hasher in chunks of the sizes next returns and, when restartEvery
 // is positive, marshals the state and restores it into a fresh Hasher about that often, as a
-// restarted process resuming an upload would.
-func feed(t *testing.T, data []byte, pieceLength int64, next func() int, restartEvery int) Hashes {
+// restarted process resuming an upload would. With checkpoint it saves the state with
+// Checkpoint, which may stand for fewer bytes, and writes again from there, as the upload store
+// rehashes what the file holds past the saved state.
+// It returns the hashes and how many times it restored a state.
+func feed(t *testing.T, data []byte, pieceLength int64, next func() int, restartEvery int, checkpoint bool) (Hashes, int) {
 	t.Helper()
 	h, err := NewHasher(pieceLength)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sinceRestart := 0
+	sinceRestart, restores := 0, 0
 	for off := 0; off < len(data); {
 		k := min(next(), len(data)-off)
 		n, err := h.Write(data[off : off+k])
@@ -90,19 +93,29 @@ func feed(t *testing.T, data []byte, pieceLength int64, next func() int, restart
 		sinceRestart += k
 		if restartEvery > 0 && sinceRestart >= restartEvery {
 			sinceRestart = 0
-			state, err := h.MarshalBinary()
-			if err != nil {
+			var state []byte
+			if checkpoint {
+				at, ok := int64(0), false
+				if state, at, ok = h.Checkpoint(); !ok {
+					continue
+				}
+				if at > int64(off) || at%pieceLength != 0 && at != h.Len() {
+					t.Fatalf("Checkpoint at %d after %d bytes written", at, off)
+				}
+				off = int(at)
+			} else if state, err = h.MarshalBinary(); err != nil {
 				t.Fatal(err)
 			}
 			if h, err = RestoreHasher(state); err != nil {
 				t.Fatal(err)
 			}
+			restores++
 			if h.Len() != int64(off) {
 				t.Fatalf("restored Len = %d, want %d", h.Len(), off)
 			}
 		}
 	}
-	return h.Sum()
+	return h.Sum(), restores
 }
 
 func TestHasher(t *testing.T) {
@@ -116,12 +129,15 @@ func TestHasher(t *testing.T) {
 		name         string
 		next         func() int
 		restartEvery int
+		checkpoint   bool
 	}{
-		{"OnePass", func() int { return len(data) }, 0},
-		{"RandomChunks", func() int { return 1 + rng.IntN(70_000) }, 0},
-		{"TinyChunks", func() int { return 1 + rng.IntN(7) }, 0},
-		{"RestartMidUpload", func() int { return 1 + rng.IntN(300_000) }, 700_000},
-		{"RestartEveryChunk", func() int { return 1 + rng.IntN(50_000) }, 1},
+		{"OnePass", func() int { return len(data) }, 0, false},
+		{"RandomChunks", func() int { return 1 + rng.IntN(70_000) }, 0, false},
+		{"TinyChunks", func() int { return 1 + rng.IntN(7) }, 0, false},
+		{"RestartMidUpload", func() int { return 1 + rng.IntN(300_000) }, 700_000, false},
+		{"RestartEveryChunk", func() int { return 1 + rng.IntN(50_000) }, 1, false},
+		{"CheckpointMidUpload", func() int { return 1 + rng.IntN(300_000) }, 700_000, true},
+		{"CheckpointEveryChunk", func() int { return 1 + rng.IntN(600_000) }, 1, true},
 	}
 	for _, pieceLength := range []int64{MinPieceLength, 2 << 20} {
 		for _, size := range sizes {
@@ -130,7 +146,10 @@ func TestHasher(t *testing.T) {
 				if m.name == "TinyChunks" && size > batchSize {
 					continue // slow and adds nothing over RandomChunks
 				}
-				got := feed(t, data[:size], pieceLength, m.next, m.restartEvery)
+				got, restores := feed(t, data[:size], pieceLength, m.next, m.restartEvery, m.checkpoint)
+				if m.checkpoint && size > 2*batchSize && restores == 0 {
+					t.Errorf("piece length %d, size %d, %s: no checkpoint was taken", pieceLength, size, m.name)
+				}
 				if !equalHashes(got, want) {
 					t.Errorf("piece length %d, size %d, %s: hashes differ from a plain computation",
 						pieceLength, size, m.name)
