@@ -164,9 +164,6 @@ func (p *Prover) ProveDue(ctx context.Context) (ProofResult, error) {
 		}()
 	}
 	wg.Wait()
-	if res.Published > 0 && p.Fleet.Published != nil {
-		p.Fleet.Published.Invalidate()
-	}
 	return res, firstErr
 }
 
@@ -269,6 +266,9 @@ func (p *Prover) record(ctx context.Context, d dueProof, proofErr error) (publis
 		}
 		return nil
 	})
+	if err == nil && published > 0 && p.Fleet.Published != nil {
+		p.Fleet.Published.Invalidate() // this process's tracker takes the torrent at once
+	}
 	return published, err
 }
 

@@ -1,0 +1,206 @@
+package seeding
+
+import (
+	"context"
+	"crypto/sha256"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// realTorrent adds an episode in processing with the torrent tor of data, as Publisher.Finish
+// does, and assigns it.
+func (f *fleetFixture) realTorrent(tor Torrent, data []byte, pieceLength int64) Record {
+	f.t.Helper()
+	ctx := context.Background()
+	var rec Record
+	err := pgx.BeginFunc(ctx, f.db, func(tx pgx.Tx) error {
+		var ep int64
+		if err := tx.QueryRow(ctx, `INSERT INTO episodes (show_id, title, status) VALUES ($1, 'Proven', 'processing') RETURNING id`,
+			f.showID).Scan(&ep); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		var err error
+		rec, err = CreateTorrent(ctx, tx, Record{EpisodeID: ep, InfoHash: tor.InfoHash[:], Name: tor.Name, Length: int64(len(data)),
+			PieceLength: pieceLength, SHA256: sum[:], ContentType: "video/mp4", ContentPath: "/nowhere", Metainfo: tor.Bytes})
+		if err != nil {
+			return err
+		}
+		return f.fleet.Assign(ctx, tx, rec)
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rec
+}
+
+func (f *fleetFixture) nodeAt(name, addr string) int64 {
+	f.t.Helper()
+	e, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: addr, PublicAddr: addr, CapacityBytes: 1 << 30}, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secrets == nil {
+		f.secrets = map[int64]string{}
+	}
+	f.secrets[e.ID] = e.Secret
+	return e.ID
+}
+
+// claim sends a heartbeat reporting the torrent seeding, and nothing else: the proof is the
+// Prover's to make.
+func (f *fleetFixture) claim(node int64, rec Record) {
+	f.t.Helper()
+	if _, err := f.fleet.Heartbeat(context.Background(), node, f.secret(node),
+		Heartbeat{Session: "s", Torrents: []Report{seedingReport(rec)}}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fleetFixture) nodeView(name string) NodeView {
+	f.t.Helper()
+	o, err := f.fleet.Overview(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, n := range o.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	f.t.Fatalf("no node %s on the fleet page", name)
+	return NodeView{}
+}
+
+// A node that reports seeding while serving wrong bytes (a real anacrolix client that takes a
+// file of zeros for the episode) never gets the episode published, is marked suspect with the
+// reason, and gets no new replica; a node that serves the data proves it and publishes the
+// episode; the suspect node, once it serves the right data, is trusted again after TrustAfter
+// proofs in a row, and a failed proof voids the replicas a trusted node had proven.
+func TestProofsDecideWhatCounts(t *testing.T) {
+	t.Parallel()
+	f := newFleetFixture(t)
+	f.fleet.Replicas = 1
+	ctx := context.Background()
+	data := randomBytes(51, 300_000)
+	tor, mi, _ := proofTorrent(t, data, 16<<10)
+	zeros := anacrolixSeeder(t, mi, tor.Name, make([]byte, len(data)), true)
+	good := anacrolixSeeder(t, mi, tor.Name, data, false)
+	prover := &Prover{Fleet: f.fleet, Interval: 100 * time.Millisecond, Timeout: 10 * time.Second}
+
+	liar := f.nodeAt("liar", zeros)
+	rec := f.realTorrent(tor, data, 16<<10)
+	if h := f.holders(rec.ID, ""); len(h) != 1 || h[0] != "liar" {
+		t.Fatalf("holders %v, want the only node", h)
+	}
+	f.claim(liar, rec)
+	if torrent, _, _ := f.status(rec); torrent != StatusProcessing {
+		t.Fatalf("a claim alone made the torrent %s", torrent)
+	}
+	res, err := prover.ProveDue(ctx)
+	if err != nil || res.Failed != 1 || res.Passed != 0 {
+		t.Fatalf("ProveDue = %+v, %v; want the liar's proof failed", res, err)
+	}
+	v := f.nodeView("liar")
+	if v.SuspectSince == nil || !strings.Contains(v.SuspectReason, ProofWrongData) || !strings.Contains(v.SuspectReason, rec.InfoHashHex()) {
+		t.Fatalf("liar on the fleet page: suspect since %v, reason %q; want suspect for wrong data of %s", v.SuspectSince, v.SuspectReason, rec.InfoHashHex())
+	}
+	if h, err := f.fleet.Health(ctx); err != nil || h.Suspect != 1 {
+		t.Fatalf("Health = %+v, %v; want 1 suspect node", h, err)
+	}
+	// Claims go on, and so do proofs; none makes the torrent count.
+	for range 3 {
+		f.claim(liar, rec)
+		f.reconcile()
+		time.Sleep(150 * time.Millisecond)
+		if _, err := prover.ProveDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if torrent, episode, _ := f.status(rec); torrent != StatusProcessing || episode != "processing" {
+		t.Fatalf("with only a lying node: torrent %s, episode %s; want both processing", torrent, episode)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 0 {
+		t.Fatalf("SeedingNodes = %d with only a lying node", n)
+	}
+
+	// A node that serves the data: the reconcile gives it the torrent (not to the suspect
+	// node, which is the emptiest), its proof publishes the episode.
+	honest := f.nodeAt("honest", good)
+	other := f.torrent(1000)
+	f.reconcile()
+	if h := f.holders(rec.ID, ""); len(h) != 2 || h[0] != "honest" {
+		t.Fatalf("holders %v, want honest beside the liar", h)
+	}
+	if h := f.holders(other.ID, ""); len(h) != 1 || h[0] != "honest" {
+		t.Fatalf("a new torrent went to %v, want honest only (the liar is suspect)", h)
+	}
+	f.claim(honest, rec)
+	res, err = prover.ProveDue(ctx)
+	if err != nil || res.Passed != 1 || res.Published != 1 {
+		t.Fatalf("ProveDue = %+v, %v; want honest's proof passed and the torrent published", res, err)
+	}
+	if torrent, episode, _ := f.status(rec); torrent != StatusPublished || episode != "published" {
+		t.Fatalf("after honest's proof: torrent %s, episode %s", torrent, episode)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 1 {
+		t.Fatalf("SeedingNodes = %d, want honest alone", n)
+	}
+
+	// The liar now serves the data (it registers the honest address): TrustAfter proofs in a row
+	// and it is trusted, its replica counting.
+	if _, err := f.fleet.Register(ctx, NodeInfo{Name: "liar", ListenAddr: good, PublicAddr: good, CapacityBytes: 1 << 30}, f.secret(liar)); err != nil {
+		t.Fatal(err)
+	}
+	passed := func() (n int) {
+		if err := f.db.QueryRow(ctx, `SELECT proofs_passed FROM nodes WHERE id = $1`, liar).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); f.nodeView("liar").SuspectSince != nil; time.Sleep(50 * time.Millisecond) {
+		if n := passed(); n >= TrustAfter {
+			t.Fatalf("the liar is still suspect after %d proofs passed in a row", n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the liar serving the data is still suspect after %d passed proofs", passed())
+		}
+		f.claim(liar, rec)
+		if res, err := prover.ProveDue(ctx); err != nil || res.Failed > 0 {
+			t.Fatalf("ProveDue = %+v, %v", res, err)
+		}
+	}
+	if n := passed(); n != TrustAfter {
+		t.Errorf("trusted again after %d passed proofs, want %d", n, TrustAfter)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 2 {
+		t.Fatalf("SeedingNodes = %d once the liar is trusted, want 2", n)
+	}
+
+	// Honest goes bad: its next proof fails, and its proven replica stops counting at once.
+	if _, err := f.fleet.Register(ctx, NodeInfo{Name: "honest", ListenAddr: zeros, PublicAddr: zeros, CapacityBytes: 1 << 30}, f.secret(honest)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(ctx, `UPDATE assignments SET proof_due = now() WHERE node_id = $1`, honest); err != nil {
+		t.Fatal(err)
+	}
+	f.claim(honest, rec)
+	if res, err := prover.ProveDue(ctx); err != nil || res.Failed < 1 {
+		t.Fatalf("ProveDue = %+v, %v; want honest's proof failed", res, err)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 1 {
+		t.Fatalf("SeedingNodes = %d after honest failed, want the liar alone", n)
+	}
+	var proven int
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM assignments WHERE node_id = $1 AND proven_at IS NOT NULL`, honest).Scan(&proven); err != nil || proven != 0 {
+		t.Fatalf("honest keeps %d proven replicas after failing (err %v), want none", proven, err)
+	}
+	if v := f.nodeView("honest"); v.SuspectSince == nil {
+		t.Fatal("honest is not suspect after failing a proof")
+	}
+}
