@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -112,6 +113,7 @@ type wire struct {
 	choked  bool
 	haveAll bool
 	have    []byte // the peer's bitfield
+	talked  bool   // it sent a message after the handshake
 	buf     []byte
 }
 
@@ -213,11 +215,23 @@ func (w *wire) piece(p int, fast bool) error {
 			}
 		}
 		id, payload, err := w.read()
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return proofErr(ProofMissing, "the node closed the connection before sending piece %d", p)
-			}
+		var ne net.Error
+		switch {
+		case err == nil:
+			w.talked = true
+		case errors.As(err, &ne) && ne.Timeout():
 			return err
+		case !w.talked:
+			// Clients echo the handshake before looking the torrent up, then hang up.
+			return proofErr(ProofHandshake, "the node hung up after the handshake, before saying what it has (it does not serve this torrent): %v", err)
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+			return proofErr(ProofMissing, "the node closed the connection before sending piece %d", p)
+		default:
+			var pe *ProofError
+			if errors.As(err, &pe) {
+				return err
+			}
+			return proofErr(ProofProtocol, "reading from the node: %v", err)
 		}
 		switch id {
 		case msgChoke:

@@ -45,8 +45,10 @@ const (
 // replicas are proven again every retry (Interval, at most a minute); once it has passed
 // TrustAfter proofs in a row it is trusted again and each replica counts once proven anew.
 //
-// Several control-plane processes may run provers on one database: a replica due is taken for
-// the time of one proof (a lease on proof_due) by one of them.
+// A node silent for half of NODE_DOWN_AFTER is not proven (a node that crashed is for the
+// fleet's down detection, not a liar). Several control-plane processes may run provers on one
+// database: a replica due is taken for the time of one proof (a lease on proof_due) by one of
+// them.
 type Prover struct {
 	Fleet    *Fleet        // its DB, R and Episodes: a proof that completes R replicas publishes the torrent
 	Interval time.Duration // mean time between proofs of one replica; DefaultProofInterval when zero
@@ -113,6 +115,7 @@ func (p *Prover) ProveDue(ctx context.Context) (ProofResult, error) {
 			JOIN nodes n ON n.id = a.node_id JOIN torrents t ON t.id = a.torrent_id
 			WHERE a.state = 'seeding' AND (a.proof_due IS NULL OR a.proof_due <= now())
 			  AND n.status IN ('up', 'draining') AND t.status IN ('processing', 'published')
+			  AND n.last_heartbeat > now() - $3::bigint * interval '1 millisecond'
 			ORDER BY a.proof_due NULLS FIRST LIMIT $1
 			FOR NO KEY UPDATE OF a SKIP LOCKED
 		)
@@ -120,7 +123,7 @@ func (p *Prover) ProveDue(ctx context.Context) (ProofResult, error) {
 		FROM due, nodes n, torrents t
 		WHERE a.torrent_id = due.torrent_id AND a.node_id = due.node_id AND n.id = a.node_id AND t.id = a.torrent_id
 		RETURNING a.torrent_id, a.node_id, n.name, n.public_addr, t.infohash, t.metainfo`,
-		proofsAtOnce*4, lease.Milliseconds())
+		proofsAtOnce*4, lease.Milliseconds(), (p.Fleet.downAfter() / 2).Milliseconds())
 	var d dueProof
 	var due []dueProof
 	if _, err := pgx.ForEachRow(rows, []any{&d.torrentID, &d.nodeID, &d.node, &d.addr, &d.infoHash, &d.metainfo}, func() error {
