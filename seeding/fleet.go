@@ -155,7 +155,7 @@ type Want struct {
 	InfoHash  string   `json:"infohash"`
 	Metainfo  []byte   `json:"metainfo,omitempty"` // the .torrent; left out when the node already reports it
 	Published bool     `json:"published"`          // announce to the tracker (it refuses unpublished torrents)
-	Peers     []string `json:"peers"`              // the other nodes holding it, to fetch from directly
+	Peers     []string `json:"peers"`              // the other nodes holding it (not suspect ones), to fetch from directly
 }
 
 // Orders is the answer to a heartbeat: the node's status and every torrent it should hold.
@@ -305,7 +305,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 				t.status = 'published',
 				ARRAY(SELECT n.public_addr FROM assignments o JOIN nodes n ON n.id = o.node_id
 					WHERE o.torrent_id = t.id AND o.node_id <> $1 AND o.state <> 'dropping'
-					AND n.status IN ('up', 'draining') ORDER BY n.id)
+					AND n.status IN ('up', 'draining') AND `+trustedNode+` ORDER BY n.id)
 			FROM assignments a JOIN torrents t ON t.id = a.torrent_id
 			WHERE a.node_id = $1 AND a.state <> 'dropping' AND t.status IN ('processing', 'published')
 			ORDER BY t.id`, nodeID, hashes)

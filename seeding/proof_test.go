@@ -54,12 +54,13 @@ func (f *fleetFixture) nodeAt(name, addr string) int64 {
 
 // claim sends a heartbeat reporting the torrent seeding, and nothing else: the proof is the
 // Prover's to make.
-func (f *fleetFixture) claim(node int64, rec Record) {
+func (f *fleetFixture) claim(node int64, rec Record) Orders {
 	f.t.Helper()
-	if _, err := f.fleet.Heartbeat(context.Background(), node, f.secret(node),
-		Heartbeat{Session: "s", Torrents: []Report{seedingReport(rec)}}); err != nil {
+	o, err := f.fleet.Heartbeat(context.Background(), node, f.secret(node), Heartbeat{Session: "s", Torrents: []Report{seedingReport(rec)}})
+	if err != nil {
 		f.t.Fatal(err)
 	}
+	return o
 }
 
 func (f *fleetFixture) nodeView(name string) NodeView {
@@ -140,7 +141,9 @@ func TestProofsDecideWhatCounts(t *testing.T) {
 	if h := f.holders(other.ID, ""); len(h) != 1 || h[0] != "honest" {
 		t.Fatalf("a new torrent went to %v, want honest only (the liar is suspect)", h)
 	}
-	f.claim(honest, rec)
+	if w := wantOf(f.claim(honest, rec), rec); w == nil || len(w.Peers) != 0 {
+		t.Fatalf("honest's orders for the torrent: %+v; want it without the suspect node as a peer to fetch from", w)
+	}
 	res, err = prover.ProveDue(ctx)
 	if err != nil || res.Passed != 1 || res.Published != 1 {
 		t.Fatalf("ProveDue = %+v, %v; want honest's proof passed and the torrent published", res, err)
