@@ -116,7 +116,7 @@ func (p *Prover) ProveDue(ctx context.Context) (ProofResult, error) {
 			WHERE a.state = 'seeding' AND (a.proof_due IS NULL OR a.proof_due <= now())
 			  AND n.status IN ('up', 'draining') AND t.status IN ('processing', 'published')
 			  AND n.last_heartbeat > now() - $3::bigint * interval '1 millisecond'
-			ORDER BY a.proof_due NULLS FIRST LIMIT $1
+			ORDER BY n.suspect_at IS NOT NULL, a.proof_due NULLS FIRST LIMIT $1 -- a silent suspect node does not hold up the others' proofs
 			FOR NO KEY UPDATE OF a SKIP LOCKED
 		)
 		UPDATE assignments a SET proof_due = now() + $2::bigint * interval '1 millisecond'
