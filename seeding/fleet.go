@@ -501,19 +501,21 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 // creator reads on the episode page.
 func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 	type stale struct {
-		id, episodeID, seeding, held int64
-		nodeErr                      string
+		id, episodeID, seeding, held, unproven int64
+		nodeErr                                string
 	}
 	rows, _ := tx.Query(ctx, `
 		SELECT t.id, t.episode_id,
 			`+countedReplicas+`,
 			(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping'),
+			(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+			 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND NOT `+countedReplica+`),
 			coalesce((SELECT a.error FROM assignments a WHERE a.torrent_id = t.id AND a.error <> '' LIMIT 1), '')
 		FROM torrents t WHERE t.status = 'processing' AND t.created_at < now() - $1::bigint * interval '1 millisecond'
 		FOR NO KEY UPDATE OF t SKIP LOCKED`, f.publishTimeout().Milliseconds())
 	var s stale
 	var all []stale
-	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.nodeErr}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.unproven, &s.nodeErr}, func() error {
 		all = append(all, s)
 		return nil
 	}); err != nil {
@@ -528,6 +530,13 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 		}
 		if s.nodeErr != "" {
 			reason += " A node reported: " + s.nodeErr
+		}
+		if s.unproven > 0 {
+			who := fmt.Sprintf("%d nodes said they seed it, but their copies have", s.unproven)
+			if s.unproven == 1 {
+				who = "1 node said it seeds it, but its copy has"
+			}
+			reason += " " + who + " not passed the control plane's check (the pieces asked for were not sent, or were wrong)."
 		}
 		reason += " Upload the file again, or ask the operator."
 		// As in publishReady, the episode's status follows its torrent's in the same transaction.

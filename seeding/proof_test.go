@@ -207,3 +207,28 @@ func TestProofsDecideWhatCounts(t *testing.T) {
 		t.Fatal("honest is not suspect after failing a proof")
 	}
 }
+
+// An episode that times out with only unproven claims says so to its creator.
+func TestTimedOutEpisodeTellsOfFailedProofs(t *testing.T) {
+	t.Parallel()
+	f := newFleetFixture(t)
+	f.fleet.Replicas, f.fleet.PublishTimeout = 1, time.Minute
+	ctx := context.Background()
+	data := randomBytes(52, 100_000)
+	tor, _, _ := proofTorrent(t, data, 16<<10)
+	fake := f.nodeAt("fake", fakeSeeder(t, tor.InfoHash))
+	rec := f.realTorrent(tor, data, 16<<10)
+	f.claim(fake, rec)
+	if res, err := (&Prover{Fleet: f.fleet}).ProveDue(ctx); err != nil || res.Failed != 1 {
+		t.Fatalf("ProveDue = %+v, %v; want the fake node's proof failed", res, err)
+	}
+	if _, err := f.db.Exec(ctx, `UPDATE torrents SET created_at = now() - interval '2 minutes' WHERE id = $1`, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	torrent, episode, reason := f.status(rec)
+	if torrent != StatusFailed || episode != "failed" || !strings.Contains(reason, "0 of the 1 seedbox nodes needed") ||
+		!strings.Contains(reason, "1 node said it seeds it, but its copy has not passed the control plane's check") {
+		t.Fatalf("timed out with a fake node's claim: torrent %s, episode %s, reason %q", torrent, episode, reason)
+	}
+}
