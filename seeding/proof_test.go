@@ -185,9 +185,13 @@ func TestProofsDecideWhatCounts(t *testing.T) {
 		t.Fatalf("SeedingNodes = %d once the liar is trusted, want 2", n)
 	}
 
-	// Honest goes bad: its next proof fails, and its proven replica stops counting at once.
-	if _, err := f.fleet.Register(ctx, NodeInfo{Name: "honest", ListenAddr: zeros, PublicAddr: zeros, CapacityBytes: 1 << 30}, f.secret(honest)); err != nil {
+	// Honest goes bad behind the same address (as if its host were replaced by the liar's): its
+	// next proof fails, and its proven replicas stop counting at once.
+	if _, err := f.db.Exec(ctx, `UPDATE nodes SET public_addr = $2 WHERE id = $1`, honest, zeros); err != nil {
 		t.Fatal(err)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 2 {
+		t.Fatalf("SeedingNodes = %d before honest's next proof, want 2", n)
 	}
 	if _, err := f.db.Exec(ctx, `UPDATE assignments SET proof_due = now() WHERE node_id = $1`, honest); err != nil {
 		t.Fatal(err)
@@ -205,6 +209,14 @@ func TestProofsDecideWhatCounts(t *testing.T) {
 	}
 	if v := f.nodeView("honest"); v.SuspectSince == nil {
 		t.Fatal("honest is not suspect after failing a proof")
+	}
+	// A node registering at another address must prove its replicas there: until then they do
+	// not count.
+	if _, err := f.fleet.Register(ctx, NodeInfo{Name: "liar", ListenAddr: zeros, PublicAddr: zeros, CapacityBytes: 1 << 30}, f.secret(liar)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 0 {
+		t.Fatalf("SeedingNodes = %d once the liar moved to another address, want 0 until it is proven there", n)
 	}
 }
 
