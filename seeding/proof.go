@@ -200,7 +200,7 @@ func (p *Prover) prove(ctx context.Context, d dueProof) error {
 
 // record stores a proof's result, publishes what it completed and returns how many torrents
 // that published. The node's row is locked before its assignments, as heartbeats and reconciles
-// lock them. A result for a replica no longer seeding (dropped meanwhile, or the node went down)
+// lock them, and the torrent's between them. A result for a replica no longer seeding (dropped meanwhile, or the node went down)
 // is dropped: a node that let a torrent go when told to did nothing wrong.
 func (p *Prover) record(ctx context.Context, d dueProof, proofErr error) (published int, err error) {
 	log := p.log().With(slog.String("node", d.node), slog.Int64("torrent_id", d.torrentID), slog.String("addr", d.addr))
@@ -213,6 +213,11 @@ func (p *Prover) record(ctx context.Context, d dueProof, proofErr error) (publis
 				return nil
 			}
 			return fmt.Errorf("lock node %d: %w", d.nodeID, err)
+		}
+		// The torrent's row too, so that proofs of its replicas recorded at the same time see each
+		// other: the last of them to complete R publishes it.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM torrents WHERE id = $1 FOR NO KEY UPDATE`, d.torrentID); err != nil {
+			return fmt.Errorf("lock torrent %d: %w", d.torrentID, err)
 		}
 		var live bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM assignments WHERE torrent_id = $1 AND node_id = $2 AND state = 'seeding' FOR NO KEY UPDATE)`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,5 +243,48 @@ func TestTimedOutEpisodeTellsOfFailedProofs(t *testing.T) {
 	if torrent != StatusFailed || episode != "failed" || !strings.Contains(reason, "0 of the 1 seedbox nodes needed") ||
 		!strings.Contains(reason, "1 node said it seeds it, but its copy has not passed the control plane's check") {
 		t.Fatalf("timed out with a fake node's claim: torrent %s, episode %s, reason %q", torrent, episode, reason)
+	}
+}
+
+// Two serve processes proving at once take each due replica once: every replica is proven, none
+// twice, and the torrent is published once.
+func TestProversShareTheWork(t *testing.T) {
+	t.Parallel()
+	f := newFleetFixture(t)
+	f.fleet.Replicas = 3
+	ctx := context.Background()
+	data := randomBytes(53, 200_000)
+	tor, mi, _ := proofTorrent(t, data, 16<<10)
+	good := anacrolixSeeder(t, mi, tor.Name, data, false)
+	var nodes []int64
+	for _, name := range []string{"a", "b", "c"} {
+		nodes = append(nodes, f.nodeAt(name, good))
+	}
+	rec := f.realTorrent(tor, data, 16<<10)
+	for _, n := range nodes {
+		f.claim(n, rec)
+	}
+	results := make([]ProofResult, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = (&Prover{Fleet: &Fleet{DB: f.db, Replicas: 3, Episodes: sqlEpisodes{}}}).ProveDue(ctx)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if passed, published := results[0].Passed+results[1].Passed, results[0].Published+results[1].Published; passed != 3 || published != 1 {
+		t.Fatalf("two provers: %+v; want 3 proofs in all and one publication", results)
+	}
+	if n, _ := SeedingNodes(ctx, f.db, rec.ID); n != 3 {
+		t.Fatalf("SeedingNodes = %d, want 3", n)
+	}
+	if torrent, _, _ := f.status(rec); torrent != StatusPublished {
+		t.Fatalf("torrent %s, want published", torrent)
 	}
 }
