@@ -1,16 +1,21 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
@@ -35,9 +40,13 @@ func TestEpisodeReach(t *testing.T) {
 	}, io.Discard)
 	var nodes []int64
 	secrets := map[int64]string{}
+	// Real seedbox nodes (without a control plane: they seed what they are given) serve the file
+	// at the registered addresses once it is uploaded, so that the control plane's proofs of
+	// their replicas pass; the heartbeats are this test's, to set the counters.
+	servers := []*seeding.Node{servingNode(t), servingNode(t)}
 	for i := range 2 {
-		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: fmt.Sprintf("n%d", i+1), ListenAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i),
-			PublicAddr: fmt.Sprintf("127.0.0.1:%d", 7001+i), CapacityBytes: 1 << 30}, "")
+		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: fmt.Sprintf("n%d", i+1), ListenAddr: servers[i].ListenAddr(),
+			PublicAddr: servers[i].Addr(), CapacityBytes: 1 << 30}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,12 +66,19 @@ func TestEpisodeReach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range servers {
+		hold(t, n, rec, data)
+	}
+	prover := &seeding.Prover{Fleet: fleet, Timeout: 30 * time.Second}
 	seed := func(node int64, uploaded, toNodes int64) {
 		t.Helper()
 		hb := seeding.Heartbeat{Session: "s", Torrents: []seeding.Report{{InfoHash: rec.InfoHashHex(), State: seeding.StateSeeding,
 			Uploaded: uploaded, UploadedToNodes: toNodes}}}
 		if _, err := fleet.Heartbeat(ctx, node, secrets[node], hb); err != nil {
 			t.Fatal(err)
+		}
+		if res, err := prover.ProveDue(ctx); err != nil || res.Failed > 0 {
+			t.Fatalf("proofs after a heartbeat: %+v, %v", res, err)
 		}
 	}
 	pagePath := fmt.Sprintf("/shows/%d/episodes/%d", ep.ShowID, ep.ID)
@@ -183,4 +199,42 @@ func (ts *testServer) publishedSet(rec seeding.Record) bool {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strings.Contains(string(b), string(rec.InfoHash))
+}
+
+// servingNode starts a seedbox node without a control plane, on a loopback port, until the test
+// ends.
+func servingNode(t *testing.T) *seeding.Node {
+	t.Helper()
+	node, err := seeding.NewNode(seeding.NodeConfig{Name: "serving", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	return node
+}
+
+// hold gives node rec's file, data, and waits until it has verified it and seeds it.
+func hold(t *testing.T, node *seeding.Node, rec seeding.Record, data []byte) {
+	t.Helper()
+	mi, err := metainfo.Load(bytes.NewReader(rec.Metainfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ih [20]byte
+	copy(ih[:], rec.InfoHash)
+	dst := node.ContentPath(ih, rec.Name)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Add(mi, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !node.Seeding(ih); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the serving node did not verify the file in 30 s")
+		}
+	}
 }

@@ -25,6 +25,7 @@ type fleetPage struct {
 type fleetNode struct {
 	seeding.NodeView
 	DiskUsedText, CapacityText, UploadedText, HeartbeatAgo string
+	SuspectAgo                                             string // how long it has been suspect
 }
 
 // fleetOrEmpty is the configured fleet, or one over the same database for servers built without
@@ -37,7 +38,7 @@ func (s *Server) fleetOrEmpty() *seeding.Fleet {
 }
 
 // handleFleet is the operator's view of the fleet: nodes, their status and disk, what each
-// holds, and the torrents short of R seeding replicas.
+// holds, which are suspect and why, and the torrents short of R proven seeding replicas.
 func (s *Server) handleFleet() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		o, err := s.fleetOrEmpty().Overview(r.Context())
@@ -50,8 +51,12 @@ func (s *Server) handleFleet() http.HandlerFunc {
 			p.ShortageSince = time.Since(o.Shortage.Since).Round(time.Second).String()
 		}
 		view := func(n seeding.NodeView) fleetNode {
-			return fleetNode{NodeView: n, DiskUsedText: humanBytes(n.DiskUsed), CapacityText: humanBytes(n.CapacityBytes),
+			v := fleetNode{NodeView: n, DiskUsedText: humanBytes(n.DiskUsed), CapacityText: humanBytes(n.CapacityBytes),
 				UploadedText: humanBytes(n.Uploaded), HeartbeatAgo: time.Since(n.LastHeartbeat).Round(time.Second).String()}
+			if n.SuspectSince != nil {
+				v.SuspectAgo = time.Since(*n.SuspectSince).Round(time.Second).String()
+			}
+			return v
 		}
 		for _, n := range o.Nodes {
 			p.Nodes = append(p.Nodes, view(n))

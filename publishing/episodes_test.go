@@ -1,13 +1,16 @@
 package publishing
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha1"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -17,11 +20,22 @@ import (
 
 // processingEpisode adds an episode in processing with its torrent, assigned by the fleet as
 // Publisher.Finish does.
-func processingEpisode(t *testing.T, db *pgxpool.Pool, fleet *seeding.Fleet, slug string) seeding.Record {
+func processingEpisode(t *testing.T, db *pgxpool.Pool, fleet *seeding.Fleet, slug string) (seeding.Record, []byte) {
 	t.Helper()
 	ctx := context.Background()
+	data := bytes.Repeat([]byte(slug), 100_000/len(slug))
+	h, err := seeding.NewHasher(seeding.PieceLength(int64(len(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write(data)
+	hashes := h.Sum()
+	tor, err := seeding.BuildTorrent(hashes, seeding.TorrentOptions{Name: slug + ".mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rec seeding.Record
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var ep int64
 		if err := tx.QueryRow(ctx, `
 			WITH a AS (INSERT INTO accounts (email, name, password_hash, role) VALUES ($1 || '@example.com', 'C', 'x', 'creator') RETURNING id),
@@ -29,10 +43,9 @@ func processingEpisode(t *testing.T, db *pgxpool.Pool, fleet *seeding.Fleet, slu
 			INSERT INTO episodes (show_id, title, status) SELECT id, 'Pilot', 'processing' FROM s RETURNING id`, slug).Scan(&ep); err != nil {
 			return err
 		}
-		ih := sha1.Sum([]byte(slug))
 		var err error
-		rec, err = seeding.CreateTorrent(ctx, tx, seeding.Record{EpisodeID: ep, InfoHash: ih[:], Name: slug + ".mp4", Length: 1 << 20,
-			PieceLength: 16384, SHA256: make([]byte, 32), ContentType: "video/mp4", ContentPath: "/nowhere", Metainfo: []byte("d4:infod}e")})
+		rec, err = seeding.CreateTorrent(ctx, tx, seeding.Record{EpisodeID: ep, InfoHash: tor.InfoHash[:], Name: tor.Name, Length: hashes.Length,
+			PieceLength: hashes.PieceLength, SHA256: hashes.SHA256[:], ContentType: "video/mp4", ContentPath: "/nowhere", Metainfo: tor.Bytes})
 		if err != nil {
 			return err
 		}
@@ -41,7 +54,7 @@ func processingEpisode(t *testing.T, db *pgxpool.Pool, fleet *seeding.Fleet, slu
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	return rec, data
 }
 
 func episodeStatus(t *testing.T, db *pgxpool.Pool, rec seeding.Record) (status, reason string, published bool) {
@@ -61,21 +74,38 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.New(t)
 	fleet := &seeding.Fleet{DB: db, Replicas: 2, PublishTimeout: time.Minute, Episodes: Episodes{}}
+	// Two real seedbox nodes (without a control plane: they seed what they are given) hold the
+	// ready episode, so that the control plane's proofs pass; the heartbeats are this test's.
 	var nodes []seeding.Enrolment
+	var servers []*seeding.Node
 	for _, name := range []string{"n1", "n2"} {
-		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:700" + name[1:], CapacityBytes: 1 << 30}, "")
+		server, err := seeding.NewNode(seeding.NodeConfig{Name: name, DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, e)
+		t.Cleanup(server.Close)
+		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: name, ListenAddr: server.ListenAddr(), PublicAddr: server.Addr(), CapacityBytes: 1 << 30}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, servers = append(nodes, e), append(servers, server)
 	}
-	ready := processingEpisode(t, db, fleet, "ready")
-	stale := processingEpisode(t, db, fleet, "stale")
+	ready, data := processingEpisode(t, db, fleet, "ready")
+	stale, _ := processingEpisode(t, db, fleet, "stale")
+	for _, server := range servers {
+		hold(t, server, ready, data)
+	}
 	seedingReady := seeding.Report{InfoHash: hex.EncodeToString(ready.InfoHash), State: seeding.StateSeeding}
 	for _, n := range nodes {
 		if _, err := fleet.Heartbeat(ctx, n.ID, n.Secret, seeding.Heartbeat{DiskUsed: 1, Torrents: []seeding.Report{seedingReady}}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if status, _, _ := episodeStatus(t, db, ready); status != "processing" {
+		t.Errorf("episode of a torrent two nodes claim to seed, not proven yet: %s, want processing", status)
+	}
+	if res, err := (&seeding.Prover{Fleet: fleet}).ProveDue(ctx); err != nil || res.Passed != 2 || res.Published != 1 {
+		t.Fatalf("ProveDue = %+v, %v; want both proofs passed and the torrent published", res, err)
 	}
 	if status, _, published := episodeStatus(t, db, ready); status != "published" || !published {
 		t.Errorf("episode of a torrent two nodes seed: %s (published_at set: %v), want published", status, published)
@@ -92,5 +122,31 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	}
 	if status, _, _ := episodeStatus(t, db, ready); status != "published" {
 		t.Errorf("the published episode is %s after reconciling, want published", status)
+	}
+}
+
+// hold gives a seedbox node rec's file, data, and waits until it has verified it and seeds it.
+func hold(t *testing.T, node *seeding.Node, rec seeding.Record, data []byte) {
+	t.Helper()
+	mi, err := metainfo.Load(bytes.NewReader(rec.Metainfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ih [20]byte
+	copy(ih[:], rec.InfoHash)
+	dst := node.ContentPath(ih, rec.Name)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Add(mi, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !node.Seeding(ih); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not verify the file in 30 s")
+		}
 	}
 }

@@ -94,6 +94,11 @@ func (f *Fleet) Register(ctx context.Context, n NodeInfo, secret string) (Enrolm
 		if e.Secret != "" {
 			newHash = hashSecret(e.Secret)
 		}
+		// Proofs were made at the old address: at a new one, every replica is proven again.
+		if _, err := tx.Exec(ctx, `UPDATE assignments a SET proven_at = NULL, proof_due = NULL FROM nodes n
+			WHERE n.id = $1 AND a.node_id = n.id AND n.public_addr <> $2`, e.ID, n.PublicAddr); err != nil {
+			return fmt.Errorf("void proofs made at the old address: %w", err)
+		}
 		_, err = tx.Exec(ctx, `
 			UPDATE nodes SET listen_addr = $2, public_addr = $3, capacity_bytes = $4, last_heartbeat = now(),
 				secret_hash = coalesce($5, secret_hash), readmitted = false,

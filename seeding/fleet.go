@@ -155,7 +155,7 @@ type Want struct {
 	InfoHash  string   `json:"infohash"`
 	Metainfo  []byte   `json:"metainfo,omitempty"` // the .torrent; left out when the node already reports it
 	Published bool     `json:"published"`          // announce to the tracker (it refuses unpublished torrents)
-	Peers     []string `json:"peers"`              // the other nodes holding it, to fetch from directly
+	Peers     []string `json:"peers"`              // the other nodes holding it (not suspect ones), to fetch from directly
 }
 
 // Orders is the answer to a heartbeat: the node's status and every torrent it should hold.
@@ -247,6 +247,8 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE u.state END,
+				proven_at = CASE WHEN u.state = 'seeding' THEN a.proven_at END, -- a replica not seeding must be proven again
+				proof_due = CASE WHEN u.state = 'seeding' THEN a.proof_due END,
 				uploaded = u.uploaded, peers = u.peers, seeders = u.seeders, leechers = u.leechers, error = u.error,
 				updated_at = now()
 			FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
@@ -303,7 +305,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 				t.status = 'published',
 				ARRAY(SELECT n.public_addr FROM assignments o JOIN nodes n ON n.id = o.node_id
 					WHERE o.torrent_id = t.id AND o.node_id <> $1 AND o.state <> 'dropping'
-					AND n.status IN ('up', 'draining') ORDER BY n.id)
+					AND n.status IN ('up', 'draining') AND `+trustedNode+` ORDER BY n.id)
 			FROM assignments a JOIN torrents t ON t.id = a.torrent_id
 			WHERE a.node_id = $1 AND a.state <> 'dropping' AND t.status IN ('processing', 'published')
 			ORDER BY t.id`, nodeID, hashes)
@@ -352,7 +354,7 @@ func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, 
 			WHERE a.state <> 'dropping' AND a.torrent_id <> $1 GROUP BY a.node_id
 		), pick AS (
 			SELECT n.id FROM nodes n LEFT JOIN used u ON u.node_id = n.id
-			WHERE n.status = 'up' AND n.last_heartbeat > now() - $4::bigint * interval '1 millisecond'
+			WHERE n.status = 'up' AND `+trustedNode+` AND n.last_heartbeat > now() - $4::bigint * interval '1 millisecond'
 			  AND n.capacity_bytes - coalesce(u.bytes, 0) >= $2
 			  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.torrent_id = $1 AND a.node_id = n.id AND a.state <> 'dropping')
 			ORDER BY n.capacity_bytes - coalesce(u.bytes, 0) DESC, n.id
@@ -367,15 +369,13 @@ func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, 
 	return tag.RowsAffected(), nil
 }
 
-// publishReady publishes every torrent in processing that R up nodes report seeding, and tells
+// publishReady publishes every torrent in processing with R counted (proven) replicas, and tells
 // Episodes of them in the same transaction.
 func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
 	rows, _ := tx.Query(ctx, `
 		WITH ready AS (
 			SELECT t.id FROM torrents t
-			WHERE t.status = 'processing' AND (
-				SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up') >= $1
+			WHERE t.status = 'processing' AND `+countedReplicas+` >= $1
 			FOR NO KEY UPDATE OF t SKIP LOCKED
 		)
 		UPDATE torrents t SET status = 'published', published_at = now() FROM ready WHERE t.id = ready.id
@@ -436,15 +436,15 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				[]any{f.downAfter().Milliseconds()}},
 			{"drop unpublished torrents", `UPDATE assignments SET state = 'dropping', updated_at = now()
 				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
-			{"drain nodes", `UPDATE assignments a SET state = 'dropping', updated_at = now()
-				WHERE a.state <> 'dropping' AND a.node_id IN (SELECT id FROM nodes WHERE status = 'draining')
-				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
-				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
+			{"drain nodes", `UPDATE assignments d SET state = 'dropping', updated_at = now()
+				WHERE d.state <> 'dropping' AND d.node_id IN (SELECT id FROM nodes WHERE status = 'draining')
+				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				     WHERE a.torrent_id = d.torrent_id AND ` + countedReplica + ` AND n.status = 'up') >= $1`,
 				[]any{f.replicas()}},
-			{"drop surplus replicas", `UPDATE assignments a SET state = 'dropping', updated_at = now()
-				WHERE a.state IN ('assigned', 'fetching')
-				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
-				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
+			{"drop surplus replicas", `UPDATE assignments d SET state = 'dropping', updated_at = now()
+				WHERE d.state IN ('assigned', 'fetching')
+				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				     WHERE a.torrent_id = d.torrent_id AND ` + countedReplica + ` AND n.status = 'up') >= $1`,
 				[]any{f.replicas()}},
 			{"remove drained nodes", `UPDATE nodes SET status = 'removed' WHERE status = 'draining'
 				AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.node_id = nodes.id)`, nil},
@@ -457,7 +457,7 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 		type short struct{ id, length, missing int64 }
 		rows, _ := tx.Query(ctx, `
 			SELECT t.id, t.length, $1 - (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up')
+				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up' AND `+trustedNode+`)
 			FROM torrents t WHERE t.status IN ('processing', 'published') ORDER BY t.id`, f.replicas())
 		var s short
 		var under []short
@@ -501,20 +501,21 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 // creator reads on the episode page.
 func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 	type stale struct {
-		id, episodeID, seeding, held int64
-		nodeErr                      string
+		id, episodeID, seeding, held, unproven int64
+		nodeErr                                string
 	}
 	rows, _ := tx.Query(ctx, `
 		SELECT t.id, t.episode_id,
-			(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-			 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND n.status = 'up'),
+			`+countedReplicas+`,
 			(SELECT count(*) FROM assignments a WHERE a.torrent_id = t.id AND a.state <> 'dropping'),
+			(SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+			 WHERE a.torrent_id = t.id AND a.state = 'seeding' AND NOT `+countedReplica+`),
 			coalesce((SELECT a.error FROM assignments a WHERE a.torrent_id = t.id AND a.error <> '' LIMIT 1), '')
 		FROM torrents t WHERE t.status = 'processing' AND t.created_at < now() - $1::bigint * interval '1 millisecond'
 		FOR NO KEY UPDATE OF t SKIP LOCKED`, f.publishTimeout().Milliseconds())
 	var s stale
 	var all []stale
-	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.nodeErr}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.episodeID, &s.seeding, &s.held, &s.unproven, &s.nodeErr}, func() error {
 		all = append(all, s)
 		return nil
 	}); err != nil {
@@ -529,6 +530,13 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 		}
 		if s.nodeErr != "" {
 			reason += " A node reported: " + s.nodeErr
+		}
+		if s.unproven > 0 {
+			who := fmt.Sprintf("%d nodes said they seed it, but their copies have", s.unproven)
+			if s.unproven == 1 {
+				who = "1 node said it seeds it, but its copy has"
+			}
+			reason += " " + who + " not passed the control plane's check (the pieces asked for were not sent, or were wrong)."
 		}
 		reason += " Upload the file again, or ask the operator."
 		// As in publishReady, the episode's status follows its torrent's in the same transaction.
@@ -594,7 +602,11 @@ type NodeView struct {
 	Readmitted    bool      `db:"readmitted"` // its next enrolment is let in without its old secret
 	Torrents      int64     `db:"torrents"`
 	Seeding       int64     `db:"seeding"`
+	Proven        int64     `db:"proven"` // seeding replicas the control plane proved (see proof.go)
 	Uploaded      int64     `db:"uploaded"`
+	// SuspectSince is when the node failed a proof, for SuspectReason; nil while it is trusted.
+	SuspectSince  *time.Time `db:"suspect_at"`
+	SuspectReason string     `db:"suspect_reason"`
 }
 
 // UnderReplicated is a live torrent with fewer than R counted replicas (see countedReplica).
@@ -627,6 +639,8 @@ func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
 			n.secret_hash IS NULL AND NOT n.readmitted AS revoked, n.readmitted,
 			count(a.torrent_id) FILTER (WHERE a.state <> 'dropping') AS torrents,
 			count(a.torrent_id) FILTER (WHERE a.state = 'seeding') AS seeding,
+			count(a.torrent_id) FILTER (WHERE a.state = 'seeding' AND a.proven_at IS NOT NULL) AS proven,
+			n.suspect_at, n.suspect_reason,
 			coalesce(sum(a.uploaded), 0)::bigint AS uploaded
 		FROM nodes n LEFT JOIN assignments a ON a.node_id = n.id
 		GROUP BY n.id ORDER BY n.name`)
@@ -667,6 +681,7 @@ func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
 // of R counted replicas, and the capacity shortage.
 type Health struct {
 	Nodes           map[string]int64
+	Suspect         int64 // nodes not removed that failed a proof and are not trusted again yet
 	UnderReplicated int64
 	Shortage        Shortage
 }
@@ -680,6 +695,9 @@ func (f *Fleet) Health(ctx context.Context) (Health, error) {
 	var n int64
 	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { h.Nodes[status] = n; return nil }); err != nil {
 		return h, fmt.Errorf("count nodes: %w", err)
+	}
+	if err := f.DB.QueryRow(ctx, `SELECT count(*) FROM nodes n WHERE status <> 'removed' AND NOT `+trustedNode).Scan(&h.Suspect); err != nil {
+		return h, fmt.Errorf("count suspect nodes: %w", err)
 	}
 	err := f.DB.QueryRow(ctx, `
 		SELECT count(*) FROM torrents t WHERE t.status = 'published' AND `+countedReplicas+` < $1`, f.replicas()).Scan(&h.UnderReplicated)

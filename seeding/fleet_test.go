@@ -126,13 +126,37 @@ func (f *fleetFixture) holders(torrentID int64, state string) []string {
 	return names
 }
 
+// heartbeat sends a node's heartbeat; then each replica it reports seeding passes its proof, as
+// one of a node that holds the data would. These tests are about placement, publishing and
+// draining, with nodes that hold nothing; proofs over the network, and what a failed one does,
+// are tested in peerwire_test.go and proof_test.go. The orders are the heartbeat's.
 func (f *fleetFixture) heartbeat(node int64, reports ...Report) Orders {
 	f.t.Helper()
 	o, err := f.fleet.Heartbeat(context.Background(), node, f.secret(node), Heartbeat{DiskUsed: 1, Torrents: reports})
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	for _, r := range reports {
+		if r.State == StateSeeding {
+			f.passProof(node, r.InfoHash)
+		}
+	}
 	return o
+}
+
+// passProof records a passed proof of a node's replica of the torrent with the given infohash
+// (hex), as the Prover does after fetching and checking its pieces.
+func (f *fleetFixture) passProof(node int64, infoHash string) {
+	f.t.Helper()
+	ctx := context.Background()
+	ih, _ := hex.DecodeString(infoHash)
+	d := dueProof{nodeID: node, infoHash: ih}
+	if err := f.db.QueryRow(ctx, `SELECT id FROM torrents WHERE infohash = $1`, ih).Scan(&d.torrentID); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := (&Prover{Fleet: f.fleet}).record(ctx, d, nil); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fleetFixture) reconcile() ReconcileResult {

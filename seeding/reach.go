@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// SeedingNodes counts the up nodes that report seeding a torrent: the replicas fans can fetch it
-// from now, and what publishing waits for until there are R of them.
+// SeedingNodes counts a torrent's counted replicas (see countedReplica): nodes proven to seed it,
+// which fans can fetch it from now, and what publishing waits for until there are R of them.
 func SeedingNodes(ctx context.Context, db DBTX, torrentID int64) (int, error) {
 	var n int
 	err := db.QueryRow(ctx, `
 		SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-		WHERE a.torrent_id = $1 AND a.state = 'seeding' AND n.status = 'up'`, torrentID).Scan(&n)
+		WHERE a.torrent_id = $1 AND `+countedReplica, torrentID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count nodes seeding torrent %d: %w", torrentID, err)
 	}

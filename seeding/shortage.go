@@ -32,7 +32,7 @@ func (f *Fleet) recordShortage(ctx context.Context, tx pgx.Tx) (s Shortage, bega
 	err = tx.QueryRow(ctx, `
 		WITH short AS (
 			SELECT t.id, t.length, $1 - (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up') AS missing
+				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up' AND `+trustedNode+`) AS missing
 			FROM torrents t WHERE t.status IN ('processing', 'published')
 		), cur AS (
 			SELECT coalesce(array_agg(id ORDER BY id), '{}') AS torrents, coalesce(sum(missing), 0)::bigint AS replicas,

@@ -20,7 +20,7 @@ type opsCollector struct {
 	tracker *seeding.Tracker
 	log     *slog.Logger
 
-	events, nodes, underReplicated, shortTorrents, shortBytes, swarms, peers *prometheus.Desc
+	events, nodes, suspect, underReplicated, shortTorrents, shortBytes, swarms, peers *prometheus.Desc
 }
 
 func newOpsCollector(db *pgxpool.Pool, fleet *seeding.Fleet, tracker *seeding.Tracker, log *slog.Logger) *opsCollector {
@@ -29,7 +29,8 @@ func newOpsCollector(db *pgxpool.Pool, fleet *seeding.Fleet, tracker *seeding.Tr
 			"Stripe events received and not applied yet, by state: pending (for a batch), waiting (for another event), alone (in a job of its own, retrying or given up).",
 			[]string{"state"}, nil),
 		nodes:           prometheus.NewDesc("fanseed_seedbox_nodes", "Seedbox nodes by status.", []string{"status"}, nil),
-		underReplicated: prometheus.NewDesc("fanseed_torrents_under_replicated", "Published torrents with fewer counted replicas (seeding on an up or draining node) than REPLICAS.", nil, nil),
+		suspect:         prometheus.NewDesc("fanseed_seedbox_nodes_suspect", "Seedbox nodes that failed a proof (did not send pieces of a torrent they report seeding, or sent wrong ones) and are not trusted again yet.", nil, nil),
+		underReplicated: prometheus.NewDesc("fanseed_torrents_under_replicated", "Published torrents with fewer counted replicas (proven, seeding on an up or draining node that is not suspect) than REPLICAS.", nil, nil),
 		shortTorrents:   prometheus.NewDesc("fanseed_fleet_shortage_torrents", "Live torrents that need a replica no up node has room for, at the last reconcile.", nil, nil),
 		shortBytes:      prometheus.NewDesc("fanseed_fleet_shortage_bytes", "Bytes of the replicas that no up node has room for, at the last reconcile.", nil, nil),
 		swarms:          prometheus.NewDesc("fanseed_tracker_swarms", "Swarms this process's tracker knows.", nil, nil),
@@ -38,7 +39,7 @@ func newOpsCollector(db *pgxpool.Pool, fleet *seeding.Fleet, tracker *seeding.Tr
 }
 
 func (c *opsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.nodes, c.underReplicated, c.shortTorrents, c.shortBytes, c.swarms, c.peers} {
+	for _, d := range []*prometheus.Desc{c.events, c.nodes, c.suspect, c.underReplicated, c.shortTorrents, c.shortBytes, c.swarms, c.peers} {
 		ch <- d
 	}
 }
@@ -59,6 +60,7 @@ func (c *opsCollector) Collect(ch chan<- prometheus.Metric) {
 		for status, n := range h.Nodes {
 			ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(n), status)
 		}
+		ch <- prometheus.MustNewConstMetric(c.suspect, prometheus.GaugeValue, float64(h.Suspect))
 		ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(h.UnderReplicated))
 		ch <- prometheus.MustNewConstMetric(c.shortTorrents, prometheus.GaugeValue, float64(len(h.Shortage.Torrents)))
 		ch <- prometheus.MustNewConstMetric(c.shortBytes, prometheus.GaugeValue, float64(h.Shortage.Bytes))

@@ -29,6 +29,8 @@ var fleetEnvVars = []envVar{
 	{"NODE_DOWN_AFTER", "30s", "serve: a seedbox node silent for this long is down and its torrents go to other nodes."},
 	{"RECONCILE_EVERY", "5s", "serve: how often replicas are checked, nodes marked down and torrents published or failed."},
 	{"PUBLISH_TIMEOUT", "30m", "serve: an episode not seeded by REPLICAS nodes by then fails, with the reason shown to its creator."},
+	{"PROOF_INTERVAL", "1h", "serve: the mean time between proofs of one replica (fetching random pieces from the node and checking their hashes), each from half to one and a half times it; failed proofs and suspect nodes are retried after it or a minute, whichever is shorter."},
+	{"PROOF_TIMEOUT", "30s", "serve: how long a node has to send the pieces of one proof before it fails it and is suspect."},
 	{"CONTROL_URL", "", "seedbox: the control plane's URL (http or https). Required."},
 	{"NODE_NAME", "the host name", "seedbox: this node's name in the fleet."},
 	{"NODE_DATA_DIR", "./var/seedbox", "seedbox: where the node keeps its torrents."},
@@ -45,6 +47,8 @@ type fleetConfig struct {
 	DownAfter      time.Duration
 	ReconcileEvery time.Duration
 	PublishTimeout time.Duration
+	ProofInterval  time.Duration
+	ProofTimeout   time.Duration
 }
 
 // minTokenLen keeps the node token out of guessing range.
@@ -78,17 +82,24 @@ func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) 
 	c.DownAfter = positiveDuration(getenv, "NODE_DOWN_AFTER", "30s", &errs)
 	c.ReconcileEvery = positiveDuration(getenv, "RECONCILE_EVERY", "5s", &errs)
 	c.PublishTimeout = positiveDuration(getenv, "PUBLISH_TIMEOUT", "30m", &errs)
+	c.ProofInterval = positiveDuration(getenv, "PROOF_INTERVAL", "1h", &errs)
+	c.ProofTimeout = positiveDuration(getenv, "PROOF_TIMEOUT", "30s", &errs)
 	return c, errors.Join(errs...)
 }
 
 // startFleet wires the fleet into the control plane: new torrents get their replicas in the
-// transaction that creates them, and the fleet is reconciled in the background.
+// transaction that creates them, and the fleet is reconciled and its replicas proven in the
+// background.
 func startFleet(ctx context.Context, cfg config, fc fleetConfig, pool *pgxpool.Pool, published *seeding.Published,
 	publisher *publishing.Publisher, logger *slog.Logger) *seeding.Fleet {
 	fleet := &seeding.Fleet{DB: pool, Replicas: cfg.Replicas, DownAfter: fc.DownAfter, PublishTimeout: fc.PublishTimeout,
 		Published: published, Episodes: publishing.Episodes{}, Log: logger}
 	publisher.Assigned = fleet.Assign
 	go fleet.Run(ctx, fc.ReconcileEvery)
+	// Replicas a node reports seeding count once proven; the prover looks for due ones every
+	// second (or every reconcile, if more often), so a proof follows a node's report closely.
+	prover := &seeding.Prover{Fleet: fleet, Interval: fc.ProofInterval, Timeout: fc.ProofTimeout, Log: logger}
+	go prover.Run(ctx, min(fc.ReconcileEvery, time.Second))
 	if fc.NodeToken == "" {
 		logger.Warn("NODE_TOKEN is unset: seedbox nodes cannot register, so no episode can be published")
 	}
