@@ -56,6 +56,10 @@ type Fleet struct {
 	PublishTimeout time.Duration // a torrent not published by then fails; DefaultPublishTimeout when zero
 	Published      *Published    // this process's tracker set, invalidated after publishing; may be nil
 	Episodes       Episodes      // told of torrents published or failed; nil for a fleet that only reads or drains
+	Demand         Demand        // replicas beyond R for busy torrents (see demand.go); none when Demand.Max <= R
+	// RebalanceBytesPerMinute bounds the bytes of the replicas the rebalancer starts moving in a
+	// minute; DefaultRebalanceBytesPerMinute when zero, no rebalancing when negative.
+	RebalanceBytesPerMinute int64
 	Log            *slog.Logger
 }
 
@@ -95,6 +99,7 @@ type NodeInfo struct {
 	ListenAddr    string `json:"listen_addr"`    // host:port of its BitTorrent listener
 	PublicAddr    string `json:"public_addr"`    // host:port peers dial
 	CapacityBytes int64  `json:"capacity_bytes"` // how much content it may hold
+	Zone          string `json:"zone,omitempty"` // NODE_ZONE: no two replicas of a torrent go to one zone while others have room
 }
 
 var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -110,6 +115,9 @@ func (n NodeInfo) validate() error {
 	}
 	if n.CapacityBytes <= 0 {
 		return invalidf("capacity must be a positive number of bytes")
+	}
+	if n.Zone != "" && !nodeNameRE.MatchString(n.Zone) {
+		return invalidf("zone %q must be 1 to 63 letters, digits, dots, dashes or underscores", n.Zone)
 	}
 	return nil
 }
@@ -163,15 +171,18 @@ type Want struct {
 type Orders struct {
 	Status   string `json:"status"`
 	Torrents []Want `json:"torrents"`
+	// Verify asks the node to hash the data of every torrent it holds again before it reports
+	// them seeding: it was marked down, and its copies count again only once verified.
+	Verify bool `json:"verify,omitempty"`
 }
 
 // Heartbeat records a node's reports and returns what it should hold. The caller must hold the
 // node's secret (ErrSecretRefused otherwise); a removed node is told so and nothing is recorded.
-// A node that was down comes back up. Its torrents were given to other nodes meanwhile, but a
-// complete, verified replica it still seeds is worth more than one being fetched: the fleet
-// takes it back (and Reconcile drops the surplus replica still fetching) rather than telling the
-// node to delete it. Data a restarted node finds on disk (OnDisk) is taken back the same way, to
-// be verified again.
+// A node that was down comes back up with the assignments it kept while down: it is told to
+// verify their data again (Orders.Verify), and they count again once it reports them seeding.
+// Other nodes took its torrents meanwhile; the copies beyond each torrent's target are dropped
+// only once every torrent has its replicas (see dropSurplus). Data a node seeds or finds on disk
+// (OnDisk) that it is not assigned is taken back the same way, to be verified again.
 func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb Heartbeat) (Orders, error) {
 	hashes := make([][]byte, 0, len(hb.Torrents))
 	var states, errs []string
@@ -239,6 +250,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 			orders.Status = NodeRemoved
 			return nil
 		}
+		returning := status == NodeDown
 		if err := tx.QueryRow(ctx, `
 			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id),
 				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
@@ -247,6 +259,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE u.state END,
+				reverify = a.reverify AND u.state <> 'seeding',
 				uploaded = u.uploaded, peers = u.peers, seeders = u.seeders, leechers = u.leechers, error = u.error,
 				updated_at = now()
 			FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
@@ -255,6 +268,12 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 			WHERE a.node_id = $1 AND a.torrent_id = t.id`,
 			nodeID, hashes, states, uploaded, peers, seeders, leechers, errs); err != nil {
 			return fmt.Errorf("record reports: %w", err)
+		}
+		if returning && orders.Status == NodeUp {
+			if err := keepReturningCopies(ctx, tx, nodeID); err != nil {
+				return err
+			}
+			orders.Verify = true
 		}
 		// Bytes served grow by what each counter grew since the last report in the same session
 		// (a counter that went down restarted: the torrent was added again).
@@ -343,30 +362,6 @@ func (f *Fleet) Assign(ctx context.Context, tx pgx.Tx, t Record) error {
 	return err
 }
 
-// assign adds up to n replicas of a torrent on up nodes that do not hold it yet and have room for
-// it, the emptiest first. The caller holds the node locks.
-func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, n int) (int64, error) {
-	tag, err := tx.Exec(ctx, `
-		WITH used AS (
-			SELECT a.node_id, sum(t.length) AS bytes FROM assignments a JOIN torrents t ON t.id = a.torrent_id
-			WHERE a.state <> 'dropping' AND a.torrent_id <> $1 GROUP BY a.node_id
-		), pick AS (
-			SELECT n.id FROM nodes n LEFT JOIN used u ON u.node_id = n.id
-			WHERE n.status = 'up' AND n.last_heartbeat > now() - $4::bigint * interval '1 millisecond'
-			  AND n.capacity_bytes - coalesce(u.bytes, 0) >= $2
-			  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.torrent_id = $1 AND a.node_id = n.id AND a.state <> 'dropping')
-			ORDER BY n.capacity_bytes - coalesce(u.bytes, 0) DESC, n.id
-			LIMIT $3
-		)
-		INSERT INTO assignments (torrent_id, node_id) SELECT $1, id FROM pick
-		ON CONFLICT (torrent_id, node_id) DO UPDATE SET state = 'assigned', error = '', updated_at = now()`,
-		torrentID, length, n, f.downAfter().Milliseconds())
-	if err != nil {
-		return 0, fmt.Errorf("assign torrent %d: %w", torrentID, err)
-	}
-	return tag.RowsAffected(), nil
-}
-
 // publishReady publishes every torrent in processing that R up nodes report seeding, and tells
 // Episodes of them in the same transaction.
 func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
@@ -397,15 +392,18 @@ type ReconcileResult struct {
 	Skipped   bool // another process holds the fleet lock
 	Down      int  // nodes marked down
 	Assigned  int  // replicas added
+	Dropped   int  // surplus counted replicas dropped (see dropSurplus)
 	Published int  // torrents published
 	Failed    int  // torrents failed
 	// Shortage is what could not be placed for want of room after this reconcile.
 	Shortage Shortage
 }
 
-// Reconcile brings the fleet to where it should be: marks silent nodes down and forgets their
-// replicas, drops deleted and failed torrents, drains draining nodes, tops every live torrent up
-// to R replicas, publishes what R nodes seed and fails what could not be published in time. One
+// Reconcile brings the fleet to where it should be: marks silent nodes down (their replicas
+// stop counting), drops deleted and failed torrents, drains draining nodes, follows demand, tops
+// every live torrent up to its target by the placement rule (placement.go), drops surplus
+// replicas once every torrent has its own, publishes what R nodes seed and fails what could not
+// be published in time. One
 // process at a time does it (an advisory lock); the others skip.
 func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
@@ -431,8 +429,11 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 			what, sql string
 			args      []any
 		}{
-			{"forget replicas on silent nodes", `DELETE FROM assignments WHERE node_id IN (
-				SELECT id FROM nodes WHERE status IN ('down', 'removed') OR last_heartbeat < now() - $1::bigint * interval '1 millisecond')`,
+			// A down node keeps its replicas (they stop counting while it is down, and it verifies
+			// them again when it returns); a silent draining node's, which were leaving, are let go.
+			{"forget replicas of removed nodes", `DELETE FROM assignments WHERE node_id IN (
+				SELECT id FROM nodes WHERE status = 'removed'
+				OR (status = 'draining' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'))`,
 				[]any{f.downAfter().Milliseconds()}},
 			{"drop unpublished torrents", `UPDATE assignments SET state = 'dropping', updated_at = now()
 				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
@@ -441,40 +442,32 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
 				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
 				[]any{f.replicas()}},
-			{"drop surplus replicas", `UPDATE assignments a SET state = 'dropping', updated_at = now()
-				WHERE a.state IN ('assigned', 'fetching')
-				AND (SELECT count(*) FROM assignments b JOIN nodes n ON n.id = b.node_id
-				     WHERE b.torrent_id = a.torrent_id AND b.state = 'seeding' AND n.status = 'up') >= $1`,
+			// A fetch is not needed once its torrent has its target of counted replicas, but a
+			// returning node's kept copy and the new copy of a move are.
+			{"drop surplus fetches", `UPDATE assignments x SET state = 'dropping', updated_at = now()
+				WHERE x.state IN ('assigned', 'fetching') AND NOT x.reverify
+				AND NOT EXISTS (SELECT 1 FROM replica_moves m WHERE m.torrent_id = x.torrent_id AND m.to_node = x.node_id
+				     AND m.finished_at IS NULL)
+				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
+				     WHERE a.torrent_id = x.torrent_id AND n.status = 'up' AND `+countedReplica+`)
+				    >= $1 + (SELECT t.extra_replicas FROM torrents t WHERE t.id = x.torrent_id)`,
 				[]any{f.replicas()}},
 			{"remove drained nodes", `UPDATE nodes SET status = 'removed' WHERE status = 'draining'
 				AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.node_id = nodes.id)`, nil},
+		}
+		if err := f.followDemand(ctx, tx); err != nil {
+			return err
 		}
 		for _, s := range steps {
 			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
 				return fmt.Errorf("%s: %w", s.what, err)
 			}
 		}
-		type short struct{ id, length, missing int64 }
-		rows, _ := tx.Query(ctx, `
-			SELECT t.id, t.length, $1 - (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up')
-			FROM torrents t WHERE t.status IN ('processing', 'published') ORDER BY t.id`, f.replicas())
-		var s short
-		var under []short
-		if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.length, &s.missing}, func() error {
-			if s.missing > 0 {
-				under = append(under, s)
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("find under-replicated torrents: %w", err)
+		if res.Assigned, err = f.placeShort(ctx, tx); err != nil {
+			return err
 		}
-		for _, u := range under {
-			n, err := f.assign(ctx, tx, u.id, u.length, int(u.missing))
-			if err != nil {
-				return err
-			}
-			res.Assigned += int(n)
+		if res.Dropped, err = f.dropSurplus(ctx, tx); err != nil {
+			return err
 		}
 		if res.Published, err = f.publishReady(ctx, tx); err != nil {
 			return err
@@ -548,8 +541,9 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 func (f *Fleet) Run(ctx context.Context, every time.Duration) {
 	periodic.Loop{Name: "reconcile fleet", Every: every, Log: f.Log}.Run(ctx, func(ctx context.Context) error {
 		res, err := f.Reconcile(ctx)
-		if err == nil && res.Down+res.Assigned+res.Published+res.Failed > 0 {
+		if err == nil && res.Down+res.Assigned+res.Dropped+res.Published+res.Failed > 0 {
 			f.Log.Info("fleet reconciled", slog.Int("nodes_down", res.Down), slog.Int("replicas_assigned", res.Assigned),
+				slog.Int("surplus_dropped", res.Dropped),
 				slog.Int("published", res.Published), slog.Int("failed", res.Failed))
 		}
 		return err
