@@ -60,7 +60,7 @@ type Fleet struct {
 	// RebalanceBytesPerMinute bounds the bytes of the replicas the rebalancer starts moving in a
 	// minute; DefaultRebalanceBytesPerMinute when zero, no rebalancing when negative.
 	RebalanceBytesPerMinute int64
-	Log            *slog.Logger
+	Log                     *slog.Logger
 }
 
 // Episodes hears, in the transaction that publishes or fails torrents, which episodes those
@@ -449,7 +449,7 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				AND NOT EXISTS (SELECT 1 FROM replica_moves m WHERE m.torrent_id = x.torrent_id AND m.to_node = x.node_id
 				     AND m.finished_at IS NULL)
 				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				     WHERE a.torrent_id = x.torrent_id AND n.status = 'up' AND `+countedReplica+`)
+				     WHERE a.torrent_id = x.torrent_id AND n.status = 'up' AND ` + countedReplica + `)
 				    >= $1 + (SELECT t.extra_replicas FROM torrents t WHERE t.id = x.torrent_id)`,
 				[]any{f.replicas()}},
 			{"remove drained nodes", `UPDATE nodes SET status = 'removed' WHERE status = 'draining'

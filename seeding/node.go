@@ -54,7 +54,7 @@ type NodeConfig struct {
 	PublicAddr     string // host:port peers dial; empty means the address listened on
 	CapacityBytes  int64
 	Zone           string // NODE_ZONE: the node's zone (a rack, site or provider); empty for none
-	UploadLimit    int64 // bytes per second the node uploads at most, to every peer together; 0 means no limit
+	UploadLimit    int64  // bytes per second the node uploads at most, to every peer together; 0 means no limit
 	HeartbeatEvery time.Duration
 	HTTPClient     *http.Client // nil means a client with a 30 s timeout
 	// ICEServers are the STUN and TURN servers the node's WebRTC (its answers to browsers'
