@@ -56,11 +56,13 @@ type Fleet struct {
 	PublishTimeout time.Duration // a torrent not published by then fails; DefaultPublishTimeout when zero
 	Published      *Published    // this process's tracker set, invalidated after publishing; may be nil
 	Episodes       Episodes      // told of torrents published or failed; nil for a fleet that only reads or drains
-	Demand         Demand        // replicas beyond R for busy torrents (see demand.go); none when Demand.Max <= R
+	Log            *slog.Logger
+
+	// Demand adds replicas to busy torrents (see demand.go); none when Demand.Max <= R.
+	Demand Demand
 	// RebalanceBytesPerMinute bounds the bytes of the replicas the rebalancer starts moving in a
 	// minute; DefaultRebalanceBytesPerMinute when zero, no rebalancing when negative.
 	RebalanceBytesPerMinute int64
-	Log                     *slog.Logger
 }
 
 // Episodes hears, in the transaction that publishes or fails torrents, which episodes those
