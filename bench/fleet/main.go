@@ -109,11 +109,11 @@ type bench struct {
 // simNode is a seedbox node whose transfers are simulated: it fetches its torrents one after the
 // other at the bench's rate and heartbeats what it holds.
 type simNode struct {
-	name    string
-	id      int64
-	secret  string
-	session string
-	alive   atomic.Bool
+	name     string
+	id       int64
+	secret   string
+	session  string
+	alive    atomic.Bool
 	fetched  atomic.Int64 // bytes fetched in all
 	verified atomic.Int64 // bytes of kept copies hashed again
 
