@@ -271,12 +271,6 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 			nodeID, hashes, states, uploaded, peers, seeders, leechers, errs); err != nil {
 			return fmt.Errorf("record reports: %w", err)
 		}
-		if returning && orders.Status == NodeUp {
-			if err := keepReturningCopies(ctx, tx, nodeID); err != nil {
-				return err
-			}
-			orders.Verify = true
-		}
 		// Bytes served grow by what each counter grew since the last report in the same session
 		// (a counter that went down restarted: the torrent was added again).
 		if _, err := tx.Exec(ctx, `
@@ -308,6 +302,12 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 				nodeID, offerHashes, offerStates); err != nil {
 				return fmt.Errorf("take back replicas: %w", err)
 			}
+		}
+		if returning && orders.Status == NodeUp {
+			if err := keepReturningCopies(ctx, tx, nodeID); err != nil {
+				return err
+			}
+			orders.Verify = true
 		}
 		// A torrent being dropped that the node no longer reports is gone from it.
 		if _, err := tx.Exec(ctx, `

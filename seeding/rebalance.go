@@ -228,8 +228,14 @@ func (s *fleetState) bestMove(up []*placeNode, give map[int64][]movable, budget 
 	return chosenMove{}, false
 }
 
-// RunRebalance rebalances every interval until ctx ends.
+// RunRebalance rebalances every interval until ctx ends. Its runs fall halfway between those of
+// Run with the same interval, so that neither always finds the other holding the fleet lock.
 func (f *Fleet) RunRebalance(ctx context.Context, every time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(every / 2):
+	}
 	periodic.Loop{Name: "rebalance fleet", Every: every, Log: f.Log}.Run(ctx, func(ctx context.Context) error {
 		res, err := f.Rebalance(ctx)
 		if err == nil && res.Started+res.Finished+res.GaveUp > 0 {
