@@ -432,10 +432,12 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 			args      []any
 		}{
 			// A down node keeps its replicas (they stop counting while it is down, and it verifies
-			// them again when it returns); a silent draining node's, which were leaving, are let go.
+			// them again when it returns), but not those it was dropping: back, it drops whatever its
+			// orders leave out. A silent draining node's replicas, which were leaving, are let go.
 			{"forget replicas of removed nodes", `DELETE FROM assignments WHERE node_id IN (
 				SELECT id FROM nodes WHERE status = 'removed'
-				OR (status = 'draining' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'))`,
+				OR (status = 'draining' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'))
+				OR (state = 'dropping' AND node_id IN (SELECT id FROM nodes WHERE status = 'down'))`,
 				[]any{f.downAfter().Milliseconds()}},
 			{"drop unpublished torrents", `UPDATE assignments SET state = 'dropping', updated_at = now()
 				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
