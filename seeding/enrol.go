@@ -55,7 +55,8 @@ func secretMatches(hash []byte, secret string) bool {
 // the secret it was given. A new name is enrolled and gets a secret. A name already enrolled is
 // refused without its node's secret (ErrNameTaken), unless an admin re-admitted it: then the
 // registration takes the name and gets a new secret. A removed node is refused (ErrRemoved) until
-// re-admitted. A draining node stays draining; any other comes back up.
+// re-admitted. A draining node stays draining; any other comes back up, with the replicas it kept
+// while down (see keepReturningCopies).
 func (f *Fleet) Register(ctx context.Context, n NodeInfo, secret string) (Enrolment, error) {
 	if err := n.validate(); err != nil {
 		return Enrolment{}, err
@@ -71,9 +72,9 @@ func (f *Fleet) Register(ctx context.Context, n NodeInfo, secret string) (Enrolm
 		case errors.Is(err, pgx.ErrNoRows):
 			e.Secret = rand.Text()
 			err := tx.QueryRow(ctx, `
-				INSERT INTO nodes (name, listen_addr, public_addr, capacity_bytes, secret_hash) VALUES ($1, $2, $3, $4, $5)
+				INSERT INTO nodes (name, listen_addr, public_addr, capacity_bytes, secret_hash, zone) VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (name) DO NOTHING RETURNING id`,
-				n.Name, n.ListenAddr, n.PublicAddr, n.CapacityBytes, hashSecret(e.Secret)).Scan(&e.ID)
+				n.Name, n.ListenAddr, n.PublicAddr, n.CapacityBytes, hashSecret(e.Secret), n.Zone).Scan(&e.ID)
 			if errors.Is(err, pgx.ErrNoRows) { // another node enrolled the name a moment ago
 				return &reasonError{kind: ErrNameTaken, reason: fmt.Sprintf("node name %q is already enrolled", n.Name)}
 			}
@@ -101,9 +102,14 @@ func (f *Fleet) Register(ctx context.Context, n NodeInfo, secret string) (Enrolm
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE nodes SET listen_addr = $2, public_addr = $3, capacity_bytes = $4, last_heartbeat = now(),
-				secret_hash = coalesce($5, secret_hash), readmitted = false,
+				secret_hash = coalesce($5, secret_hash), readmitted = false, zone = $6,
 				status = CASE WHEN status = 'draining' THEN 'draining' ELSE 'up' END
-			WHERE id = $1`, e.ID, n.ListenAddr, n.PublicAddr, n.CapacityBytes, newHash)
+			WHERE id = $1`, e.ID, n.ListenAddr, n.PublicAddr, n.CapacityBytes, newHash, n.Zone)
+		if err == nil && status == NodeDown {
+			// Back after being marked down (restarted): it verifies its data as it adds its
+			// torrents again, and keeps the copies it was assigned.
+			err = keepReturningCopies(ctx, tx, e.ID)
+		}
 		return err
 	})
 	if err != nil {

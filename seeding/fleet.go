@@ -57,6 +57,12 @@ type Fleet struct {
 	Published      *Published    // this process's tracker set, invalidated after publishing; may be nil
 	Episodes       Episodes      // told of torrents published or failed; nil for a fleet that only reads or drains
 	Log            *slog.Logger
+
+	// Demand adds replicas to busy torrents (see demand.go); none when Demand.Max <= R.
+	Demand Demand
+	// RebalanceBytesPerMinute bounds the bytes of the replicas the rebalancer starts moving in a
+	// minute; DefaultRebalanceBytesPerMinute when zero, no rebalancing when negative.
+	RebalanceBytesPerMinute int64
 }
 
 // Episodes hears, in the transaction that publishes or fails torrents, which episodes those
@@ -95,6 +101,7 @@ type NodeInfo struct {
 	ListenAddr    string `json:"listen_addr"`    // host:port of its BitTorrent listener
 	PublicAddr    string `json:"public_addr"`    // host:port peers dial
 	CapacityBytes int64  `json:"capacity_bytes"` // how much content it may hold
+	Zone          string `json:"zone,omitempty"` // NODE_ZONE: no two replicas of a torrent go to one zone while others have room
 }
 
 var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -110,6 +117,9 @@ func (n NodeInfo) validate() error {
 	}
 	if n.CapacityBytes <= 0 {
 		return invalidf("capacity must be a positive number of bytes")
+	}
+	if n.Zone != "" && !nodeNameRE.MatchString(n.Zone) {
+		return invalidf("zone %q must be 1 to 63 letters, digits, dots, dashes or underscores", n.Zone)
 	}
 	return nil
 }
@@ -163,15 +173,18 @@ type Want struct {
 type Orders struct {
 	Status   string `json:"status"`
 	Torrents []Want `json:"torrents"`
+	// Verify asks the node to hash the data of every torrent it holds again before it reports
+	// them seeding: it was marked down, and its copies count again only once verified.
+	Verify bool `json:"verify,omitempty"`
 }
 
 // Heartbeat records a node's reports and returns what it should hold. The caller must hold the
 // node's secret (ErrSecretRefused otherwise); a removed node is told so and nothing is recorded.
-// A node that was down comes back up. Its torrents were given to other nodes meanwhile, but a
-// complete, verified replica it still seeds is worth more than one being fetched: the fleet
-// takes it back (and Reconcile drops the surplus replica still fetching) rather than telling the
-// node to delete it. Data a restarted node finds on disk (OnDisk) is taken back the same way, to
-// be verified again.
+// A node that was down comes back up with the assignments it kept while down: it is told to
+// verify their data again (Orders.Verify), and they count again once it reports them seeding.
+// Other nodes took its torrents meanwhile; the copies beyond each torrent's target are dropped
+// only once every torrent has its replicas (see dropSurplus). Data a node seeds or finds on disk
+// (OnDisk) that it is not assigned is taken back the same way, to be verified again.
 func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb Heartbeat) (Orders, error) {
 	hashes := make([][]byte, 0, len(hb.Torrents))
 	var states, errs []string
@@ -239,6 +252,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 			orders.Status = NodeRemoved
 			return nil
 		}
+		returning := status == NodeDown
 		if err := tx.QueryRow(ctx, `
 			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id),
 				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
@@ -249,6 +263,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 			UPDATE assignments a SET state = CASE WHEN a.state = 'dropping' THEN 'dropping' ELSE u.state END,
 				proven_at = CASE WHEN u.state = 'seeding' THEN a.proven_at END, -- a replica not seeding must be proven again
 				proof_due = CASE WHEN u.state = 'seeding' THEN a.proof_due END,
+				reverify = a.reverify AND u.state <> 'seeding',
 				uploaded = u.uploaded, peers = u.peers, seeders = u.seeders, leechers = u.leechers, error = u.error,
 				updated_at = now()
 			FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::text[])
@@ -289,6 +304,12 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 				nodeID, offerHashes, offerStates); err != nil {
 				return fmt.Errorf("take back replicas: %w", err)
 			}
+		}
+		if returning && orders.Status == NodeUp {
+			if err := keepReturningCopies(ctx, tx, nodeID); err != nil {
+				return err
+			}
+			orders.Verify = true
 		}
 		// A torrent being dropped that the node no longer reports is gone from it.
 		if _, err := tx.Exec(ctx, `
@@ -345,30 +366,6 @@ func (f *Fleet) Assign(ctx context.Context, tx pgx.Tx, t Record) error {
 	return err
 }
 
-// assign adds up to n replicas of a torrent on up nodes that do not hold it yet and have room for
-// it, the emptiest first. The caller holds the node locks.
-func (f *Fleet) assign(ctx context.Context, tx pgx.Tx, torrentID, length int64, n int) (int64, error) {
-	tag, err := tx.Exec(ctx, `
-		WITH used AS (
-			SELECT a.node_id, sum(t.length) AS bytes FROM assignments a JOIN torrents t ON t.id = a.torrent_id
-			WHERE a.state <> 'dropping' AND a.torrent_id <> $1 GROUP BY a.node_id
-		), pick AS (
-			SELECT n.id FROM nodes n LEFT JOIN used u ON u.node_id = n.id
-			WHERE n.status = 'up' AND `+trustedNode+` AND n.last_heartbeat > now() - $4::bigint * interval '1 millisecond'
-			  AND n.capacity_bytes - coalesce(u.bytes, 0) >= $2
-			  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.torrent_id = $1 AND a.node_id = n.id AND a.state <> 'dropping')
-			ORDER BY n.capacity_bytes - coalesce(u.bytes, 0) DESC, n.id
-			LIMIT $3
-		)
-		INSERT INTO assignments (torrent_id, node_id) SELECT $1, id FROM pick
-		ON CONFLICT (torrent_id, node_id) DO UPDATE SET state = 'assigned', error = '', updated_at = now()`,
-		torrentID, length, n, f.downAfter().Milliseconds())
-	if err != nil {
-		return 0, fmt.Errorf("assign torrent %d: %w", torrentID, err)
-	}
-	return tag.RowsAffected(), nil
-}
-
 // publishReady publishes every torrent in processing with R counted (proven) replicas, and tells
 // Episodes of them in the same transaction.
 func (f *Fleet) publishReady(ctx context.Context, tx pgx.Tx) (int, error) {
@@ -397,15 +394,18 @@ type ReconcileResult struct {
 	Skipped   bool // another process holds the fleet lock
 	Down      int  // nodes marked down
 	Assigned  int  // replicas added
+	Dropped   int  // surplus counted replicas dropped (see dropSurplus)
 	Published int  // torrents published
 	Failed    int  // torrents failed
 	// Shortage is what could not be placed for want of room after this reconcile.
 	Shortage Shortage
 }
 
-// Reconcile brings the fleet to where it should be: marks silent nodes down and forgets their
-// replicas, drops deleted and failed torrents, drains draining nodes, tops every live torrent up
-// to R replicas, publishes what R nodes seed and fails what could not be published in time. One
+// Reconcile brings the fleet to where it should be: marks silent nodes down (their replicas
+// stop counting), drops deleted and failed torrents, drains draining nodes, follows demand, tops
+// every live torrent up to its target by the placement rule (placement.go), drops surplus
+// replicas once every torrent has its own, publishes what R nodes seed and fails what could not
+// be published in time. One
 // process at a time does it (an advisory lock); the others skip.
 func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
@@ -431,8 +431,13 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 			what, sql string
 			args      []any
 		}{
-			{"forget replicas on silent nodes", `DELETE FROM assignments WHERE node_id IN (
-				SELECT id FROM nodes WHERE status IN ('down', 'removed') OR last_heartbeat < now() - $1::bigint * interval '1 millisecond')`,
+			// A down node keeps its replicas (they stop counting while it is down, and it verifies
+			// them again when it returns), but not those it was dropping: back, it drops whatever its
+			// orders leave out. A silent draining node's replicas, which were leaving, are let go.
+			{"forget replicas of removed nodes", `DELETE FROM assignments WHERE node_id IN (
+				SELECT id FROM nodes WHERE status = 'removed'
+				OR (status = 'draining' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'))
+				OR (state = 'dropping' AND node_id IN (SELECT id FROM nodes WHERE status = 'down'))`,
 				[]any{f.downAfter().Milliseconds()}},
 			{"drop unpublished torrents", `UPDATE assignments SET state = 'dropping', updated_at = now()
 				WHERE state <> 'dropping' AND torrent_id IN (SELECT id FROM torrents WHERE status IN ('deleted', 'failed'))`, nil},
@@ -441,40 +446,32 @@ func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
 				     WHERE a.torrent_id = d.torrent_id AND ` + countedReplica + ` AND n.status = 'up') >= $1`,
 				[]any{f.replicas()}},
-			{"drop surplus replicas", `UPDATE assignments d SET state = 'dropping', updated_at = now()
-				WHERE d.state IN ('assigned', 'fetching')
+			// A fetch is not needed once its torrent has its target of counted replicas, but a
+			// returning node's kept copy and the new copy of a move are.
+			{"drop surplus fetches", `UPDATE assignments x SET state = 'dropping', updated_at = now()
+				WHERE x.state IN ('assigned', 'fetching') AND NOT x.reverify
+				AND NOT EXISTS (SELECT 1 FROM replica_moves m WHERE m.torrent_id = x.torrent_id AND m.to_node = x.node_id
+				     AND m.finished_at IS NULL)
 				AND (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				     WHERE a.torrent_id = d.torrent_id AND ` + countedReplica + ` AND n.status = 'up') >= $1`,
+				     WHERE a.torrent_id = x.torrent_id AND n.status = 'up' AND ` + countedReplica + `)
+				    >= $1 + (SELECT t.extra_replicas FROM torrents t WHERE t.id = x.torrent_id)`,
 				[]any{f.replicas()}},
 			{"remove drained nodes", `UPDATE nodes SET status = 'removed' WHERE status = 'draining'
 				AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.node_id = nodes.id)`, nil},
+		}
+		if err := f.followDemand(ctx, tx); err != nil {
+			return err
 		}
 		for _, s := range steps {
 			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
 				return fmt.Errorf("%s: %w", s.what, err)
 			}
 		}
-		type short struct{ id, length, missing int64 }
-		rows, _ := tx.Query(ctx, `
-			SELECT t.id, t.length, $1 - (SELECT count(*) FROM assignments a JOIN nodes n ON n.id = a.node_id
-				WHERE a.torrent_id = t.id AND a.state <> 'dropping' AND n.status = 'up' AND `+trustedNode+`)
-			FROM torrents t WHERE t.status IN ('processing', 'published') ORDER BY t.id`, f.replicas())
-		var s short
-		var under []short
-		if _, err := pgx.ForEachRow(rows, []any{&s.id, &s.length, &s.missing}, func() error {
-			if s.missing > 0 {
-				under = append(under, s)
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("find under-replicated torrents: %w", err)
+		if res.Assigned, err = f.placeShort(ctx, tx); err != nil {
+			return err
 		}
-		for _, u := range under {
-			n, err := f.assign(ctx, tx, u.id, u.length, int(u.missing))
-			if err != nil {
-				return err
-			}
-			res.Assigned += int(n)
+		if res.Dropped, err = f.dropSurplus(ctx, tx); err != nil {
+			return err
 		}
 		if res.Published, err = f.publishReady(ctx, tx); err != nil {
 			return err
@@ -556,8 +553,9 @@ func (f *Fleet) failStale(ctx context.Context, tx pgx.Tx) (int, error) {
 func (f *Fleet) Run(ctx context.Context, every time.Duration) {
 	periodic.Loop{Name: "reconcile fleet", Every: every, Log: f.Log}.Run(ctx, func(ctx context.Context) error {
 		res, err := f.Reconcile(ctx)
-		if err == nil && res.Down+res.Assigned+res.Published+res.Failed > 0 {
+		if err == nil && res.Down+res.Assigned+res.Dropped+res.Published+res.Failed > 0 {
 			f.Log.Info("fleet reconciled", slog.Int("nodes_down", res.Down), slog.Int("replicas_assigned", res.Assigned),
+				slog.Int("surplus_dropped", res.Dropped),
 				slog.Int("published", res.Published), slog.Int("failed", res.Failed))
 		}
 		return err

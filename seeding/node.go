@@ -53,7 +53,8 @@ type NodeConfig struct {
 	ListenAddr     string // host:port of the BitTorrent listener; port 0 picks a free one
 	PublicAddr     string // host:port peers dial; empty means the address listened on
 	CapacityBytes  int64
-	UploadLimit    int64 // bytes per second the node uploads at most, to every peer together; 0 means no limit
+	Zone           string // NODE_ZONE: the node's zone (a rack, site or provider); empty for none
+	UploadLimit    int64  // bytes per second the node uploads at most, to every peer together; 0 means no limit
 	HeartbeatEvery time.Duration
 	HTTPClient     *http.Client // nil means a client with a 30 s timeout
 	// ICEServers are the STUN and TURN servers the node's WebRTC (its answers to browsers'
@@ -289,7 +290,7 @@ func (n *Node) Add(mi *metainfo.MetaInfo, peers []string, announce bool) error {
 	if h == nil || isNew {
 		h = &held{t: t, trackers: nodeTrackers(mi), verified: make(chan struct{})}
 		n.torrents[t.InfoHash()] = h
-		go n.fetch(h)
+		go n.fetch(h, h.verified)
 	}
 	n.mu.Unlock()
 	if announce {
@@ -299,8 +300,9 @@ func (n *Node) Add(mi *metainfo.MetaInfo, peers []string, announce bool) error {
 }
 
 // fetch verifies what is on disk, then downloads every missing piece; anacrolix/torrent checks
-// each piece against its SHA-1 before it counts as complete.
-func (n *Node) fetch(h *held) {
+// each piece against its SHA-1 before it counts as complete. verified is closed once the data on
+// disk is hashed.
+func (n *Node) fetch(h *held, verified chan struct{}) {
 	<-h.t.GotInfo()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -319,7 +321,7 @@ func (n *Node) fetch(h *held) {
 	for !settled(h.t) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(h.verified)
+	close(verified)
 	if ctx.Err() == nil {
 		h.t.DownloadAll()
 	}
@@ -345,9 +347,10 @@ func (n *Node) announce(h *held) {
 		return
 	}
 	h.announced = true
+	verified := h.verified
 	go func() {
 		select {
-		case <-h.verified:
+		case <-verified:
 			h.t.AddTrackers(h.trackers)
 		case <-h.t.Closed():
 		}
@@ -397,12 +400,16 @@ func (n *Node) drop(ih metainfo.Hash) {
 func (n *Node) Seeding(ih [20]byte) bool {
 	n.mu.Lock()
 	h := n.torrents[ih]
+	var verified chan struct{}
+	if h != nil {
+		verified = h.verified
+	}
 	n.mu.Unlock()
 	if h == nil {
 		return false
 	}
 	select {
-	case <-h.verified:
+	case <-verified:
 		return h.t.Complete().Bool()
 	default:
 		return false
@@ -444,8 +451,39 @@ func (n *Node) Reports() (reports []Report, diskUsed int64) {
 	return reports, diskUsed
 }
 
-// Apply makes the node hold exactly the torrents in the orders.
+// reverify hashes a held torrent's data again; it reports fetching until that is done. A torrent
+// still being verified is left to finish.
+func (n *Node) reverify(h *held) {
+	n.mu.Lock()
+	select {
+	case <-h.verified:
+	default:
+		n.mu.Unlock()
+		return
+	}
+	h.verified = make(chan struct{})
+	verified := h.verified
+	n.mu.Unlock()
+	go n.fetch(h, verified)
+}
+
+// Apply makes the node hold exactly the torrents in the orders. With Verify (the node was marked
+// down and is back), it hashes again the data of every torrent it holds.
 func (n *Node) Apply(o Orders) {
+	if o.Verify {
+		n.mu.Lock()
+		hs := make([]*held, 0, len(n.torrents))
+		for _, h := range n.torrents {
+			hs = append(hs, h)
+		}
+		n.mu.Unlock()
+		for _, h := range hs {
+			n.reverify(h)
+		}
+		if len(hs) > 0 {
+			n.log.Info("back after being marked down: verifying the data held again", slog.Int("torrents", len(hs)))
+		}
+	}
 	want := map[metainfo.Hash]bool{}
 	for _, w := range o.Torrents {
 		var ih metainfo.Hash
@@ -627,7 +665,7 @@ func (n *Node) register(ctx context.Context) error {
 		}
 	}
 	n.mu.Unlock()
-	info := NodeInfo{Name: n.cfg.Name, ListenAddr: n.ListenAddr(), PublicAddr: n.addr, CapacityBytes: n.cfg.CapacityBytes}
+	info := NodeInfo{Name: n.cfg.Name, ListenAddr: n.ListenAddr(), PublicAddr: n.addr, CapacityBytes: n.cfg.CapacityBytes, Zone: n.cfg.Zone}
 	var e Enrolment
 	err := n.post(ctx, "/api/nodes", info, &e)
 	if ae := (*answerError)(nil); errors.As(err, &ae) {

@@ -270,3 +270,46 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A node told to verify again (it was marked down and is back) hashes its data anew: it reports
+// fetching until done, seeds again when the data is intact, and finds a piece damaged meanwhile.
+func TestNodeVerifiesAgainWhenTold(t *testing.T) {
+	t.Parallel()
+	data := randomBytes(6, 3<<20)
+	node, tor, _ := nodeHolding(t, NodeConfig{Name: "returning"}, data, "http://127.0.0.1:1/announce")
+	hexHash := hex.EncodeToString(tor.InfoHash[:])
+	orders := Orders{Status: NodeUp, Torrents: []Want{{InfoHash: hexHash, Metainfo: tor.Bytes}}}
+	waitSeeding := func(when string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !node.Seeding(tor.InfoHash); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the node does not seed within 30 s", when)
+			}
+		}
+	}
+	node.Apply(orders)
+	waitSeeding("first verification")
+
+	orders.Verify = true
+	node.Apply(orders)
+	waitSeeding("verifying intact data again")
+
+	f, err := os.OpenFile(node.ContentPath(tor.InfoHash, tor.Name), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xff}, 1000), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	node.Apply(orders)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		reports, disk := node.Reports()
+		if len(reports) == 1 && reports[0].State == StateFetching && disk < int64(len(data)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after damaging a piece and verifying again: reports %+v, %d of %d bytes complete; want fetching with the piece missing", reports, disk, len(data))
+		}
+	}
+}

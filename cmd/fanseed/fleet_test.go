@@ -485,7 +485,9 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 			var status string
 			db.QueryRow(context.Background(), `SELECT status FROM nodes WHERE name = $1`, victim).Scan(&status)
 			n, _, perNode := fleetState(t, db, ihBytes)
-			if status == "down" && n == 2 && perNode[victim] == 0 {
+			// The dead node keeps its assignment (it does not count while down, and is verified
+			// again if the node returns).
+			if _, kept := perNode[victim]; status == "down" && n == 2 && kept {
 				t.Logf("back to 2 seeding replicas %s after the kill: %v", time.Since(killed).Round(time.Millisecond), perNode)
 				// n3 fetched the episode over BitTorrent, but only fans' downloads count.
 				if sc := scrape(t, base, ih); sc.Downloaded != 2 {
@@ -677,6 +679,8 @@ func TestSeedboxConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"NODE_CAPACITY_BYTES": "-5"}, "NODE_CAPACITY_BYTES:"},
 		{map[string]string{"NODE_UPLOAD_LIMIT": "-1"}, "NODE_UPLOAD_LIMIT:"},
 		{map[string]string{"NODE_UPLOAD_LIMIT": "10MB"}, "NODE_UPLOAD_LIMIT:"},
+		{map[string]string{"NODE_ZONE": "rack 1"}, "NODE_ZONE:"},
+		{map[string]string{"NODE_ZONE": "-rack"}, "NODE_ZONE:"},
 	}
 	for _, tt := range tests {
 		env := map[string]string{}
@@ -696,6 +700,29 @@ func TestSeedboxConfigErrorsNameTheVariable(t *testing.T) {
 	}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "NODE_TOKEN:") || !strings.Contains(err.Error(), "NODE_DOWN_AFTER:") {
 		t.Errorf("serve with a short NODE_TOKEN and a bad NODE_DOWN_AFTER: %v", err)
+	}
+	for _, tt := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"REPLICAS": "3", "REPLICAS_MAX": "2"}, "REPLICAS_MAX: \"2\" must be a whole number from REPLICAS (3) to 20"},
+		{map[string]string{"REPLICAS_HOT": "-1"}, "REPLICAS_HOT:"},
+		{map[string]string{"REPLICAS_COLD": "many"}, "REPLICAS_COLD:"},
+		{map[string]string{"REPLICAS_HOT": "4", "REPLICAS_COLD": "4"}, "REPLICAS_COLD: 4 must be below REPLICAS_HOT (4)"},
+		{map[string]string{"REBALANCE_BYTES_PER_MINUTE": "1GB"}, "REBALANCE_BYTES_PER_MINUTE:"},
+	} {
+		env := map[string]string{"DATABASE_URL": "postgres://x/y", "NODE_TOKEN": testNodeToken}
+		for k, v := range tt.set {
+			env[k] = v
+		}
+		err := run(context.Background(), []string{"fanseed", "serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("serve with %v: error %v, want one containing %q", tt.set, err, tt.want)
+		}
+	}
+	if c, err := loadFleetConfig(func(k string) string { return map[string]string{"REPLICAS": "3", "REBALANCE_BYTES_PER_MINUTE": "0"}[k] }, false); err != nil ||
+		c.ReplicasMax != 5 || c.ReplicasHot != 10 || c.ReplicasCold != 2 || c.RebalanceBytesPerMinute >= 0 {
+		t.Errorf("fleet config with REPLICAS=3 and rebalancing off = %+v, %v; want REPLICAS_MAX 5, HOT 10, COLD 2, no rebalancing", c, err)
 	}
 	var help bytes.Buffer
 	run(context.Background(), []string{"fanseed", "help"}, func(string) string { return "" }, &help, io.Discard)

@@ -31,12 +31,17 @@ var fleetEnvVars = []envVar{
 	{"PUBLISH_TIMEOUT", "30m", "serve: an episode not seeded by REPLICAS nodes by then fails, with the reason shown to its creator."},
 	{"PROOF_INTERVAL", "1h", "serve: the mean time between proofs of one replica (fetching random pieces from the node and checking their hashes), each from half to one and a half times it; failed proofs and suspect nodes are retried after it or a minute, whichever is shorter."},
 	{"PROOF_TIMEOUT", "30s", "serve: how long a node has to send the pieces of one proof before it fails it and is suspect."},
+	{"REPLICAS_MAX", "REPLICAS+2", "serve: the most replicas a busy torrent gets (demand-following replicas); REPLICAS turns them off."},
+	{"REPLICAS_HOT", "10", "serve: leechers per seed in a torrent's swarm at or above which it gains a replica, up to REPLICAS_MAX."},
+	{"REPLICAS_COLD", "2", "serve: leechers per seed at or below which a torrent with extra replicas gives one back, down to REPLICAS."},
+	{"REBALANCE_BYTES_PER_MINUTE", "1073741824", "serve: the bytes of replicas the rebalancer may start moving in a minute, toward an even spread over the nodes; 0 turns rebalancing off."},
 	{"CONTROL_URL", "", "seedbox: the control plane's URL (http or https). Required."},
 	{"NODE_NAME", "the host name", "seedbox: this node's name in the fleet."},
 	{"NODE_DATA_DIR", "./var/seedbox", "seedbox: where the node keeps its torrents."},
 	{"NODE_LISTEN_ADDR", "0.0.0.0:6881", "seedbox: host:port of the node's BitTorrent listener (TCP and uTP)."},
 	{"NODE_PUBLIC_ADDR", "NODE_LISTEN_ADDR", "seedbox: host:port peers dial; required when listening on all interfaces."},
 	{"NODE_CAPACITY_BYTES", "107374182400", "seedbox: how many bytes of episodes the node may hold (100 GiB)."},
+	{"NODE_ZONE", "", "seedbox: the node's zone (a rack, site or provider: letters, digits, dots, dashes, underscores); no two replicas of a torrent are placed in one zone while another zone has room."},
 	{"NODE_UPLOAD_LIMIT", "0", "seedbox: bytes per second the node uploads at most, to all peers together; 0 means no limit."},
 	{"ICE_SERVERS", "", "seedbox: comma-separated STUN and TURN servers for WebRTC with browsers: stun:host:port, turn:user:password@host:port?transport=udp (turns: for TLS)."},
 }
@@ -49,6 +54,11 @@ type fleetConfig struct {
 	PublishTimeout time.Duration
 	ProofInterval  time.Duration
 	ProofTimeout   time.Duration
+
+	ReplicasMax             int
+	ReplicasHot             float64
+	ReplicasCold            float64
+	RebalanceBytesPerMinute int64 // < 0 for no rebalancing
 }
 
 // minTokenLen keeps the node token out of guessing range.
@@ -84,6 +94,26 @@ func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) 
 	c.PublishTimeout = positiveDuration(getenv, "PUBLISH_TIMEOUT", "30m", &errs)
 	c.ProofInterval = positiveDuration(getenv, "PROOF_INTERVAL", "1h", &errs)
 	c.ProofTimeout = positiveDuration(getenv, "PROOF_TIMEOUT", "30s", &errs)
+	replicas, err := strconv.Atoi(getOr(getenv, "REPLICAS", "2")) // loadConfig reports a bad one
+	if err != nil {
+		replicas = 2
+	}
+	if c.ReplicasMax, err = strconv.Atoi(getOr(getenv, "REPLICAS_MAX", strconv.Itoa(replicas+2))); err != nil || c.ReplicasMax < replicas || c.ReplicasMax > 20 {
+		errs = append(errs, fmt.Errorf("REPLICAS_MAX: %q must be a whole number from REPLICAS (%d) to 20", getenv("REPLICAS_MAX"), replicas))
+	}
+	if c.ReplicasHot, err = strconv.ParseFloat(getOr(getenv, "REPLICAS_HOT", "10"), 64); err != nil || !(c.ReplicasHot > 0) || c.ReplicasHot > 1e6 {
+		errs = append(errs, fmt.Errorf("REPLICAS_HOT: %q must be a positive number of leechers per seed, such as 10", getenv("REPLICAS_HOT")))
+	}
+	if c.ReplicasCold, err = strconv.ParseFloat(getOr(getenv, "REPLICAS_COLD", "2"), 64); err != nil || !(c.ReplicasCold > 0) || c.ReplicasCold > 1e6 {
+		errs = append(errs, fmt.Errorf("REPLICAS_COLD: %q must be a positive number of leechers per seed, such as 2", getenv("REPLICAS_COLD")))
+	} else if c.ReplicasCold >= c.ReplicasHot && c.ReplicasHot > 0 {
+		errs = append(errs, fmt.Errorf("REPLICAS_COLD: %v must be below REPLICAS_HOT (%v), or torrents would gain and lose replicas in turn", c.ReplicasCold, c.ReplicasHot))
+	}
+	if c.RebalanceBytesPerMinute, err = strconv.ParseInt(getOr(getenv, "REBALANCE_BYTES_PER_MINUTE", "1073741824"), 10, 64); err != nil || c.RebalanceBytesPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("REBALANCE_BYTES_PER_MINUTE: %q must be a number of bytes, 0 to turn rebalancing off", getenv("REBALANCE_BYTES_PER_MINUTE")))
+	} else if c.RebalanceBytesPerMinute == 0 {
+		c.RebalanceBytesPerMinute = -1
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -93,13 +123,16 @@ func loadFleetConfig(getenv func(string) string, dev bool) (fleetConfig, error) 
 func startFleet(ctx context.Context, cfg config, fc fleetConfig, pool *pgxpool.Pool, published *seeding.Published,
 	publisher *publishing.Publisher, logger *slog.Logger) *seeding.Fleet {
 	fleet := &seeding.Fleet{DB: pool, Replicas: cfg.Replicas, DownAfter: fc.DownAfter, PublishTimeout: fc.PublishTimeout,
-		Published: published, Episodes: publishing.Episodes{}, Log: logger}
+		Published: published, Episodes: publishing.Episodes{}, Log: logger,
+		Demand:                  seeding.Demand{Max: fc.ReplicasMax, Hot: fc.ReplicasHot, Cold: fc.ReplicasCold},
+		RebalanceBytesPerMinute: fc.RebalanceBytesPerMinute}
 	publisher.Assigned = fleet.Assign
 	go fleet.Run(ctx, fc.ReconcileEvery)
 	// Replicas a node reports seeding count once proven; the prover looks for due ones every
 	// second (or every reconcile, if more often), so a proof follows a node's report closely.
 	prover := &seeding.Prover{Fleet: fleet, Interval: fc.ProofInterval, Timeout: fc.ProofTimeout, Log: logger}
 	go prover.Run(ctx, min(fc.ReconcileEvery, time.Second))
+	go fleet.RunRebalance(ctx, fc.ReconcileEvery)
 	if fc.NodeToken == "" {
 		logger.Warn("NODE_TOKEN is unset: seedbox nodes cannot register, so no episode can be published")
 	}
@@ -173,6 +206,7 @@ type seedboxConfig struct {
 	ListenAddr    string
 	PublicAddr    string
 	CapacityBytes int64
+	Zone          string
 	UploadLimit   int64
 	ICEServers    []webrtc.ICEServer
 	LogFormat     string
@@ -190,6 +224,7 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 		DataDir:    getOr(getenv, "NODE_DATA_DIR", "./var/seedbox"),
 		ListenAddr: getOr(getenv, "NODE_LISTEN_ADDR", "0.0.0.0:6881"),
 		PublicAddr: getOr(getenv, "NODE_PUBLIC_ADDR", ""),
+		Zone:       getOr(getenv, "NODE_ZONE", ""),
 		LogFormat:  getOr(getenv, "LOG_FORMAT", "json"),
 	}
 	if c.ControlURL == "" {
@@ -220,6 +255,9 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 	}
 	if c.CapacityBytes, err = strconv.ParseInt(getOr(getenv, "NODE_CAPACITY_BYTES", "107374182400"), 10, 64); err != nil || c.CapacityBytes <= 0 {
 		errs = append(errs, fmt.Errorf("NODE_CAPACITY_BYTES: %q must be a positive number of bytes", getenv("NODE_CAPACITY_BYTES")))
+	}
+	if c.Zone != "" && (len(c.Zone) > 63 || strings.Trim(c.Zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || strings.ContainsAny(c.Zone[:1], "._-")) {
+		errs = append(errs, fmt.Errorf("NODE_ZONE: %q must be 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", c.Zone))
 	}
 	if c.UploadLimit, err = strconv.ParseInt(getOr(getenv, "NODE_UPLOAD_LIMIT", "0"), 10, 64); err != nil || c.UploadLimit < 0 {
 		errs = append(errs, fmt.Errorf("NODE_UPLOAD_LIMIT: %q must be a number of bytes per second, or 0 for no limit", getenv("NODE_UPLOAD_LIMIT")))
@@ -298,7 +336,7 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 	logger := newLogger(config{LogFormat: c.LogFormat, LogLevel: c.LogLevel}, stderr).With(slog.String("node", c.Name))
 	node, err := seeding.NewNode(seeding.NodeConfig{
 		ControlURL: c.ControlURL, Token: c.Token, Name: c.Name, DataDir: c.DataDir,
-		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, UploadLimit: c.UploadLimit, Log: logger,
+		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, Zone: c.Zone, UploadLimit: c.UploadLimit, Log: logger,
 		ICEServers: c.ICEServers,
 	})
 	if err != nil {
