@@ -141,13 +141,13 @@ func TestEpisodeReach(t *testing.T) {
 		}
 	}
 	// The tracker's published set follows within its refresh time at the latest.
-	for deadline := time.Now().Add(10 * time.Second); !ts.publishedSet(rec) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); !ts.publishedSet(rec) && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !ts.publishedSet(rec) {
+	if ok, answer := ts.scrapes(rec); !ok {
 		var st string
 		db.QueryRow(ctx, `SELECT status FROM torrents WHERE id = $1`, rec.ID).Scan(&st)
-		t.Fatalf("the tracker does not serve the torrent (%s in the database) 10 s after publishing", st)
+		t.Fatalf("the tracker does not serve the torrent (%s in the database) 30 s after publishing: scrape answered %s", st, answer)
 	}
 	// Both nodes seed, one having fetched the file from the other; a third node fetches. None
 	// of it is fans'.
@@ -192,13 +192,19 @@ func TestEpisodeReach(t *testing.T) {
 
 // publishedSet reports whether the tracker of ts serves rec, by scraping it.
 func (ts *testServer) publishedSet(rec seeding.Record) bool {
+	ok, _ := ts.scrapes(rec)
+	return ok
+}
+
+// scrapes reports whether the tracker's scrape lists the torrent, and what it answered.
+func (ts *testServer) scrapes(rec seeding.Record) (bool, string) {
 	resp, err := http.Get(ts.URL + "/scrape?" + url.Values{"info_hash": {string(rec.InfoHash)}}.Encode())
 	if err != nil {
-		return false
+		return false, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(b), string(rec.InfoHash))
+	return strings.Contains(string(b), string(rec.InfoHash)), fmt.Sprintf("%d %q", resp.StatusCode, b)
 }
 
 // servingNode starts a seedbox node without a control plane, on a loopback port, until the test
