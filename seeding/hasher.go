@@ -10,7 +10,7 @@ import (
 	"hash"
 	"runtime"
 	"slices"
-	"sync/atomic"
+	"sync"
 )
 
 // Piece length bounds: 16 KiB is the BitTorrent block size, 16 MiB is the most clients accept.
@@ -64,27 +64,24 @@ func NumPieces(length, pieceLength int64) int64 {
 // Hasher hashes an upload as its bytes arrive, so publishing needs no second pass over the
 // file: SHA-1 per piece for the torrent and SHA-256 of the whole file for integrity. Write
 // copies the bytes into batches; up to inFlight batches are hashed at once while Write fills
-// the next. For each batch one goroutine continues the SHA-256 once the previous batch's is
-// done (one chain of blocks, which no number of cores splits) and workers, one per core, hash
-// its whole pieces independently, taking them one at a time. No batch waits for another's
-// SHA-1, so the SHA-256 chain never stops while there are bytes to hash and the cores share the
-// rest of the work, whichever digest is the slower. A Hasher is not safe for concurrent use;
-// its state survives a restart through MarshalBinary and UnmarshalBinary.
+// the next. Workers, one per core, share every batch's work: the SHA-256 of the oldest batch
+// that lacks it, when no worker is on the SHA-256 already (one chain of blocks, which no number
+// of cores splits), else a whole piece's SHA-1. So the SHA-256 chain always has a core while it
+// has bytes, and the other cores, and that one when the chain waits, hash pieces: the work is
+// shared whichever digest is the slower. A Hasher is not safe for concurrent use; its state
+// survives a restart through MarshalBinary and UnmarshalBinary.
 type Hasher struct {
 	pieceLength int64
 	n           int64  // bytes accepted by Write
-	dispatched  int64  // bytes handed to the hashing goroutines
+	dispatched  int64  // bytes handed to the workers
 	cur         []byte // filled by Write
 	noWhole     bool   // pieces only (NewPieceHasher)
 
 	// batches are those being hashed, oldest first; free holds buffers to fill again.
 	batches []*batch
 	free    [][]byte
-	// whole is the SHA-256 of every byte handed to the goroutines: only the newest batch's
-	// SHA-256 goroutine uses it, after the one before has finished.
+	// whole is the SHA-256 of every byte handed to the workers, used by one at a time.
 	whole hash.Hash
-	// last256 is closed when the newest batch's SHA-256 is done (nil: nothing in flight).
-	last256 chan struct{}
 	// piece is the SHA-1 of the current piece, which holds fill bytes; only Write's goroutine
 	// uses it.
 	piece hash.Hash
@@ -94,26 +91,39 @@ type Hasher struct {
 	pieces []byte
 	// retired is the state after the newest batch done, for Checkpoint.
 	retired *batch
+
+	mu sync.Mutex // guards what the workers share: the fields below and the batches' tasks
+	// work holds the batches with tasks not taken yet, oldest first.
+	work      []*batch
+	workers   int  // running
+	chainBusy bool // a worker is on the SHA-256
+	exited    sync.WaitGroup
 }
 
-// batch is a buffer being hashed by its SHA-256 goroutine and its piece workers; done is
-// closed when the last of them finishes.
+// batch is a buffer being hashed; done is closed when its last task is.
 type batch struct {
-	buf     []byte
-	running atomic.Int32
-	done    chan struct{}
-	sums    []byte // the SHA-1 of its whole pieces, for pieces[at:]
-	at      int
+	buf  []byte
+	body []byte // its whole pieces
+	done chan struct{}
+	sums []byte // the SHA-1 of its whole pieces, for pieces[at:]
+	at   int
+	// Under Hasher.mu: the SHA-256 taken, the next piece to take, the tasks not finished.
+	taken256 bool
+	next     int
+	left     int
 	// The state once it is hashed: the bytes covered, the open piece's SHA-1 (marshalled when
-	// it is dispatched) and the SHA-256 (marshalled by its goroutine).
+	// it is dispatched) and the SHA-256 (marshalled by its worker).
 	end              int64
 	state1, state256 []byte
 }
 
-// finish ends one of the batch's goroutines.
-func (b *batch) finish() {
-	if b.running.Add(-1) == 0 {
-		close(b.done)
+// hashed reports, without waiting, whether every task of the batch is finished.
+func (b *batch) hashed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -195,7 +205,8 @@ func (h *Hasher) buffer() []byte {
 // retire waits for the oldest batch in flight, puts its piece hashes in place and frees its buffer.
 func (h *Hasher) retire() {
 	b := h.batches[0]
-	<-b.done
+	<-b.done // its tasks' writes happen before
+
 	copy(h.pieces[b.at:], b.sums)
 	h.batches[0] = nil
 	h.batches = h.batches[1:]
@@ -216,42 +227,22 @@ func (h *Hasher) dispatch() {
 	whole := int64(len(body)) / h.pieceLength
 	tail := body[whole*h.pieceLength:]
 	body = body[:whole*h.pieceLength]
-	b := &batch{buf: buf, sums: make([]byte, whole*sha1.Size), done: make(chan struct{}), end: h.dispatched + int64(len(buf))}
+	b := &batch{buf: buf, body: body, sums: make([]byte, whole*sha1.Size), done: make(chan struct{}), end: h.dispatched + int64(len(buf))}
 	h.dispatched = b.end
-	workers := min(int64(runtime.GOMAXPROCS(0)), whole)
-	b.running.Store(int32(workers) + 1) // the workers, and this goroutine until the batch is set up
+	b.left = int(whole) + 1 // its pieces, and this goroutine until the batch is set up
 	if h.noWhole {
-		b.state256 = marshalDigest(h.whole)
+		b.taken256, b.state256 = true, marshalDigest(h.whole)
 	} else {
-		prev, done := h.last256, make(chan struct{})
-		h.last256 = done
-		b.running.Add(1)
-		go func() {
-			defer b.finish()
-			defer close(done)
-			if prev != nil {
-				<-prev
-			}
-			h.whole.Write(buf)
-			b.state256 = marshalDigest(h.whole)
-		}()
+		b.left++
 	}
-	var next atomic.Int64
-	for range workers {
-		go func() {
-			defer b.finish()
-			sum := sha1.New()
-			for {
-				i := next.Add(1) - 1
-				if i >= whole {
-					return
-				}
-				sum.Reset()
-				sum.Write(body[i*h.pieceLength : (i+1)*h.pieceLength])
-				sum.Sum(b.sums[i*sha1.Size : i*sha1.Size : (i+1)*sha1.Size])
-			}
-		}()
+	h.mu.Lock()
+	h.work = append(h.work, b)
+	for h.workers < runtime.GOMAXPROCS(0) {
+		h.workers++
+		h.exited.Add(1)
+		go h.hash()
 	}
+	h.mu.Unlock()
 	// On this goroutine: the open piece's end and the next one's start, small next to a batch.
 	if head > 0 {
 		h.piece.Write(buf[:head])
@@ -270,7 +261,74 @@ func (h *Hasher) dispatch() {
 		h.fill = int64(len(tail))
 	}
 	b.state1 = marshalDigest(h.piece)
-	b.finish()
+	h.mu.Lock()
+	h.finished(b)
+	h.mu.Unlock()
+}
+
+// hash is a worker: it takes tasks until none is left, the SHA-256 first.
+func (h *Hasher) hash() {
+	defer h.exited.Done()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		b, piece := h.take()
+		if b == nil {
+			h.workers--
+			return
+		}
+		h.mu.Unlock()
+		if piece < 0 {
+			h.whole.Write(b.buf)
+			b.state256 = marshalDigest(h.whole)
+		} else {
+			sum := sha1.Sum(b.body[int64(piece)*h.pieceLength : int64(piece+1)*h.pieceLength])
+			copy(b.sums[piece*sha1.Size:], sum[:])
+		}
+		h.mu.Lock()
+		if piece < 0 {
+			h.chainBusy = false
+		}
+		h.finished(b)
+	}
+}
+
+// take picks the next task under h.mu: the SHA-256 of the oldest batch lacking it (piece -1)
+// if no worker is on the chain, else the next piece of the oldest batch with pieces left.
+func (h *Hasher) take() (b *batch, piece int) {
+	if !h.chainBusy {
+		for _, w := range h.work {
+			if !w.taken256 {
+				w.taken256, h.chainBusy = true, true
+				h.prune()
+				return w, -1
+			}
+		}
+	}
+	for _, w := range h.work {
+		if w.next < len(w.sums)/sha1.Size {
+			w.next++
+			h.prune()
+			return w, w.next - 1
+		}
+	}
+	h.prune()
+	return nil, 0
+}
+
+// prune drops from h.work the oldest batches with no task left to take.
+func (h *Hasher) prune() {
+	for len(h.work) > 0 && h.work[0].taken256 && h.work[0].next == len(h.work[0].sums)/sha1.Size {
+		h.work[0] = nil
+		h.work = h.work[1:]
+	}
+}
+
+// finished ends one of the batch's tasks, under h.mu.
+func (h *Hasher) finished(b *batch) {
+	if b.left--; b.left == 0 {
+		close(b.done)
+	}
 }
 
 // marshalDigest is the state of a SHA-1 or SHA-256, whose encoding cannot fail.
@@ -290,7 +348,6 @@ func (h *Hasher) flush() {
 	for len(h.batches) > 0 {
 		h.retire()
 	}
-	h.last256 = nil
 }
 
 // Sum returns the hashes of everything written so far; the last piece may be short. The Hasher
@@ -331,7 +388,7 @@ func (h *Hasher) MarshalBinary() ([]byte, error) {
 // batch has been hashed since the Hasher was made or restored. The upload store saves it during
 // a long request, so that saving never stops the hashing.
 func (h *Hasher) Checkpoint() (state []byte, at int64, ok bool) {
-	for len(h.batches) > 0 && h.batches[0].running.Load() == 0 {
+	for len(h.batches) > 0 && h.batches[0].hashed() {
 		h.retire()
 	}
 	b := h.retired
@@ -359,7 +416,8 @@ func (h *Hasher) marshal(n int64, pieces, pieceState, wholeState []byte) []byte 
 // UnmarshalBinary restores a state from MarshalBinary, checking it is whole and consistent.
 func (h *Hasher) UnmarshalBinary(data []byte) error {
 	if h.pieceLength != 0 {
-		h.flush() // no goroutine may still use the old digests
+		h.flush()
+		h.exited.Wait() // no worker may still use the old state
 	}
 	r := stateReader{b: data}
 	if string(r.next(len(stateMagic))) != stateMagic {
