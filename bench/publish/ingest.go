@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,16 +15,21 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fanseed/fanseed/bench/internal/benchkit"
+	"github.com/fanseed/fanseed/seeding"
 )
 
 // runIngest uploads files of growing size through the tus endpoint of a real `fanseed serve`
 // on loopback, and prints for each: throughput, the peak RSS of serve, and the time from the
 // last byte sent to the answer that the torrent is ready. Beside it, the same bytes PUT to a
 // plain Go handler that only writes them to disk: the ceiling for loopback HTTP plus a disk
-// write on this machine.
+// write on this machine; and the same handler hashing the bytes with seeding.Hasher as they
+// pass, which is the work an upload cannot skip: where the disk takes bytes faster than the
+// cores hash them, that, not the plain PUT, is the ceiling. They take turns, cfg.runs times each, with the disk synced before
+// every run so that neither pays for the other's dirty pages; each prints its best run.
 func runIngest(ctx context.Context, cfg config, _ string, out io.Writer) error {
 	bin, err := benchkit.BuildFanseed(ctx, cfg.dir)
 	if err != nil {
@@ -35,7 +41,8 @@ func runIngest(ctx context.Context, cfg config, _ string, out io.Writer) error {
 	}
 	defer drop()
 
-	fmt.Fprintf(out, "%-10s  %-14s  %-16s  %-22s  %s\n", "size", "fanseed tus", "serve peak RSS", "last byte -> torrent", "plain Go PUT to disk")
+	fmt.Fprintf(out, "%-10s  %-14s  %-16s  %-22s  %-22s  %-16s  %-24s  %s\n", "size", "fanseed tus", "serve peak RSS", "last byte -> torrent",
+		"plain Go PUT to disk", "fanseed / plain", "plain PUT + Hasher", "fanseed / plain+Hasher")
 	for _, size := range cfg.ingestSizes {
 		file := filepath.Join(cfg.dir, fmt.Sprintf("ingest-%d.bin", size))
 		if err := writeMediaFile(file, size); err != nil {
@@ -50,21 +57,45 @@ func runIngest(ctx context.Context, cfg config, _ string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rate, ready, err := upload(ctx, srv.Base, file, size)
+		var best, bestPlain, bestHashed float64
+		var slowestReady time.Duration
+		for run := range cfg.runs {
+			// Each run's file differs (a published episode's bytes are never taken twice).
+			if err := stampFile(file, run); err != nil {
+				srv.Stop()
+				return err
+			}
+			syscall.Sync()
+			rate, ready, err := upload(ctx, srv.Base, file, size)
+			if err != nil {
+				srv.Stop()
+				return err
+			}
+			best, slowestReady = max(best, rate), max(slowestReady, ready)
+			syscall.Sync()
+			plain, err := plainPut(file, size, cfg.dir, false)
+			if err != nil {
+				srv.Stop()
+				return err
+			}
+			bestPlain = max(bestPlain, plain)
+			syscall.Sync()
+			hashed, err := plainPut(file, size, cfg.dir, true)
+			if err != nil {
+				srv.Stop()
+				return err
+			}
+			bestHashed = max(bestHashed, hashed)
+		}
 		rss := srv.PeakRSS()
 		srv.Stop()
-		if err != nil {
-			return err
-		}
-		plain, err := plainPut(file, size, cfg.dir)
-		if err != nil {
-			return err
-		}
+		os.RemoveAll(dataDir)
 		os.Remove(file)
-		fmt.Fprintf(out, "%-10s  %-14s  %-16s  %-22s  %s\n", humanSize(size), rateText(rate), humanSize(rss),
-			ready.Round(time.Millisecond).String(), rateText(plain))
+		fmt.Fprintf(out, "%-10s  %-14s  %-16s  %-22s  %-22s  %-16s  %-24s  %.2fx\n", humanSize(size), rateText(best), humanSize(rss),
+			slowestReady.Round(time.Millisecond).String(), rateText(bestPlain), fmt.Sprintf("%.2fx", best/bestPlain),
+			rateText(bestHashed), best/bestHashed)
 	}
-	fmt.Fprintln(out, "targets: peak RSS under 150 MiB and last byte -> torrent under 1 s, neither growing with the size")
+	fmt.Fprintln(out, "targets: fanseed at 0.95x the plain PUT or better, peak RSS under 150 MiB and last byte -> torrent under 1 s, neither growing with the size")
 	return nil
 }
 
@@ -93,6 +124,17 @@ func writeMediaFile(name string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// stampFile writes the run number into the file past its media header, so that each run uploads
+// other bytes.
+func stampFile(name string, run int) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(io.NewOffsetWriter(f, 64), "run %08d", run)
+	return errors.Join(err, f.Close())
 }
 
 // upload signs up and logs in, makes a show and an episode, and sends the file in one PATCH as a tus client
@@ -181,8 +223,9 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// plainPut sends the file to a minimal Go server that copies the body to a file.
-func plainPut(file string, size int64, dir string) (float64, error) {
+// plainPut sends the file to a minimal Go server that copies the body to a file and, with
+// hashed, to a seeding.Hasher too: the work fanseed cannot skip, without the rest of its path.
+func plainPut(file string, size int64, dir string, hashed bool) (float64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -194,7 +237,13 @@ func plainPut(file string, size int64, dir string) (float64, error) {
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		io.Copy(f, r.Body)
+		var dst io.Writer = f
+		if hashed {
+			h, _ := seeding.NewHasher(seeding.PieceLength(size))
+			defer h.Sum()
+			dst = io.MultiWriter(f, h)
+		}
+		io.Copy(dst, r.Body)
 		f.Close()
 		w.WriteHeader(http.StatusNoContent)
 	})}
