@@ -110,7 +110,7 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			p.Torrent = &t
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
-			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
+			p.WebSeed = s.publisher.WebSeedURL(t.InfoHashHex(), t.Name)
 			p.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
 				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: p.WebSeed}))
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
