@@ -254,11 +254,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		stopJobs(ctx)
 	}()
 
+	// The web seed's bytes by who asked, added to the playback days every 10 s.
+	webSeedTally := &seeding.WebSeedTally{}
+	go webSeedTally.FlushEvery(ctx, pool, 10*time.Second, logger)
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
-		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins,
+		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, WebSeedTally: webSeedTally,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money, Mail: post,
