@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -27,6 +29,8 @@ type episodePage struct {
 	MaxHuman  string
 	CanUpload bool
 	Reach     *episodeReach
+	// Stream says why browsers cannot stream the file, and how to fix it; nil when they can.
+	Stream *publishing.StreamProblem
 }
 
 // episodeReach is how far an episode's torrent has reached: the fleet's replicas and, once
@@ -116,6 +120,11 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return
+			}
+			if t.Status != seeding.StatusFailed {
+				if p.Stream, err = publishing.Streamable(t.ContentPath, t.ContentType); err != nil {
+					s.log.Warn("check the file streams", slog.Int64("torrent_id", t.ID), slog.Any("error", err))
+				}
 			}
 		}
 		s.render(w, r, http.StatusOK, "episode", p)
