@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -31,6 +32,8 @@ type episodePage struct {
 	Reach     *episodeReach
 	// Stream says why browsers cannot stream the file, and how to fix it; nil when they can.
 	Stream *publishing.StreamProblem
+	// EmbedURL is the episode player other sites may frame, for a published audio or video file.
+	EmbedURL string
 }
 
 // episodeReach is how far an episode's torrent has reached: the fleet's replicas and, once
@@ -120,6 +123,9 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return
+			}
+			if t.Status == seeding.StatusPublished && (strings.HasPrefix(t.ContentType, "video/") || strings.HasPrefix(t.ContentType, "audio/") || t.ContentType == "application/ogg") {
+				p.EmbedURL = fmt.Sprintf("%s/s/%s/e/%d/embed", s.publisher.BaseURL, show.Slug, ep.ID)
 			}
 			if t.Status != seeding.StatusFailed {
 				if p.Stream, err = publishing.Streamable(t.ContentPath, t.ContentType); err != nil {

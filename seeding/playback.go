@@ -78,6 +78,9 @@ func ParsePlaybackReport(r io.Reader, fileLength int64) (PlaybackReport, error) 
 			}
 			return PlaybackReport{}, invalidf("%s is missing", f.name)
 		}
+		if v = bytes.TrimSpace(v); len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return PlaybackReport{}, invalidf("%s must be a whole number", f.name)
+		}
 		var n json.Number
 		d := json.NewDecoder(bytes.NewReader(v))
 		d.UseNumber()
