@@ -73,6 +73,10 @@ async function start (box, media) {
   setInterval(() => {
     webSeed.tick(media)
     showStats(line, torrent, stats, webSeed.on)
+    // The figures behind the line, for whoever inspects the page.
+    box.dataset.peerBytes = stats.peers
+    box.dataset.webSeedBytes = stats.web
+    box.dataset.uploadedBytes = torrent.uploaded
   }, TICK)
   setInterval(() => report.send(false), REPORT_EVERY)
   window.addEventListener('pagehide', () => report.send(true))

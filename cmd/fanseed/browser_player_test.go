@@ -70,24 +70,23 @@ func playerBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestBrowserPlaysFromTheWebSeedAlone publishes a video with two seedbox nodes, stops both, and
-// plays the episode page in Chromium with no other viewer: the player (webtorrent through its
-// service worker) finds no peer, adds the web seed, plays for seconds, seeks near the end and
-// plays there too, and reports its bytes, which the creator's dashboard and /metrics show.
-func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
+// publishedVideo runs serve and two seedbox nodes, publishes a 40 s video with them and stops
+// both nodes. It returns serve's base URL, its database, the creator and the episode's
+// portal path and fan page URL.
+func publishedVideo(t *testing.T) (base, dbURL string, creator *fan, episodePath, page string) {
+	t.Helper()
 	needPlayerBundle(t)
 	bin := buildFanseed(t)
-	dbURL := dbtest.NewURL(t)
+	dbURL = dbtest.NewURL(t)
 	addr := freeAddrOn(t, "127.0.0.1")
-	base := "http://" + addr
+	base = "http://" + addr
 	startServeProcess(t, "DATABASE_URL="+dbURL, "ADDR="+addr, "BASE_URL="+base, "NODE_TOKEN="+testNodeToken,
 		"DATA_DIR="+t.TempDir(), "LOG_FORMAT=text", "TRACKER_ANNOUNCES_PER_MINUTE=0")
 	var nodes []*seedboxProc
 	for _, name := range []string{"n1", "n2"} {
 		nodes = append(nodes, startSeedbox(t, bin, base, name, t.TempDir()))
 	}
-	data := testVideo(t, 40)
-	creator, episodePath := uploadEpisode(t, base, "pilot.webm", data)
+	creator, episodePath = uploadEpisode(t, base, "pilot.webm", testVideo(t, 40))
 	waitPublished(t, creator, episodePath, 90*time.Second)
 	m := regexp.MustCompile(`/s/([a-z0-9-]+)/e/([0-9]+)/embed`).FindStringSubmatch(string(creator.get(episodePath)))
 	if m == nil {
@@ -96,18 +95,63 @@ func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
 	for _, n := range nodes {
 		n.stop(syscall.SIGTERM)
 	}
-	page := base + "/s/" + m[1] + "/e/" + m[2]
+	return base, dbURL, creator, episodePath, base + "/s/" + m[1] + "/e/" + m[2]
+}
 
-	ctx := playerBrowser(t)
-	const video = `document.querySelector('#play video')`
+const playerVideo = `document.querySelector('#play video')`
+
+// startPlaying opens the episode page and starts playback once the player has the stream.
+func startPlaying(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(chromedp.CSS(`#play video`)),
 		chromedp.WaitReady(chromedp.CSS(`#play[data-state="webtorrent"]`)),
-		chromedp.Evaluate[chromedp.Void](video+`.muted = true; `+video+`.play()`),
+		chromedp.Evaluate[chromedp.Void](playerVideo+`.muted = true; `+playerVideo+`.play()`),
 	); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitPlayed waits until the video's position reaches from+seconds, advancing as it plays.
+func waitPlayed(t *testing.T, ctx context.Context, what string, from, seconds float64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cur, err := chromedp.Run(ctx, chromedp.Evaluate[float64](playerVideo+`.currentTime`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur >= from+seconds {
+			return
+		}
+		if time.Now().After(deadline) {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({ready: `+playerVideo+`.readyState, paused: `+playerVideo+`.paused, err: `+playerVideo+`.error && `+playerVideo+`.error.message, line: document.querySelector('[data-player-stats]').textContent, box: document.querySelector('#play').dataset})`))
+			t.Fatalf("%s: currentTime %.1f after 60 s, want %.1f; %s", what, cur, from+seconds, state)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// playerBytes reads the player's counters: bytes from peers, from the web seed, uploaded.
+func playerBytes(t *testing.T, ctx context.Context) (peers, webSeed, uploaded int64) {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]int64](`(d => [+d.peerBytes || 0, +d.webSeedBytes || 0, +d.uploadedBytes || 0])(document.querySelector('#play').dataset)`))
+	if err != nil || len(v) != 3 {
+		t.Fatalf("player's counters: %v, %v", v, err)
+	}
+	return v[0], v[1], v[2]
+}
+
+// TestBrowserPlaysFromTheWebSeedAlone publishes a video with two seedbox nodes, stops both, and
+// plays the episode page in Chromium with no other viewer: the player (webtorrent through its
+// service worker) finds no peer, adds the web seed, plays for seconds, seeks near the end and
+// plays there too, and reports its bytes, which the creator's dashboard and /metrics show.
+func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
+	base, dbURL, creator, episodePath, page := publishedVideo(t)
+	ctx := playerBrowser(t)
+	const video = playerVideo
+	startPlaying(t, ctx, page)
 	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](video+`.currentSrc`))
 	if err != nil {
 		t.Fatal(err)
@@ -115,27 +159,7 @@ func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
 	if !strings.HasPrefix(src, base+"/s/webtorrent/") {
 		t.Errorf("the video plays %q, want webtorrent's stream under /s/webtorrent/ (the service worker)", src)
 	}
-	waitPlayed := func(what string, from float64, seconds float64) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		last := -1.0
-		for {
-			cur, err := chromedp.Run(ctx, chromedp.Evaluate[float64](video+`.currentTime`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cur >= from+seconds {
-				return
-			}
-			if time.Now().After(deadline) {
-				state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({ready: `+video+`.readyState, paused: `+video+`.paused, err: `+video+`.error && `+video+`.error.message, line: document.querySelector('[data-player-stats]').textContent, web: document.querySelector('#play').dataset.webSeed})`))
-				t.Fatalf("%s: currentTime %.1f (was %.1f) after 60 s, want %.1f; %s", what, cur, last, from+seconds, state)
-			}
-			last = cur
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	waitPlayed("from the start", 0, 5)
+	waitPlayed(t, ctx, "from the start", 0, 5)
 	web, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#play').dataset.webSeed`))
 	if err != nil || web == "" { // "on", or "off" again once the whole file is in
 		t.Errorf("data-web-seed = %q, %v; want it set: with no peer the web seed must join", web, err)
@@ -148,7 +172,7 @@ func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](video+`.currentTime = 30`)); err != nil {
 		t.Fatal(err)
 	}
-	waitPlayed("after seeking to 30 s", 30, 3)
+	waitPlayed(t, ctx, "after seeking to 30 s", 30, 3)
 
 	// Leaving the page sends the last report.
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
@@ -185,5 +209,38 @@ func TestBrowserPlaysFromTheWebSeedAlone(t *testing.T) {
 	dash := string(creator.get("/shows/" + showID + "/dashboard"))
 	if !strings.Contains(dash, `Delivered by the swarm: <strong id="swarm-share">0%</strong>`) {
 		t.Errorf("the dashboard does not show the swarm's share of 0%%:\n%s", dash)
+	}
+}
+
+// TestBrowserSecondViewerPlaysFromTheFirst has two viewers in two Chromium processes on
+// loopback, with every node stopped: the first plays from the web seed and keeps seeding while
+// its page is open; the second, arriving later, plays 10 s with at least 90% of its bytes from
+// the first (over WebRTC, found through the WebSocket tracker).
+func TestBrowserSecondViewerPlaysFromTheFirst(t *testing.T) {
+	_, _, _, _, page := publishedVideo(t)
+	first := playerBrowser(t)
+	startPlaying(t, first, page)
+	waitPlayed(t, first, "first viewer", 0, 3)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		peers, web, _ := playerBytes(t, first)
+		if done, _ := chromedp.Run(first, chromedp.Evaluate[bool](`document.querySelector('#play').dataset.webSeed === 'off'`)); done && peers+web > 0 {
+			break // the whole file is in: the web seed left
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first viewer has %d bytes from peers and %d from the web seed after 60 s, and is not complete", peers, web)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	second := playerBrowser(t)
+	startPlaying(t, second, page)
+	waitPlayed(t, second, "second viewer", 0, 10)
+	peers, web, _ := playerBytes(t, second)
+	t.Logf("second viewer: %d bytes from peers, %d from the web seed", peers, web)
+	if peers+web == 0 || peers*100 < 90*(peers+web) {
+		t.Errorf("second viewer: %d bytes from peers, %d from the web seed; want at least 90%% from peers", peers, web)
+	}
+	if _, _, up := playerBytes(t, first); up == 0 {
+		t.Error("the first viewer uploaded nothing to the second")
 	}
 }
