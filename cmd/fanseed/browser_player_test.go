@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,11 +51,11 @@ func testVideo(t *testing.T, seconds int) []byte {
 
 // playerBrowser is Chromium as the player tests need it: WebRTC with loopback addresses (no
 // mDNS names), and playback started by the test without a click.
-func playerBrowser(t *testing.T) context.Context {
+func playerBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	ctx := newBrowser(t, 1024, 800,
+	ctx := newBrowser(t, 1024, 800, append([]chromedp.ExecAllocatorOption{
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required")}, extra...)...)
 	var mu sync.Mutex
 	chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventConsoleAPICalled); ok && (e.Type == runtime.ConsoleAPICalledTypeWarning || e.Type == runtime.ConsoleAPICalledTypeError) {
@@ -242,5 +243,68 @@ func TestBrowserSecondViewerPlaysFromTheFirst(t *testing.T) {
 	}
 	if _, _, up := playerBytes(t, first); up == 0 {
 		t.Error("the first viewer uploaded nothing to the second")
+	}
+}
+
+// TestBrowserPlaysFromTheNodes has the seedbox fleet feed the player: two nodes in a network
+// namespace (pion gathers no loopback candidates) seed a video published by serve on the host
+// side of the veth pair, and two viewers in Chromium on the host each play 10 s of it with at
+// least 90% of their bytes from peers (the nodes over WebRTC, and each other); the web seed sent
+// either less than 10% of the file.
+func TestBrowserPlaysFromTheNodes(t *testing.T) {
+	needPlayerBundle(t)
+	ns := newNetns(t)
+	bin := buildFanseed(t)
+	dbURL := dbtest.NewURL(t)
+	addr := freeAddrOn(t, ns.HostIP)
+	base := "http://" + addr
+	startServeProcess(t, "DATABASE_URL="+dbURL, "ADDR="+addr, "BASE_URL="+base, "NODE_TOKEN="+testNodeToken,
+		"DATA_DIR="+t.TempDir(), "LOG_FORMAT=text", "TRACKER_ANNOUNCES_PER_MINUTE=0")
+	for _, name := range []string{"n1", "n2"} {
+		dir := t.TempDir()
+		p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+		p.cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "seedbox")
+		p.cmd.Env = []string{"CONTROL_URL=" + base, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
+			"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=" + ns.PeerIP + ":0", "NODE_CAPACITY_BYTES=1000000000",
+			"LOG_FORMAT=text", "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() {
+			p.stop(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("node %s:\n%s", name, p.logs.String())
+			}
+		})
+	}
+	data := testVideo(t, 40)
+	creator, episodePath := uploadEpisode(t, base, "pilot.webm", data)
+	waitPublished(t, creator, episodePath, 90*time.Second)
+	m := regexp.MustCompile(`/s/([a-z0-9-]+)/e/([0-9]+)/embed`).FindStringSubmatch(string(creator.get(episodePath)))
+	if m == nil {
+		t.Fatal("the creator's episode page does not offer the player's embed")
+	}
+	// Two viewers, in two Chromium processes, the second arriving once the first plays. An
+	// address other than loopback is no secure context: let the service worker run there.
+	page := base + "/s/" + m[1] + "/e/" + m[2]
+	var viewers []context.Context
+	for i := range 2 {
+		ctx := playerBrowser(t, chromedp.Flag("unsafely-treat-insecure-origin-as-secure", base))
+		startPlaying(t, ctx, page)
+		waitPlayed(t, ctx, fmt.Sprintf("viewer %d", i+1), 0, 2)
+		viewers = append(viewers, ctx)
+	}
+	for i, ctx := range viewers {
+		waitPlayed(t, ctx, fmt.Sprintf("viewer %d", i+1), 0, 10)
+		peers, web, up := playerBytes(t, ctx)
+		t.Logf("viewer %d: %d bytes from peers, %d from the web seed, %d uploaded, of a %d-byte file", i+1, peers, web, up, len(data))
+		if peers+web == 0 || peers*100 < 90*(peers+web) {
+			t.Errorf("viewer %d: %d bytes from peers, %d from the web seed; want at least 90%% from peers", i+1, peers, web)
+		}
+		if web*10 >= int64(len(data)) {
+			t.Errorf("viewer %d: the web seed sent %d bytes, 10%% of the file or more", i+1, web)
+		}
 	}
 }
