@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -128,7 +129,7 @@ func (s *Server) handlePlayback() http.HandlerFunc {
 			return
 		}
 		if err != nil {
-			s.log.Error("playback report", "error", err)
+			s.log.Error("playback report", slog.Any("error", err))
 			answer(statusOf(err), "the report could not be recorded; try again later")
 			return
 		}
@@ -147,7 +148,7 @@ func (s *Server) handlePlayback() http.HandlerFunc {
 			return
 		}
 		if err := seeding.RecordPlayback(r.Context(), s.db, e.Record.ID, time.Now(), rep); err != nil {
-			s.log.Error("playback report", "error", err)
+			s.log.Error("playback report", slog.Any("error", err))
 			answer(statusOf(err), "the report could not be recorded; try again later")
 			return
 		}
