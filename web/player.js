@@ -77,6 +77,7 @@ async function start (box, media) {
     box.dataset.peerBytes = stats.peers
     box.dataset.webSeedBytes = stats.web
     box.dataset.uploadedBytes = torrent.uploaded
+    box.dataset.firstFrameMs = watch.firstFrameMs
   }, TICK)
   setInterval(() => report.send(false), REPORT_EVERY)
   window.addEventListener('pagehide', () => report.send(true))

@@ -299,7 +299,8 @@ func TestBrowserPlaysFromTheNodes(t *testing.T) {
 	for i, ctx := range viewers {
 		waitPlayed(t, ctx, fmt.Sprintf("viewer %d", i+1), 0, 10)
 		peers, web, up := playerBytes(t, ctx)
-		t.Logf("viewer %d: %d bytes from peers, %d from the web seed, %d uploaded, of a %d-byte file", i+1, peers, web, up, len(data))
+		ttff, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#play').dataset.firstFrameMs`))
+		t.Logf("viewer %d: %d bytes from peers, %d from the web seed, %d uploaded, of a %d-byte file; first frame %s ms after play()", i+1, peers, web, up, len(data), ttff)
 		if peers+web == 0 || peers*100 < 90*(peers+web) {
 			t.Errorf("viewer %d: %d bytes from peers, %d from the web seed; want at least 90%% from peers", i+1, peers, web)
 		}
