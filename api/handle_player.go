@@ -53,6 +53,7 @@ type player struct {
 	Kind       string // "video" or "audio"
 	WebSeed    string // the file's URL: the element's src without the player, its last resort with it
 	TorrentURL string // the .torrent, fetched by the player from this site
+	InfoHash   string // in hex, as webtorrent's stream URLs have it
 	ReportURL  string // where the player reports playback
 	Script     string // the player bundle; "" when not built
 	Worker     string // webtorrent's service worker
@@ -64,7 +65,7 @@ func (s *Server) player(slug string, e fanEpisode) *player {
 		return nil
 	}
 	base := "/s/" + slug + "/e/" + strconv.FormatInt(e.ID, 10)
-	return &player{Kind: e.Playable, WebSeed: e.WebSeed, TorrentURL: "/t/" + e.Record.InfoHashHex() + ".torrent",
+	return &player{Kind: e.Playable, WebSeed: e.WebSeed, TorrentURL: "/t/" + e.Record.InfoHashHex() + ".torrent", InfoHash: e.Record.InfoHashHex(),
 		ReportURL: base + "/playback", Script: s.playerScript, Worker: playerWorker, Scope: playerScope}
 }
 

@@ -51,6 +51,13 @@ async function start (box, media) {
   // webSeeds: false keeps webtorrent from fetching the url-list from the first byte; the web
   // seed is added by hand below, when the buffer runs low.
   const client = new WebTorrent({ webSeeds: false })
+  // The worker asks every open page for a stream and takes the first answer: a page playing
+  // another episode would answer "not found" first. Leave other episodes' requests to their pages.
+  const own = `${box.dataset.scope}webtorrent/${box.dataset.infohash}/`
+  navigator.serviceWorker.addEventListener('message', event => {
+    const url = event.data?.type === 'webtorrent' && event.data.url
+    if (url && !new URL(url).pathname.startsWith(own)) event.stopImmediatePropagation()
+  })
   client.createServer({ controller: reg })
   const stats = { peers: 0, web: 0 }
   const torrent = await new Promise((resolve, reject) => {

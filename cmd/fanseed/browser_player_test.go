@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,6 +310,61 @@ func TestBrowserPlaysFromTheNodes(t *testing.T) {
 		}
 		if web*10 >= int64(len(data)) {
 			t.Errorf("viewer %d: the web seed sent %d bytes, 10%% of the file or more", i+1, web)
+		}
+	}
+}
+
+// TestBrowserTwoEpisodesInTwoTabs plays two episodes in two tabs of one browser (the first from
+// the web seed, its nodes stopped; the second seeded by two other nodes): webtorrent's worker
+// asks every open page for a stream, and each tab must get its own episode's, not the other
+// tab's "not found".
+func TestBrowserTwoEpisodesInTwoTabs(t *testing.T) {
+	base, _, creator, episodePath, first := publishedVideo(t)
+	showPath := episodePath[:strings.Index(episodePath, "/episodes/")]
+	resp := creator.post(showPath+"/episodes", url.Values{"title": {"Second"}})
+	secondPath := resp.Request.URL.Path
+	m := regexp.MustCompile(`/episodes/(\d+)$`).FindStringSubmatch(secondPath)
+	if m == nil {
+		t.Fatalf("creating the second episode landed on %s", secondPath)
+	}
+	// The nodes are stopped: two fresh ones publish the second episode.
+	bin := buildFanseed(t)
+	for _, name := range []string{"n3", "n4"} {
+		startSeedbox(t, bin, base, name, t.TempDir())
+	}
+	data := testVideo(t, 20)
+	req, _ := http.NewRequest("POST", base+"/api/uploads/", nil)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
+	b64 := base64.StdEncoding.EncodeToString
+	req.Header.Set("Upload-Metadata", "episode_id "+b64([]byte(m[1]))+",filename "+b64([]byte("second.webm")))
+	resp, body := creator.do(req)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("tus creation: status %d\n%s", resp.StatusCode, body)
+	}
+	loc, _ := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
+	}
+	waitPublished(t, creator, secondPath, 90*time.Second)
+	second := strings.Replace(first, "/e/"+first[strings.LastIndex(first, "/")+1:], "/e/"+m[1], 1)
+
+	tab1 := playerBrowser(t)
+	startPlaying(t, tab1, first)
+	waitPlayed(t, tab1, "first tab", 0, 3)
+	tab2, cancel := chromedp.NewContext(tab1)
+	defer cancel()
+	startPlaying(t, tab2, second)
+	waitPlayed(t, tab2, "second tab", 0, 5)
+	waitPlayed(t, tab1, "first tab, with the second open", 0, 6)
+	for i, tab := range []context.Context{tab1, tab2} {
+		src, err := chromedp.Run(tab, chromedp.Evaluate[string](playerVideo+`.currentSrc`))
+		if want := []string{"pilot.webm", "second.webm"}[i]; err != nil || !strings.HasSuffix(src, "/"+want) {
+			t.Errorf("tab %d plays %q, %v; want %s", i+1, src, err, want)
 		}
 	}
 }
