@@ -38,3 +38,13 @@ ensure_postgres() {
   fi
   export FANSEED_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 }
+
+# build_player: bundles the episode player (web/, webtorrent with esbuild) into
+# templates/static/player/, which the binary embeds; installs Node.js and npm when missing.
+# The versions are pinned in web/package-lock.json; --ignore-scripts skips a dependency's
+# pnpm-only preinstall (esbuild's binary comes as an npm package and needs no script).
+build_player() {
+  ensure_apt nodejs node
+  ensure_apt npm npm
+  (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs)
+}

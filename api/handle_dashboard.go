@@ -129,7 +129,8 @@ type dashboardData struct {
 	Monthly     int
 	Totals      billing.MoneyDay
 	Downloads   int64
-	Downloaders int64 // first seen in the range
+	Downloaders int64            // first seen in the range
+	Playback    seeding.Playback // what browser players reported, and the web seed counted
 	cur         billing.Currency
 	swarmByDay  map[time.Time]seeding.SwarmDay
 	moneyByDay  map[time.Time]billing.MoneyDay
@@ -171,6 +172,9 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 		}
 		d.Episodes = append(d.Episodes, de)
 	}
+	if d.Playback, err = seeding.PlaybackTotals(ctx, s.db, tids, rg.From, rg.To); err != nil {
+		return nil, err
+	}
 	if d.Swarm, err = seeding.SwarmDaily(ctx, s.db, tids, rg.From, rg.To); err != nil {
 		return nil, err
 	}
@@ -199,6 +203,25 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 		d.Totals.Disputes += m.Disputes
 	}
 	return d, nil
+}
+
+// SwarmShare is "delivered by the swarm: N%" of browser playback, or "" before any report.
+func (d *dashboardData) SwarmShare() string {
+	if pct, ok := d.Playback.SwarmPercent(); ok {
+		return strconv.FormatInt(pct, 10) + "%"
+	}
+	return ""
+}
+
+// EgressSaved is what the origin did not send because peers did: the players' bytes from peers.
+func (d *dashboardData) EgressSaved() string { return humanBytes(d.Playback.PeerBytes) }
+
+// AvgFirstFrame is the mean time from pressing play to the first frame, or "" with none.
+func (d *dashboardData) AvgFirstFrame() string {
+	if d.Playback.FirstFrames == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(d.Playback.FirstFrameMsSum)/float64(d.Playback.FirstFrames)/1000, 'f', 1, 64) + " s"
 }
 
 // DownloadsChart, PeersChart and MoneyChart are the dashboard's charts, drawn on the server.

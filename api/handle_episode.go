@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -27,6 +30,10 @@ type episodePage struct {
 	MaxHuman  string
 	CanUpload bool
 	Reach     *episodeReach
+	// Stream says why browsers cannot stream the file, and how to fix it; nil when they can.
+	Stream *publishing.StreamProblem
+	// EmbedURL is the episode player other sites may frame, for a published audio or video file.
+	EmbedURL string
 }
 
 // episodeReach is how far an episode's torrent has reached: the fleet's replicas and, once
@@ -110,12 +117,20 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 			p.Torrent = &t
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
-			p.WebSeed = seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)
+			p.WebSeed = s.publisher.WebSeedURL(t.InfoHashHex(), t.Name)
 			p.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
 				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: p.WebSeed}))
 			if p.Reach, err = s.reach(r.Context(), t); err != nil {
 				s.fail(w, r, err)
 				return
+			}
+			if t.Status == seeding.StatusPublished && (strings.HasPrefix(t.ContentType, "video/") || strings.HasPrefix(t.ContentType, "audio/") || t.ContentType == "application/ogg") {
+				p.EmbedURL = fmt.Sprintf("%s/s/%s/e/%d/embed", s.publisher.BaseURL, show.Slug, ep.ID)
+			}
+			if t.Status != seeding.StatusFailed {
+				if p.Stream, err = publishing.Streamable(t.ContentPath, t.ContentType); err != nil {
+					s.log.Warn("check the file streams", slog.Int64("torrent_id", t.ID), slog.Any("error", err))
+				}
 			}
 		}
 		s.render(w, r, http.StatusOK, "episode", p)

@@ -123,7 +123,7 @@ func (s *Server) fanEpisode(e catalog.Episode, t seeding.Record) fanEpisode {
 	copy(ih[:], t.InfoHash)
 	fe := fanEpisode{Episode: e, Record: t,
 		TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent",
-		WebSeed:    seeding.WebSeedFileURL(s.publisher.WebSeedURL(t.InfoHashHex()), t.Name)}
+		WebSeed:    s.publisher.WebSeedURL(t.InfoHashHex(), t.Name)}
 	fe.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
 		TorrentURL: fe.TorrentURL, Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: fe.WebSeed}))
 	switch {
@@ -163,6 +163,7 @@ type fanEpisodePage struct {
 	*fanShow
 	BaseURL string
 	Episode fanEpisode
+	Player  *player
 }
 
 // handleFanShow is a show's public page: its episodes, the goal bar, supporters and donate.
@@ -200,7 +201,7 @@ func (s *Server) handleFanEpisode() http.HandlerFunc {
 		for _, e := range f.Episodes {
 			if e.ID == id {
 				s.render(w, r, http.StatusOK, "fan_episode", &fanEpisodePage{layout: layout{Title: e.Title + " · " + f.Show.Title},
-					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e})
+					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e, Player: s.player(f.Show.Slug, e)})
 				return
 			}
 		}

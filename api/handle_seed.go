@@ -20,7 +20,8 @@ func parseInfoHash(s string) ([]byte, bool) {
 }
 
 // handleWebSeed is the origin web seed (BEP 19): the file by HTTP with range requests, for
-// BitTorrent clients, seedbox nodes fetching a new torrent, and <video>/<audio> playback.
+// BitTorrent clients, seedbox nodes fetching a new torrent, the player when the swarm falls
+// behind, and plain <video>/<audio> playback. It counts the bytes it sends, by who asked.
 func (s *Server) handleWebSeed() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ih, ok := parseInfoHash(chi.URLParam(r, "infohash"))
@@ -47,7 +48,14 @@ func (s *Server) handleWebSeed() http.HandlerFunc {
 		w.Header().Set("Accept-Ranges", "bytes")
 		w.Header().Set("ETag", `"`+t.InfoHashHex()+`"`)
 		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
-		http.ServeContent(w, r, "", t.CreatedAt, f)
+		webSeedCORS(w.Header())
+		cw := &countingWriter{ResponseWriter: w}
+		http.ServeContent(cw, r, "", t.CreatedAt, f)
+		who := servedTo(r)
+		s.metrics.webSeedBytes.WithLabelValues(who.String()).Add(float64(cw.n))
+		if s.cfg.WebSeedTally != nil {
+			s.cfg.WebSeedTally.Add(t.ID, who, cw.n)
+		}
 	}
 }
 

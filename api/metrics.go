@@ -16,6 +16,10 @@ type metrics struct {
 	gatherer prometheus.Gatherer
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// playbackBytes are the bytes players report, by source (peers, web_seed) and uploaded.
+	playbackBytes *prometheus.CounterVec
+	// webSeedBytes are the bytes the web seed sent, by who asked (player, browser, bittorrent).
+	webSeedBytes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,8 +31,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "fanseed_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method"}),
+		playbackBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanseed_playback_bytes_total", Help: "Bytes episode players report: received by source (peers, web_seed) and uploaded to other viewers.",
+		}, []string{"source"}),
+		webSeedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fanseed_web_seed_bytes_total", Help: "Bytes the origin web seed sent, by who asked: the player, a plain browser element or link, a BitTorrent client.",
+		}, []string{"to"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	reg.MustRegister(m.requests, m.latency, m.playbackBytes, m.webSeedBytes)
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
 	}

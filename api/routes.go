@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/scrape", s.handleScrape())
 	r.Get("/seed/{infohash}/{name}", s.handleWebSeed())
 	r.Head("/seed/{infohash}/{name}", s.handleWebSeed())
+	r.Options("/seed/{infohash}/{name}", handleWebSeedPreflight())
 	r.Get("/t/{file}", s.handleTorrentFile())
 	// tus uploads: creation, HEAD for the offset, PATCH, termination; with a creator's session
 	// or an API token of the write scope.
@@ -53,6 +54,8 @@ func (s *Server) routes() http.Handler {
 
 	r.Get("/s/{slug}", s.handleFanShow())
 	r.Get("/s/{slug}/e/{episodeID}", s.handleFanEpisode())
+	r.Get("/s/{slug}/e/{episodeID}/embed", s.handleEpisodeEmbed())
+	r.Post("/s/{slug}/e/{episodeID}/playback", s.handlePlayback())
 	r.Get("/s/{slug}/embed", s.handleEmbed())
 	r.Get("/s/{slug}/artwork", s.handleArtwork())
 	r.Get("/s/{slug}/torrents.rss", s.handleTorrentFeed())
@@ -211,6 +214,10 @@ func (f filesOnly) Open(name string) (fs.File, error) {
 func cacheStatic(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
+		if "/static/"+r.URL.Path == playerWorker {
+			// webtorrent's worker serves the player's streams under the fan pages.
+			w.Header().Set("Service-Worker-Allowed", playerScope)
+		}
 		h.ServeHTTP(w, r)
 	})
 }

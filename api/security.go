@@ -30,6 +30,8 @@ func contentSecurityPolicy(frameAncestors string, origins ...string) string {
 		"style-src 'self'",
 		"img-src " + own + " data:",
 		"media-src " + own,
+		"connect-src " + own + wsOrigins(own),
+		"worker-src 'self'",
 		"object-src 'none'",
 		"base-uri 'self'",
 		"frame-ancestors " + frameAncestors,
@@ -89,4 +91,22 @@ func (s *Server) metricsAllowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// wsOrigins are the WebSocket origins of the given origins (ws:// for http://, wss:// for
+// https://), for the player's connections to the WebSocket tracker: some browsers do not take
+// 'self' for them.
+func wsOrigins(own string) string {
+	var out []string
+	for _, o := range strings.Fields(own) {
+		if rest, ok := strings.CutPrefix(o, "https://"); ok {
+			out = append(out, "wss://"+rest)
+		} else if rest, ok := strings.CutPrefix(o, "http://"); ok {
+			out = append(out, "ws://"+rest)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " " + strings.Join(out, " ")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,6 +40,8 @@ type Config struct {
 	// EmbedOrigins are the origins (scheme://host[:port], lower case) of other sites whose pages
 	// may use the WebSocket tracker, besides BaseURL's.
 	EmbedOrigins []string
+	// WebSeedTally counts the web seed's bytes per torrent for the playback days (nil: /metrics only).
+	WebSeedTally *seeding.WebSeedTally
 	Published    *seeding.Published // the torrents the tracker serves
 	Fleet        *seeding.Fleet     // seedbox nodes and their assignments
 	NodeToken    string             // the shared secret seedbox nodes send; empty closes the node API
@@ -68,10 +71,13 @@ type Server struct {
 	fleet      *seeding.Fleet
 	fans       fanCache
 
-	csp, embedCSP string // Content-Security-Policy of every page, and of the embeddable button
-	mail          *mail.Service
-	dbHealth      *dbHealth
-	manageLimit   *addrLimiter // asking for donation management links, per client address
+	csp, embedCSP  string       // Content-Security-Policy of every page, and of the embeddable button
+	playerEmbedCSP string       // of the episode player other sites frame
+	playerScript   string       // the player bundle's URL; "" when it was not built
+	playbackLimit  *addrLimiter // playback reports, per client address
+	mail           *mail.Service
+	dbHealth       *dbHealth
+	manageLimit    *addrLimiter // asking for donation management links, per client address
 }
 
 // NewServer builds the HTTP handler for the control plane. ready reports whether the process
@@ -97,6 +103,11 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		origins = append(origins, cfg.Publisher.BaseURL)
 	}
 	s.csp, s.embedCSP = contentSecurityPolicy("'none'", origins...), contentSecurityPolicy("*", origins...)
+	s.playerEmbedCSP = contentSecurityPolicy(strings.Join(append([]string{"'self'"}, cfg.EmbedOrigins...), " "), origins...)
+	s.playbackLimit = &addrLimiter{every: playbackEvery, burst: playbackBurst}
+	if s.playerScript = playerScript(); s.playerScript == "" {
+		logger.Warn("the player bundle is not built (templates/static/player/): episode pages play the web seed alone; build it with `npm ci --ignore-scripts && node build.mjs` in web/")
+	}
 	s.mail = cfg.Mail
 	if s.mail == nil {
 		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,7 +152,8 @@ func checkTorrent(t *testing.T, ts *testServer, episodeID int64, name string, da
 	if mi.HashInfoBytes().HexString() != rec.InfoHashHex() {
 		t.Fatal("stored infohash is not the metainfo's")
 	}
-	if len(mi.UrlList) != 1 || !strings.HasSuffix(mi.UrlList[0], "/seed/"+rec.InfoHashHex()+"/") || !strings.HasSuffix(mi.Announce, "/announce") {
+	// url-list is the file's own URL (webtorrent needs it; BEP 19 clients take it too).
+	if len(mi.UrlList) != 1 || !strings.HasSuffix(mi.UrlList[0], "/seed/"+rec.InfoHashHex()+"/"+url.PathEscape(rec.Name)) || !strings.HasSuffix(mi.Announce, "/announce") {
 		t.Fatalf("url-list %v announce %q", mi.UrlList, mi.Announce)
 	}
 	return rec

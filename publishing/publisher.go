@@ -37,9 +37,10 @@ func (p *Publisher) WebTrackerURL() string {
 	return "ws://" + strings.TrimPrefix(p.BaseURL, "http://") + "/announce"
 }
 
-// WebSeedURL is the BEP 19 url-list entry for a torrent: the client appends the file name.
-func (p *Publisher) WebSeedURL(infoHashHex string) string {
-	return p.BaseURL + "/seed/" + infoHashHex + "/"
+// WebSeedURL is a torrent's url-list entry (BEP 19): the file's own URL, which webtorrent
+// requires for a single-file torrent and BitTorrent clients accept as well.
+func (p *Publisher) WebSeedURL(infoHashHex, name string) string {
+	return seeding.WebSeedFileURL(p.BaseURL+"/seed/"+infoHashHex+"/", name)
 }
 
 // Finish builds the torrent of a completed upload from the hashes made while it arrived, stores
@@ -79,7 +80,7 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 		return err
 	}
 	// url-list names the infohash, which the info dictionary alone decides: build again with it.
-	opts.WebSeedURL = p.WebSeedURL(fmt.Sprintf("%x", t.InfoHash))
+	opts.WebSeedURL = p.WebSeedURL(fmt.Sprintf("%x", t.InfoHash), t.Name)
 	if t, err = seeding.BuildTorrent(hashes, opts); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,26 +113,38 @@ func TestClientsThroughTracker(t *testing.T) {
 }
 
 // TestClientFromWebSeed has a real client fetch an episode from the web seed alone, which checks
-// the url-list form (a directory URL the client appends the name to, BEP 19).
+// the url-list form torrents carry: the file's own URL (which webtorrent needs), and BEP 19's
+// directory form (a URL the client appends the name to) that older torrents carried.
 func TestClientFromWebSeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a BitTorrent client")
 	}
-	tr := &Tracker{}
-	originDir, leechDir := t.TempDir(), t.TempDir()
-	srv, base := testEndpoints(t, tr, originDir)
-	tor, data, mi := publish(t, originDir, base+"/announce", base+"/webseed/")
-	tr.Allowed = func(ih [20]byte) bool { return ih == tor.InfoHash }
-	srv.Start()
+	for _, form := range []string{"file", "directory"} {
+		t.Run(form, func(t *testing.T) {
+			tr := &Tracker{}
+			originDir, leechDir := t.TempDir(), t.TempDir()
+			srv, base := testEndpoints(t, tr, originDir)
+			webSeed := base + "/webseed/"
+			if form == "file" {
+				webSeed = WebSeedFileURL(webSeed, "Episode 9.webm")
+			}
+			tor, data, mi := publish(t, originDir, base+"/announce", webSeed)
+			if form == "file" && (len(mi.UrlList) != 1 || !strings.HasSuffix(mi.UrlList[0], "/webseed/Episode%209.webm")) {
+				t.Fatalf("url-list = %q, want the file's URL", mi.UrlList)
+			}
+			tr.Allowed = func(ih [20]byte) bool { return ih == tor.InfoHash }
+			srv.Start()
 
-	leech, err := testClient(t, leechDir, true).AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leech.DownloadAll()
-	waitComplete(t, leech, "leecher")
-	got, err := os.ReadFile(filepath.Join(leechDir, tor.Name))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("leecher's file differs from the episode (err %v)", err)
+			leech, err := testClient(t, leechDir, true).AddTorrent(mi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leech.DownloadAll()
+			waitComplete(t, leech, "leecher")
+			got, err := os.ReadFile(filepath.Join(leechDir, tor.Name))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("leecher's file differs from the episode (err %v)", err)
+			}
+		})
 	}
 }

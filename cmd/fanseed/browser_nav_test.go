@@ -35,7 +35,7 @@ var (
 	creatorRoutes = append(slices.Clone(accountRoutes),
 		"/shows/new", "/shows/{showID}", "/shows/{showID}/edit", "/shows/{showID}/plan", "/shows/{showID}/dashboard",
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
-		"/s/{slug}/embed")
+		"/s/{slug}/embed", "/s/{slug}/e/{episodeID}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
 		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events", "/admin/refunds")
 	partnerRoutes   = accountRoutes

@@ -16,8 +16,9 @@ import (
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
-// newBrowser starts headless Chromium (Debian's package, which .ci/test installs) for one test.
-func newBrowser(t *testing.T, width, height int) context.Context {
+// newBrowser starts headless Chromium (Debian's package, which .ci/test installs) for one test,
+// with extra options (flags) when given.
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exec := "/usr/bin/chromium"
 	if _, err := os.Stat(exec); err != nil {
@@ -34,6 +35,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(width, height),
 	)
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)

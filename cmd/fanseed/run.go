@@ -228,6 +228,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	} else if n > 0 {
 		logger.Info("torrents re-issued with the WebSocket tracker", slog.Int("torrents", n))
 	}
+	// Torrents made before url-list named the file itself (webtorrent needs it) name it from now on.
+	if n, err := seeding.SetWebSeedOfAll(ctx, pool, publisher.WebSeedURL); err != nil {
+		logger.Warn("set the web seed of torrents", slog.Any("error", err))
+	} else if n > 0 {
+		logger.Info("torrents re-issued with the web seed's file URL", slog.Int("torrents", n))
+	}
 	go publishing.ExpireUploadsEvery(ctx, pool, uploads, cfg.UploadExpireAfter, min(time.Hour, cfg.UploadExpireAfter/4), logger)
 	go seeding.RecordStatsEvery(ctx, pool, tracker, 30*time.Second, logger)
 	go billing.RollupStatementDaysEvery(ctx, pool, 10*time.Minute, logger)
@@ -248,11 +254,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		stopJobs(ctx)
 	}()
 
+	// The web seed's bytes by who asked, added to the playback days every 10 s.
+	webSeedTally := &seeding.WebSeedTally{}
+	go webSeedTally.FlushEvery(ctx, pool, 10*time.Second, logger)
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
-		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins,
+		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, WebSeedTally: webSeedTally,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money, Mail: post,
