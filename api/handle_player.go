@@ -58,6 +58,7 @@ type player struct {
 	Script     string // the player bundle; "" when not built
 	Worker     string // webtorrent's service worker
 	Scope      string // the worker's scope
+	PeerGrace  int64  // ms the swarm gets to fill a low buffer before the web seed joins; 0: the player's default
 }
 
 func (s *Server) player(slug string, e fanEpisode) *player {
@@ -66,7 +67,8 @@ func (s *Server) player(slug string, e fanEpisode) *player {
 	}
 	base := "/s/" + slug + "/e/" + strconv.FormatInt(e.ID, 10)
 	return &player{Kind: e.Playable, WebSeed: e.WebSeed, TorrentURL: "/t/" + e.Record.InfoHashHex() + ".torrent", InfoHash: e.Record.InfoHashHex(),
-		ReportURL: base + "/playback", Script: s.playerScript, Worker: playerWorker, Scope: playerScope}
+		ReportURL: base + "/playback", Script: s.playerScript, Worker: playerWorker, Scope: playerScope,
+		PeerGrace: s.cfg.PlayerPeerGrace.Milliseconds()}
 }
 
 // findFanEpisode finds a published episode of the show in the URL.

@@ -40,6 +40,9 @@ type Config struct {
 	// EmbedOrigins are the origins (scheme://host[:port], lower case) of other sites whose pages
 	// may use the WebSocket tracker, besides BaseURL's.
 	EmbedOrigins []string
+	// PlayerPeerGrace is how long the browser player lets the swarm fill a low buffer before it
+	// adds the web seed (0: the player's default).
+	PlayerPeerGrace time.Duration
 	// WebSeedTally counts the web seed's bytes per torrent for the playback days (nil: /metrics only).
 	WebSeedTally *seeding.WebSeedTally
 	Published    *seeding.Published // the torrents the tracker serves

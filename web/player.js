@@ -7,7 +7,7 @@ import WebTorrent from 'webtorrent/dist/webtorrent.min.js'
 
 const LOW_AHEAD = 4 // seconds buffered ahead below which the swarm is falling behind
 const HIGH_AHEAD = 30 // seconds buffered ahead at which the web seed may leave again
-const PEER_GRACE = 1000 // ms the swarm gets to fill a low buffer before the web seed joins
+const PEER_GRACE = 1000 // ms the swarm gets to fill a low buffer before the web seed joins, unless the page says (PLAYER_PEER_GRACE)
 const TICK = 250
 const REPORT_EVERY = 30000
 
@@ -129,6 +129,8 @@ class WebSeedPolicy {
     this.box = box
     this.on = false
     this.lowSince = 0
+    const grace = Number(box.dataset.peerGrace)
+    this.grace = Number.isFinite(grace) && grace > 0 ? grace : PEER_GRACE
   }
 
   tick (media) {
@@ -139,7 +141,7 @@ class WebSeedPolicy {
     if (!this.on) {
       if (wanted && ahead < LOW_AHEAD && !media.ended) {
         if (!this.lowSince) this.lowSince = now
-        if (now - this.lowSince >= PEER_GRACE) this.set(true)
+        if (now - this.lowSince >= this.grace) this.set(true)
       } else {
         this.lowSince = 0
       }

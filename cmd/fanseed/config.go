@@ -43,6 +43,7 @@ type config struct {
 	EmbedOrigins       []string // scheme://host[:port] of other sites whose pages may use the WebSocket tracker
 	BodyTimeout        time.Duration
 	UploadExpireAfter  time.Duration
+	PlayerPeerGrace    time.Duration // how long the browser player waits on the swarm before the web seed helps
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -75,6 +76,7 @@ var envVars = []envVar{
 	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
 	{"TRACKER_SOCKETS_PER_IP", "64", "how many WebSocket tracker connections one address (an IPv6 /64) may hold open; 0 means no limit."},
 	{"EMBED_ORIGINS", "", "comma-separated origins (https://host[:port]) of other sites whose pages may use the WebSocket tracker, besides BASE_URL's own."},
+	{"PLAYER_PEER_GRACE", "1s", "how long the browser player lets the swarm fill a low buffer before it adds the web seed; longer saves origin bytes, shorter starts sooner."},
 }
 
 // loadConfig reads and validates the environment. Every problem names its variable.
@@ -182,6 +184,9 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.UploadExpireAfter, err = time.ParseDuration(get("UPLOAD_EXPIRE_AFTER", "24h")); err != nil || c.UploadExpireAfter < time.Minute {
 		errs = append(errs, fmt.Errorf("UPLOAD_EXPIRE_AFTER: %q must be a duration of a minute or more, such as 24h", getenv("UPLOAD_EXPIRE_AFTER")))
+	}
+	if c.PlayerPeerGrace, err = time.ParseDuration(get("PLAYER_PEER_GRACE", "1s")); err != nil || c.PlayerPeerGrace < 0 || c.PlayerPeerGrace > time.Minute {
+		errs = append(errs, fmt.Errorf("PLAYER_PEER_GRACE: %q must be a duration from 0s to 1m, such as 1s", getenv("PLAYER_PEER_GRACE")))
 	}
 	if c.BodyTimeout, err = time.ParseDuration(get("REQUEST_BODY_TIMEOUT", "30s")); err != nil || c.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("REQUEST_BODY_TIMEOUT: %q must be a positive duration such as 30s", getenv("REQUEST_BODY_TIMEOUT")))

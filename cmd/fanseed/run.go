@@ -261,7 +261,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
-		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, WebSeedTally: webSeedTally,
+		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, PlayerPeerGrace: cfg.PlayerPeerGrace, WebSeedTally: webSeedTally,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money, Mail: post,

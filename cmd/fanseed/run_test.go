@@ -243,6 +243,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}, `TRUSTED_PROXIES: "proxy.example" is not a network`},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "TRACKER_ANNOUNCES_PER_MINUTE": "-3"}, "TRACKER_ANNOUNCES_PER_MINUTE:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "REQUEST_BODY_TIMEOUT": "soon"}, "REQUEST_BODY_TIMEOUT:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "PLAYER_PEER_GRACE": "2h"}, "PLAYER_PEER_GRACE:"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "PLAYER_PEER_GRACE": "-1s"}, "PLAYER_PEER_GRACE:"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "UPLOAD_EXPIRE_AFTER": "1s"}, "UPLOAD_EXPIRE_AFTER:"},
 	}
 	for _, tt := range tests {
