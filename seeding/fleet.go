@@ -43,6 +43,25 @@ const (
 // fleetLockKey is the advisory lock that lets one control-plane process reconcile at a time.
 const fleetLockKey = 7366156620
 
+// underFleetLock runs fn in a transaction holding the fleet lock and the node locks, unless
+// another process holds the fleet lock: then it skips fn and reports skipped.
+func (f *Fleet) underFleetLock(ctx context.Context, fn func(tx pgx.Tx) error) (skipped bool, err error) {
+	err = pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, fleetLockKey).Scan(&locked); err != nil {
+			return err
+		}
+		if skipped = !locked; skipped {
+			return nil
+		}
+		if err := lockNodes(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return skipped, err
+}
+
 // Fleet is the control plane's side of the seedbox fleet: registration, heartbeats, replica
 // assignment, failover, draining, and publishing torrents once R nodes seed them. Every method
 // is safe with several control-plane processes on one database.
@@ -410,18 +429,8 @@ type ReconcileResult struct {
 func (f *Fleet) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
 	var shortageBegan time.Time
-	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, fleetLockKey).Scan(&locked); err != nil {
-			return err
-		}
-		if !locked {
-			res.Skipped = true
-			return nil
-		}
-		if err := lockNodes(ctx, tx); err != nil {
-			return err
-		}
+	var err error
+	res.Skipped, err = f.underFleetLock(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE nodes SET status = 'down' WHERE status = 'up' AND last_heartbeat < now() - $1::bigint * interval '1 millisecond'`, f.downAfter().Milliseconds())
 		if err != nil {
 			return fmt.Errorf("mark nodes down: %w", err)

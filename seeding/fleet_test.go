@@ -94,7 +94,13 @@ func (f *fleetFixture) newTorrent(length int64) (Record, error) {
 
 func (f *fleetFixture) node(name string, capacity int64) int64 {
 	f.t.Helper()
-	e, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity}, "")
+	return f.enrol(NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881", PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity})
+}
+
+// enrol registers a node with the fleet token and keeps the secret it was given.
+func (f *fleetFixture) enrol(info NodeInfo) int64 {
+	f.t.Helper()
+	e, err := f.fleet.Register(context.Background(), info, "")
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -16,18 +16,8 @@ import (
 // nodeIn enrols a node in a zone.
 func (f *fleetFixture) nodeIn(name, zone string, capacity int64) int64 {
 	f.t.Helper()
-	e, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881",
-		PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity, Zone: zone}, "")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.secrets == nil {
-		f.secrets = map[int64]string{}
-	}
-	f.secrets[e.ID] = e.Secret
-	return e.ID
+	return f.enrol(NodeInfo{Name: name, ListenAddr: "127.0.0.1:6881",
+		PublicAddr: "127.0.0.1:" + fmt.Sprint(7000+len(name)), CapacityBytes: capacity, Zone: zone})
 }
 
 // pairCounts is how many torrents each pair of nodes both hold (not dropping), by "a+b" names.

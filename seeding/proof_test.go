@@ -40,17 +40,7 @@ func (f *fleetFixture) realTorrent(tor Torrent, data []byte, pieceLength int64) 
 
 func (f *fleetFixture) nodeAt(name, addr string) int64 {
 	f.t.Helper()
-	e, err := f.fleet.Register(context.Background(), NodeInfo{Name: name, ListenAddr: addr, PublicAddr: addr, CapacityBytes: 1 << 30}, "")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.secrets == nil {
-		f.secrets = map[int64]string{}
-	}
-	f.secrets[e.ID] = e.Secret
-	return e.ID
+	return f.enrol(NodeInfo{Name: name, ListenAddr: addr, PublicAddr: addr, CapacityBytes: 1 << 30})
 }
 
 // claim sends a heartbeat reporting the torrent seeding, and nothing else: the proof is the

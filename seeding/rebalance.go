@@ -52,18 +52,8 @@ func (f *Fleet) Rebalance(ctx context.Context) (RebalanceResult, error) {
 	if perMinute < 0 {
 		return res, nil
 	}
-	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, fleetLockKey).Scan(&locked); err != nil {
-			return err
-		}
-		if !locked {
-			res.Skipped = true
-			return nil
-		}
-		if err := lockNodes(ctx, tx); err != nil {
-			return err
-		}
+	var err error
+	res.Skipped, err = f.underFleetLock(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM replica_moves WHERE finished_at IS NOT NULL AND started_at < now() - interval '1 minute'`); err != nil {
 			return fmt.Errorf("forget old moves: %w", err)
 		}
