@@ -134,6 +134,12 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
+// clientNetAddr is clientAddr parsed; the zero Addr when it does not parse.
+func clientNetAddr(r *http.Request) netip.Addr {
+	a, _ := netip.ParseAddr(clientAddr(r))
+	return a
+}
+
 // remoteIP is the client's address as the tracker records it.
 func remoteIP(r *http.Request) net.IP { return net.ParseIP(clientAddr(r)) }
 

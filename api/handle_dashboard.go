@@ -131,9 +131,23 @@ type dashboardData struct {
 	Downloads   int64
 	Downloaders int64            // first seen in the range
 	Playback    seeding.Playback // what browser players reported, and the web seed counted
+	// Since publishing, for fans' BitTorrent clients: what the fleet uploaded to fans (clients and
+	// players) beside what the origin web seed sent fans' clients.
+	FleetServed   int64
+	WebSeedToFans int64
 	cur         billing.Currency
 	swarmByDay  map[time.Time]seeding.SwarmDay
 	moneyByDay  map[time.Time]billing.MoneyDay
+}
+
+// WebSeedShare is the web seed's share of the bytes fans' BitTorrent clients and the fleet
+// exchanged since publishing ("12%"), or "" before any.
+func (d *dashboardData) WebSeedShare() string {
+	total := d.FleetServed + d.WebSeedToFans
+	if total <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d%%", d.WebSeedToFans*100/total)
 }
 
 // Money formats minor units of the show's currency.
@@ -174,6 +188,14 @@ func (s *Server) dashboardData(ctx context.Context, show catalog.Show, rg dateRa
 	}
 	if d.Playback, err = seeding.PlaybackTotals(ctx, s.db, tids, rg.From, rg.To); err != nil {
 		return nil, err
+	}
+	allTime, err := seeding.PlaybackTotals(ctx, s.db, tids, time.Unix(0, 0), time.Now().AddDate(0, 0, 1))
+	if err != nil {
+		return nil, err
+	}
+	d.WebSeedToFans = allTime.ServedBitTorrent
+	for _, t := range traffic {
+		d.FleetServed += t.BytesServed
 	}
 	if d.Swarm, err = seeding.SwarmDaily(ctx, s.db, tids, rg.From, rg.To); err != nil {
 		return nil, err

@@ -17,17 +17,21 @@ import (
 // requireNodeToken compares the Bearer token with NODE_TOKEN in constant time (on hashes, so the
 // lengths leak nothing either). Without NODE_TOKEN the fleet API is closed.
 func (s *Server) requireNodeToken(next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(s.cfg.NodeToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token))
-		if s.cfg.NodeToken == "" || s.fleet == nil || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		if s.fleet == nil || !s.nodeTokenOK(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fanseed-nodes"`)
 			writeNodeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid node token is required"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// nodeTokenOK reports whether the request carries NODE_TOKEN as its Bearer token.
+func (s *Server) nodeTokenOK(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got, want := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(s.cfg.NodeToken))
+	return ok && s.cfg.NodeToken != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // maxNodeRequest bounds a heartbeat: a report is about 200 bytes per torrent.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"mime"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -21,7 +23,9 @@ func parseInfoHash(s string) ([]byte, bool) {
 
 // handleWebSeed is the origin web seed (BEP 19): the file by HTTP with range requests, for
 // BitTorrent clients, seedbox nodes fetching a new torrent, the player when the swarm falls
-// behind, and plain <video>/<audio> playback. It counts the bytes it sends, by who asked.
+// behind, and plain <video>/<audio> playback. It counts the bytes it sends, by who asked. A fan's
+// BitTorrent client is answered at a bounded rate while the fleet seeds the torrent well
+// (WebSeedGate); seedbox nodes, which send the node token, never are.
 func (s *Server) handleWebSeed() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ih, ok := parseInfoHash(chi.URLParam(r, "infohash"))
@@ -49,14 +53,51 @@ func (s *Server) handleWebSeed() http.HandlerFunc {
 		w.Header().Set("ETag", `"`+t.InfoHashHex()+`"`)
 		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
 		webSeedCORS(w.Header())
-		cw := &countingWriter{ResponseWriter: w}
-		http.ServeContent(cw, r, "", t.CreatedAt, f)
 		who := servedTo(r)
+		cw := &countingWriter{ResponseWriter: w}
+		var out http.ResponseWriter = cw
+		if who == seeding.ToBitTorrent && s.nodeTokenOK(r) {
+			who = seeding.ToFleet
+		} else if who == seeding.ToBitTorrent {
+			l, err := s.cfg.WebSeedGate.Limiter(r.Context(), t.ID, clientNetAddr(r))
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			if l != nil {
+				out = &limitedWriter{ResponseWriter: cw, ctx: r.Context(), limiter: l}
+			}
+		}
+		http.ServeContent(out, r, "", t.CreatedAt, f)
 		s.metrics.webSeedBytes.WithLabelValues(who.String()).Add(float64(cw.n))
 		if s.cfg.WebSeedTally != nil {
 			s.cfg.WebSeedTally.Add(t.ID, who, cw.n)
 		}
 	}
+}
+
+// limitedWriter sends the body no faster than its limiter allows (see seeding.WebSeedGate).
+type limitedWriter struct {
+	http.ResponseWriter
+	ctx     context.Context
+	limiter *rate.Limiter
+}
+
+func (l *limitedWriter) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		n := min(len(b), l.limiter.Burst())
+		if err := l.limiter.WaitN(l.ctx, n); err != nil {
+			return written, err
+		}
+		m, err := l.ResponseWriter.Write(b[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
 }
 
 // handleTorrentFile serves a published torrent's .torrent file.

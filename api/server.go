@@ -45,9 +45,12 @@ type Config struct {
 	PlayerPeerGrace time.Duration
 	// WebSeedTally counts the web seed's bytes per torrent for the playback days (nil: /metrics only).
 	WebSeedTally *seeding.WebSeedTally
-	Published    *seeding.Published // the torrents the tracker serves
-	Fleet        *seeding.Fleet     // seedbox nodes and their assignments
-	NodeToken    string             // the shared secret seedbox nodes send; empty closes the node API
+	// WebSeedGate bounds the web seed's rate to fans' BitTorrent clients while the fleet seeds a
+	// torrent well (nil: no bound).
+	WebSeedGate *seeding.WebSeedGate
+	Published   *seeding.Published // the torrents the tracker serves
+	Fleet       *seeding.Fleet     // seedbox nodes and their assignments
+	NodeToken   string             // the shared secret seedbox nodes send; empty closes the node API
 
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none

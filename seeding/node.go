@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,6 +86,32 @@ type Node struct {
 	// What the node uploaded to other seedbox nodes, so that the fleet's own copying is not
 	// counted as served to fans: connections to nodes open now, and the bytes of those closed.
 	toNodes *toNodes
+}
+
+// nodeWebTransport is the transport of the node's web seed requests: anacrolix's own (10
+// connections per host at most), sending the node token to the control plane's host, so that the
+// origin web seed counts the fleet's fetches apart from fans' and never slows them down.
+func nodeWebTransport(controlURL, token string) http.RoundTripper {
+	base := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxConnsPerHost: 10}
+	u, err := url.Parse(controlURL)
+	if err != nil || u.Host == "" || token == "" {
+		return base
+	}
+	return tokenTransport{base: base, host: u.Host, token: token}
+}
+
+type tokenTransport struct {
+	base  http.RoundTripper
+	host  string
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == t.host && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // toNodes counts the payload bytes a node sent to other nodes (peer ids with NodePeerIDPrefix),
@@ -219,6 +246,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	tc.ListenPort = p
 	tc.Slogger = slog.New(pieceLines{cfg.Log.Handler()}).With(slog.String("component", "torrent"))
 	tc.HTTPUserAgent = "Fanseed-seedbox"
+	tc.WebTransport = nodeWebTransport(cfg.ControlURL, cfg.Token)
 	tc.ICEServerList = cfg.ICEServers
 	tc.Bep20 = NodePeerIDPrefix
 	// Room for a leecher's whole request pipeline: with the default 1 MiB a fast leecher on a short

@@ -147,7 +147,8 @@ type Playback struct {
 	SecondsWatched   int64 `db:"seconds_watched"`
 	ServedPlayer     int64 `db:"served_player"`
 	ServedBrowser    int64 `db:"served_browser"`
-	ServedBitTorrent int64 `db:"served_bittorrent"`
+	ServedBitTorrent int64 `db:"served_bittorrent"` // to fans' BitTorrent clients (before served_fleet existed, the fleet's fetches too)
+	ServedFleet      int64 `db:"served_fleet"`      // to seedbox nodes fetching what they were assigned
 }
 
 // SwarmPercent is the share of the players' bytes that came from peers rather than the web
@@ -169,7 +170,7 @@ func PlaybackTotals(ctx context.Context, db DBTX, torrentIDs []int64, from, to t
 		       coalesce(sum(first_frames), 0)::bigint AS first_frames, coalesce(sum(first_frame_ms_sum), 0)::bigint AS first_frame_ms_sum,
 		       coalesce(sum(stalls), 0)::bigint AS stalls, coalesce(sum(seconds_watched), 0)::bigint AS seconds_watched,
 		       coalesce(sum(served_player), 0)::bigint AS served_player, coalesce(sum(served_browser), 0)::bigint AS served_browser,
-		       coalesce(sum(served_bittorrent), 0)::bigint AS served_bittorrent
+		       coalesce(sum(served_bittorrent), 0)::bigint AS served_bittorrent, coalesce(sum(served_fleet), 0)::bigint AS served_fleet
 		FROM playback_days WHERE torrent_id = ANY($1) AND day >= $2::date AND day < $3::date`,
 		torrentIDs, from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly))
 	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Playback])
@@ -186,19 +187,21 @@ type ServedTo int
 const (
 	ToPlayer     ServedTo = iota // the episode player (webtorrent, when the swarm falls behind)
 	ToBrowser                    // a plain <video>/<audio> element or a download link
-	ToBitTorrent                 // a BitTorrent client, a seedbox node among them
+	ToBitTorrent                 // a fan's BitTorrent client
+	ToFleet                      // a seedbox node fetching a torrent it was assigned
+	servedToCount
 )
 
 // String is the label of /metrics.
 func (s ServedTo) String() string {
-	return [...]string{"player", "browser", "bittorrent"}[s]
+	return [...]string{"player", "browser", "bittorrent", "fleet"}[s]
 }
 
 // WebSeedTally counts the web seed's bytes per torrent in memory and adds them to the playback
 // days now and then, so that a busy web seed costs the database one write per torrent per flush.
 type WebSeedTally struct {
 	mu      sync.Mutex
-	pending map[int64]*[3]int64
+	pending map[int64]*[servedToCount]int64
 }
 
 // Add counts n bytes of torrentID served to who.
@@ -209,11 +212,11 @@ func (t *WebSeedTally) Add(torrentID int64, who ServedTo, n int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pending == nil {
-		t.pending = map[int64]*[3]int64{}
+		t.pending = map[int64]*[servedToCount]int64{}
 	}
 	c := t.pending[torrentID]
 	if c == nil {
-		c = new([3]int64)
+		c = new([servedToCount]int64)
 		t.pending[torrentID] = c
 	}
 	c[who] += n
@@ -228,13 +231,14 @@ func (t *WebSeedTally) Flush(ctx context.Context, db DBTX, now time.Time) error 
 	var errs []error
 	for id, c := range pending {
 		_, err := db.Exec(ctx, `
-			INSERT INTO playback_days (torrent_id, day, served_player, served_browser, served_bittorrent)
-			SELECT id, $2, $3, $4, $5 FROM torrents WHERE id = $1
+			INSERT INTO playback_days (torrent_id, day, served_player, served_browser, served_bittorrent, served_fleet)
+			SELECT id, $2, $3, $4, $5, $6 FROM torrents WHERE id = $1
 			ON CONFLICT (torrent_id, day) DO UPDATE SET
 			    served_player = playback_days.served_player + EXCLUDED.served_player,
 			    served_browser = playback_days.served_browser + EXCLUDED.served_browser,
-			    served_bittorrent = playback_days.served_bittorrent + EXCLUDED.served_bittorrent`,
-			id, now.UTC().Format(time.DateOnly), c[ToPlayer], c[ToBrowser], c[ToBitTorrent])
+			    served_bittorrent = playback_days.served_bittorrent + EXCLUDED.served_bittorrent,
+			    served_fleet = playback_days.served_fleet + EXCLUDED.served_fleet`,
+			id, now.UTC().Format(time.DateOnly), c[ToPlayer], c[ToBrowser], c[ToBitTorrent], c[ToFleet])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("web seed bytes of torrent %d: %w", id, err))
 			for who, n := range c {

@@ -44,6 +44,7 @@ type config struct {
 	BodyTimeout        time.Duration
 	UploadExpireAfter  time.Duration
 	PlayerPeerGrace    time.Duration // how long the browser player waits on the swarm before the web seed helps
+	WebSeedClientRate  int64         // bytes/s to a fan's BitTorrent client while the fleet seeds the torrent well; 0: no bound
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -76,6 +77,7 @@ var envVars = []envVar{
 	{"TRACKER_ANNOUNCES_PER_MINUTE", "120", "how many tracker announces one address (an IPv6 /64) may make per minute; 0 means no limit."},
 	{"TRACKER_SOCKETS_PER_IP", "64", "how many WebSocket tracker connections one address (an IPv6 /64) may hold open; 0 means no limit."},
 	{"EMBED_ORIGINS", "", "comma-separated origins (https://host[:port]) of other sites whose pages may use the WebSocket tracker, besides BASE_URL's own."},
+	{"WEBSEED_CLIENT_RATE", "262144", "bytes per second the web seed sends one fan's address for one torrent from a BitTorrent client while the fleet seeds that torrent with REPLICAS proven nodes (seedbox nodes and browsers are never bounded); 0 means no bound. 256 KiB/s keeps a client fetching from the nodes at 20 Mbit/s under 10% from the origin and still brings a 300 MiB episode in 20 minutes to a client that reaches no node."},
 	{"PLAYER_PEER_GRACE", "1s", "how long the browser player lets the swarm fill a low buffer before it adds the web seed; longer saves origin bytes, shorter starts sooner."},
 }
 
@@ -187,6 +189,9 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.PlayerPeerGrace, err = time.ParseDuration(get("PLAYER_PEER_GRACE", "1s")); err != nil || c.PlayerPeerGrace < 0 || c.PlayerPeerGrace > time.Minute {
 		errs = append(errs, fmt.Errorf("PLAYER_PEER_GRACE: %q must be a duration from 0s to 1m, such as 1s", getenv("PLAYER_PEER_GRACE")))
+	}
+	if c.WebSeedClientRate, err = strconv.ParseInt(get("WEBSEED_CLIENT_RATE", "262144"), 10, 64); err != nil || c.WebSeedClientRate < 0 || (c.WebSeedClientRate > 0 && c.WebSeedClientRate < 16<<10) {
+		errs = append(errs, fmt.Errorf("WEBSEED_CLIENT_RATE: %q must be a number of bytes per second of at least 16384 (one block a second), or 0 for no bound", getenv("WEBSEED_CLIENT_RATE")))
 	}
 	if c.BodyTimeout, err = time.ParseDuration(get("REQUEST_BODY_TIMEOUT", "30s")); err != nil || c.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("REQUEST_BODY_TIMEOUT: %q must be a positive duration such as 30s", getenv("REQUEST_BODY_TIMEOUT")))

@@ -395,6 +395,14 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 			t.Errorf("/metrics %s = %v (found %v), want %v", series, v, ok, want)
 		}
 	}
+	// Every piece came from the origin once at least, to nodes that said so with the node token:
+	// none of it counts as served to fans' clients.
+	if v, _ := metricValue(t, base, `fanseed_web_seed_bytes_total{to="fleet"}`); v < float64(len(data)) {
+		t.Errorf("the web seed counts %v bytes sent to the fleet, want at least the file's %d", v, len(data))
+	}
+	if v, ok := metricValue(t, base, `fanseed_web_seed_bytes_total{to="bittorrent"}`); ok && v != 0 {
+		t.Errorf("the web seed counts %v bytes sent to fans' clients before any fan fetched", v)
+	}
 
 	t.Run("aria2c from the fleet", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

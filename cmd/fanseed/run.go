@@ -257,12 +257,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	// The web seed's bytes by who asked, added to the playback days every 10 s.
 	webSeedTally := &seeding.WebSeedTally{}
 	go webSeedTally.FlushEvery(ctx, pool, 10*time.Second, logger)
+	var webSeedGate *seeding.WebSeedGate
+	if cfg.WebSeedClientRate > 0 {
+		webSeedGate = &seeding.WebSeedGate{Fleet: fleet, Rate: cfg.WebSeedClientRate}
+	}
 	handler, err := api.NewServer(api.Config{
 		BaseURL: cfg.BaseURL, UploadMaxBytes: cfg.UploadMaxBytes, ArtworkDir: filepath.Join(cfg.DataDir, "artwork"),
 		TrustedProxies: cfg.TrustedProxies, BodyTimeout: cfg.BodyTimeout,
 		Uploads: uploads, Publisher: publisher, Tracker: tracker, Published: published,
 		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, PlayerPeerGrace: cfg.PlayerPeerGrace, WebSeedTally: webSeedTally,
-		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
+		WebSeedGate: webSeedGate,
+		Fleet:       fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
