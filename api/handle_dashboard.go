@@ -135,9 +135,9 @@ type dashboardData struct {
 	// players) beside what the origin web seed sent fans' clients.
 	FleetServed   int64
 	WebSeedToFans int64
-	cur         billing.Currency
-	swarmByDay  map[time.Time]seeding.SwarmDay
-	moneyByDay  map[time.Time]billing.MoneyDay
+	cur           billing.Currency
+	swarmByDay    map[time.Time]seeding.SwarmDay
+	moneyByDay    map[time.Time]billing.MoneyDay
 }
 
 // WebSeedShare is the web seed's share of the bytes fans' BitTorrent clients and the fleet
