@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/migrations/dbtest"
@@ -133,5 +136,80 @@ func TestAria2cFromAMagnetAlone(t *testing.T) {
 	t.Logf("aria2c fetched the metadata and %d bytes from the nodes in %s", len(data), time.Since(started).Round(time.Millisecond))
 	if sc := scrape(t, base, ih); sc.Complete != 2 {
 		t.Errorf("scrape after aria2c stopped = %+v, want the 2 nodes as the only seeders", sc)
+	}
+}
+
+// TestAnacrolixOverWebRTCAlone downloads an episode with an anacrolix client that may use
+// nothing but WebRTC through the WebSocket tracker: no TCP, no uTP, no web seed, no HTTP
+// tracker, no DHT or PEX. Every byte comes from the nodes' WebRTC, as a browser's would. pion
+// gathers no loopback candidates, so everything listens on the host side of a veth pair.
+func TestAnacrolixOverWebRTCAlone(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	_, torrentFile, data := publishedOn(t, ns.HostIP, 3<<20+777)
+	mi, err := metainfo.Load(bytes.NewReader(torrentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []string
+	for _, tier := range mi.UpvertedAnnounceList() {
+		for _, u := range tier {
+			if strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://") {
+				ws = append(ws, u)
+			}
+		}
+	}
+	if len(ws) != 1 {
+		t.Fatalf("the .torrent lists WebSocket trackers %v, want one", ws)
+	}
+	mi.Announce, mi.AnnounceList, mi.UrlList = ws[0], [][]string{ws}, nil
+
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.DisableTCP, cfg.DisableUTP, cfg.NoDHT, cfg.DisablePEX, cfg.DisableWebseeds = true, true, true, true, true
+	cfg.ListenPort = 0
+	cfg.Seed = false
+	var mu sync.Mutex
+	networks := map[string]int{} // of every peer connection made
+	cfg.Callbacks.PeerConnAdded = append(cfg.Callbacks.PeerConnAdded, func(pc *torrent.PeerConn) {
+		mu.Lock()
+		defer mu.Unlock()
+		networks[pc.Network]++
+	})
+	cl, err := torrent.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tor, err := cl.AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tor.DownloadAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	started := time.Now()
+	select {
+	case <-tor.Complete().On():
+	case <-ctx.Done():
+		t.Fatalf("the WebRTC-only client has %d of %d bytes after 90 s, from %d peers", tor.BytesCompleted(), tor.Length(), len(tor.PeerConns()))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("downloaded %d bytes over WebRTC in %s; peer connections by network: %v", tor.Length(), time.Since(started).Round(time.Millisecond), networks)
+	for network := range networks {
+		if network != "webrtc" {
+			t.Errorf("a peer connection over %q: the client may use WebRTC alone", network)
+		}
+	}
+	if networks["webrtc"] == 0 {
+		t.Error("no WebRTC peer connection was made")
+	}
+	got, err := os.ReadFile(filepath.Join(cfg.DataDir, tor.Info().BestName()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatal("the file fetched over WebRTC differs from the upload")
 	}
 }
