@@ -11,44 +11,74 @@ import (
 // EncodeAnnounceResponse writes an announce response: interval, complete, incomplete and peers,
 // as BEP 23 compact strings ("peers" for IPv4, "peers6" for IPv6) or as a list of dicts.
 func EncodeAnnounceResponse(r AnnounceResponse) []byte {
+	if r.Compact {
+		return appendCompactAnnounce(make([]byte, 0, 96+6*len(r.Peers)), r)
+	}
 	d := dict{
 		"interval":   int64(r.Interval / time.Second),
 		"complete":   int64(r.Complete),
 		"incomplete": int64(r.Incomplete),
 	}
-	if r.Compact {
-		v4 := make([]byte, 0, 6*len(r.Peers))
-		var v6 []byte
+	peers := make(list, 0, len(r.Peers))
+	for _, p := range r.Peers {
+		if !p.Addr.IsValid() {
+			continue
+		}
+		pd := dict{"ip": p.Addr.Addr().Unmap().String(), "port": int64(p.Addr.Port())}
+		if !r.NoPeerID {
+			pd["peer id"] = p.ID[:]
+		}
+		peers = append(peers, pd)
+	}
+	d["peers"] = peers
+	return d.appendTo(nil)
+}
+
+// appendCompactAnnounce appends a compact announce response (BEP 23; IPv6 peers in peers6,
+// BEP 7): what dict would write, its keys in order, without building one.
+func appendCompactAnnounce(b []byte, r AnnounceResponse) []byte {
+	b = append(b, "d8:completei"...)
+	b = strconv.AppendInt(b, int64(r.Complete), 10)
+	b = append(b, "e10:incompletei"...)
+	b = strconv.AppendInt(b, int64(r.Incomplete), 10)
+	b = append(b, "e8:intervali"...)
+	b = strconv.AppendInt(b, int64(r.Interval/time.Second), 10)
+	b = append(b, "e5:peers"...)
+	v4, v6 := 0, 0
+	for _, p := range r.Peers {
+		switch ip := p.Addr.Addr().Unmap(); {
+		case ip.Is4():
+			v4++
+		case ip.Is6():
+			v6++
+		}
+	}
+	peers := func(b []byte, n int, four bool) []byte {
+		size := 18
+		if four {
+			size = 6
+		}
+		b = strconv.AppendInt(b, int64(n*size), 10)
+		b = append(b, ':')
 		for _, p := range r.Peers {
 			ip := p.Addr.Addr().Unmap()
 			switch {
-			case ip.Is4():
+			case four && ip.Is4():
 				a := ip.As4()
-				v4 = binary.BigEndian.AppendUint16(append(v4, a[:]...), p.Addr.Port())
-			case ip.Is6():
+				b = binary.BigEndian.AppendUint16(append(b, a[:]...), p.Addr.Port())
+			case !four && ip.Is6():
 				a := ip.As16()
-				v6 = binary.BigEndian.AppendUint16(append(v6, a[:]...), p.Addr.Port())
+				b = binary.BigEndian.AppendUint16(append(b, a[:]...), p.Addr.Port())
 			}
 		}
-		d["peers"] = v4
-		if len(v6) > 0 {
-			d["peers6"] = v6
-		}
-	} else {
-		peers := make(list, 0, len(r.Peers))
-		for _, p := range r.Peers {
-			if !p.Addr.IsValid() {
-				continue
-			}
-			pd := dict{"ip": p.Addr.Addr().Unmap().String(), "port": int64(p.Addr.Port())}
-			if !r.NoPeerID {
-				pd["peer id"] = p.ID[:]
-			}
-			peers = append(peers, pd)
-		}
-		d["peers"] = peers
+		return b
 	}
-	return d.appendTo(nil)
+	b = peers(b, v4, true)
+	if v6 > 0 {
+		b = append(b, "6:peers6"...)
+		b = peers(b, v6, false)
+	}
+	return append(b, 'e')
 }
 
 // EncodeScrapeResponse writes a scrape response: a "files" dict keyed by raw infohash.

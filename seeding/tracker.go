@@ -102,10 +102,12 @@ type peerState struct {
 	empty      bool // its last announce said nothing was left (see isSeeder)
 	completed  bool
 	prev, next *peerState // in the swarm's list, least recently announced first
+	at         int        // its index in the swarm's order
 }
 
 type swarm struct {
 	peers             map[netip.AddrPort]*peerState
+	order             []*peerState // the same peers in no particular order, to pick from a random place on
 	oldest, newest    *peerState
 	seeders, leechers int
 	downloadedTotal   int64
@@ -176,6 +178,11 @@ func (t *Tracker) announcesPerMinute() int {
 // A seeder is given only leechers. Unpublished torrents get ErrNotAllowed, an address over its
 // announce rate ErrRateLimited.
 func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
+	return t.announce(a, nil)
+}
+
+// announce is Announce, appending the peers to buf.
+func (t *Tracker) announce(a Announce, buf []Peer) (AnnounceResponse, error) {
 	now := t.clock()
 	if !t.limit.allow(household(a.Addr.Addr()), t.announcesPerMinute(), now) {
 		return AnnounceResponse{}, errRateLimited
@@ -199,7 +206,7 @@ func (t *Tracker) Announce(a Announce) (AnnounceResponse, error) {
 		Compact: a.Compact, NoPeerID: a.NoPeerID,
 	}
 	if a.Event != EventStopped && a.NumWant > 0 {
-		resp.Peers = s.pick(a, seeder)
+		resp.Peers = s.pick(a, seeder, buf)
 	}
 	if a.Left == 0 && !seeder {
 		// Nothing left but not shown to hold the data (see isSeeder): asked back soon, so that a
@@ -349,6 +356,8 @@ func (s *swarm) firstCompletionToday(addr netip.Addr, now time.Time) bool {
 // add puts p in the swarm as its most recent announce.
 func (s *swarm) add(p *peerState) {
 	s.peers[p.addr] = p
+	p.at = len(s.order)
+	s.order = append(s.order, p)
 	p.prev, p.next = s.newest, nil
 	if s.newest != nil {
 		s.newest.next = p
@@ -361,6 +370,10 @@ func (s *swarm) add(p *peerState) {
 
 func (s *swarm) remove(p *peerState) {
 	delete(s.peers, p.addr)
+	last := s.order[len(s.order)-1]
+	s.order[p.at], last.at = last, p.at
+	s.order[len(s.order)-1] = nil
+	s.order = s.order[:len(s.order)-1]
 	if p.prev != nil {
 		p.prev.next = p.next
 	} else {
@@ -383,19 +396,23 @@ func (s *swarm) count(p *peerState, d int) {
 	}
 }
 
-// pick returns up to a.NumWant live peers other than the announcing client: this process's in
-// the map's random order, then other processes' from a random place on; seeders get only
+// pick returns up to a.NumWant live peers other than the announcing client: this process's
+// from a random place on, then other processes' from a random place on; seeders get only
 // leechers.
-func (s *swarm) pick(a Announce, seeder bool) []Peer {
-	out := make([]Peer, 0, min(a.NumWant, len(s.peers)+len(s.remote)))
-	for k, p := range s.peers {
-		if len(out) == a.NumWant {
-			return out
+func (s *swarm) pick(a Announce, seeder bool, out []Peer) []Peer {
+	out = slices.Grow(out[:0], min(a.NumWant, len(s.order)+len(s.remote)))
+	if n := len(s.order); n > 0 {
+		start := rand.IntN(n)
+		for i := range n {
+			if len(out) == a.NumWant {
+				return out
+			}
+			p := s.order[(start+i)%n]
+			if p.addr == a.Addr || p.id == a.PeerID || seeder && p.seeder || isWebKey(p.addr) {
+				continue
+			}
+			out = append(out, Peer{ID: p.id, Addr: p.addr})
 		}
-		if k == a.Addr || p.id == a.PeerID || seeder && p.seeder || isWebKey(k) {
-			continue
-		}
-		out = append(out, Peer{ID: p.id, Addr: k})
 	}
 	start := 0
 	if len(s.remote) > 0 {
@@ -578,12 +595,19 @@ func (t *Tracker) AnnounceBody(rawQuery string, remoteIP net.IP, trustIP bool) [
 	if err != nil {
 		return EncodeFailure(FailureReason(err))
 	}
-	resp, err := t.Announce(a)
+	buf := peerBufs.Get().(*[]Peer)
+	defer peerBufs.Put(buf)
+	resp, err := t.announce(a, *buf)
 	if err != nil {
 		return EncodeFailure(FailureReason(err))
 	}
+	*buf = resp.Peers[:0]
 	return EncodeAnnounceResponse(resp)
 }
+
+// peerBufs holds the peer lists of answers being encoded, so that a busy tracker does not make
+// one for every announce.
+var peerBufs = sync.Pool{New: func() any { return new([]Peer) }}
 
 // ScrapeBody answers a scrape request's raw query with the bencoded response body.
 func (t *Tracker) ScrapeBody(rawQuery string) []byte {
