@@ -97,10 +97,16 @@ func TestTrustedProxies(t *testing.T) {
 			if got := peers[0].(map[string]any)["ip"]; got != tt.want {
 				t.Errorf("the tracker recorded the seeder as %v, want %s", got, tt.want)
 			}
+			// Announces are logged at debug level; a page shows the address the log records.
+			req, _ := http.NewRequest("GET", ts.URL+"/healthz", nil)
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			readBody(t, ts.send(t, nil, req))
 			found := false
 			for line := range strings.SplitSeq(logs.String(), "\n") {
 				var entry struct{ Msg, Path, Remote string }
-				if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "request" && entry.Path == "/announce" && entry.Remote == tt.want {
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "request" && entry.Path == "/healthz" && entry.Remote == tt.want {
 					found = true
 				}
 			}

@@ -114,9 +114,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
+		// The tracker's answers and the nodes' heartbeats come by the thousand; they are logged
+		// at debug level unless they fail (a tracker's refusals are failure reasons in a 200).
 		level := slog.LevelInfo
-		if ww.Status() < 400 && routePattern(r) == nodeHeartbeatRoute {
+		if route := routePattern(r); ww.Status() < 400 && (route == nodeHeartbeatRoute || route == "/announce" && ww.Status() != http.StatusSwitchingProtocols || route == "/scrape") {
 			level = slog.LevelDebug
+		}
+		if !s.log.Enabled(r.Context(), level) {
+			return
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", requestID(r)),
