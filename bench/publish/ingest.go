@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -137,90 +131,14 @@ func stampFile(name string, run int) error {
 	return errors.Join(err, f.Close())
 }
 
-// upload signs up and logs in, makes a show and an episode, and sends the file in one PATCH as a tus client
-// with an unbounded chunk size does.
+// upload sends the file through the tus endpoint as a new episode: the throughput of the PATCH
+// and the time from its last byte to the answer that the torrent is ready.
 func upload(ctx context.Context, base, file string, size int64) (rate float64, ready time.Duration, err error) {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	post := func(path string, form url.Values) (*http.Response, error) {
-		resp, err := c.PostForm(base+path, form)
-		if err != nil {
-			return nil, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp, nil
-	}
-	run := strconv.FormatInt(time.Now().UnixNano(), 36) // each run signs up afresh in the shared database
-	if _, err := post("/signup", url.Values{"name": {"Bench"}, "email": {"bench-" + run + "@example.com"}, "password": {"a long bench password"}}); err != nil {
-		return 0, 0, err
-	}
-	// Sign-up asks to confirm the address; an account not confirmed yet may log in and make shows.
-	if _, err := post("/login", url.Values{"email": {"bench-" + run + "@example.com"}, "password": {"a long bench password"}}); err != nil {
-		return 0, 0, err
-	}
-	resp, err := post("/shows", url.Values{"title": {"Bench"}, "slug": {"bench-" + run}, "currency": {"USD"}})
+	up, err := benchkit.UploadEpisode(ctx, base, file, size, "episode.mp4")
 	if err != nil {
 		return 0, 0, err
 	}
-	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
-	if resp, err = post(showPath+"/episodes", url.Values{"title": {"Ingest"}}); err != nil {
-		return 0, 0, err
-	}
-	m := regexp.MustCompile(`/episodes/(\d+)$`).FindStringSubmatch(resp.Request.URL.Path)
-	if m == nil {
-		return 0, 0, fmt.Errorf("no episode page after creating one (at %s)", resp.Request.URL)
-	}
-
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/uploads/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.FormatInt(size, 10))
-	req.Header.Set("Upload-Metadata", "episode_id "+base64.StdEncoding.EncodeToString([]byte(m[1]))+
-		",filename "+base64.StdEncoding.EncodeToString([]byte("episode.mp4")))
-	if resp, err = c.Do(req); err != nil {
-		return 0, 0, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return 0, 0, fmt.Errorf("create upload: %s", resp.Status)
-	}
-	loc, _ := resp.Location()
-
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	body := &timedReader{r: f}
-	req, _ = http.NewRequestWithContext(ctx, "PATCH", loc.String(), body)
-	req.ContentLength = size
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	start := time.Now()
-	if resp, err = c.Do(req); err != nil {
-		return 0, 0, err
-	}
-	answered := time.Now()
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return 0, 0, fmt.Errorf("upload: %s", resp.Status)
-	}
-	return mbps(size, answered.Sub(start)), answered.Sub(body.eof), nil
-}
-
-// timedReader notes when its last byte was read, that is, handed to the connection.
-type timedReader struct {
-	r   io.Reader
-	eof time.Time
-}
-
-func (t *timedReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err == io.EOF {
-		t.eof = time.Now()
-	}
-	return n, err
+	return mbps(size, up.Answered.Sub(up.Start)), up.Answered.Sub(up.LastByte), nil
 }
 
 // plainPut sends the file to a minimal Go server that copies the body to a file and, with
@@ -257,7 +175,7 @@ func plainPut(file string, size int64, dir string, hashed bool) (float64, error)
 	defer f.Close()
 	// The same client path as the tus upload's: a file behind a reader of ours, so that neither
 	// client sends with sendfile and the two differ only in the server.
-	req, _ := http.NewRequest("PUT", "http://"+ln.Addr().String()+"/", &timedReader{r: f})
+	req, _ := http.NewRequest("PUT", "http://"+ln.Addr().String()+"/", benchkit.TimedReader(f))
 	req.ContentLength = size
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)

@@ -67,8 +67,11 @@ func BuildFanseed(ctx context.Context, dir string) (string, error) {
 }
 
 // FreeAddr is a loopback address nothing listens on.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
+
+// FreeAddrOn is an address of ip nothing listens on.
+func FreeAddrOn(ip string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return "", err
 	}
@@ -89,6 +92,11 @@ func StartServe(ctx context.Context, bin string, env ...string) (*Serve, error) 
 	if err != nil {
 		return nil, err
 	}
+	return StartServeAt(ctx, bin, addr, env...)
+}
+
+// StartServeAt is StartServe listening on addr (host:port).
+func StartServeAt(ctx context.Context, bin, addr string, env ...string) (*Serve, error) {
 	cmd := exec.CommandContext(ctx, bin, "serve")
 	cmd.Env = append(append(os.Environ(), env...), "ADDR="+addr)
 	cmd.Stderr = os.Stderr
