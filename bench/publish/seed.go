@@ -195,22 +195,6 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// procCPU is the CPU time process pid has used, from /proc/pid/stat (utime and stime, in clock
-// ticks of 1/100 s on Linux).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -269,7 +253,7 @@ func startLibtorrentSeeder(ctx context.Context, dir, torrentFile string) (func()
 		cmd.Wait()
 		return nil, nil, fmt.Errorf("python seeder did not start: %q %v", line, err)
 	}
-	return func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }, func() time.Duration { return procCPU(cmd.Process.Pid) }, nil
+	return func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }, func() time.Duration { return benchkit.ProcCPU(cmd.Process.Pid) }, nil
 }
 
 // seedPhase starts a seeder, waits until our tracker has it as the swarm's seeder, then has the

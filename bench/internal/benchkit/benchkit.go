@@ -4,6 +4,7 @@ package benchkit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,4 +177,20 @@ func Prepare(ctx context.Context, name string) (dir, bin, dbURL string, cleanup 
 		return "", "", "", nil, err
 	}
 	return dir, bin, dbURL, func() { drop(); os.RemoveAll(dir) }, nil
+}
+
+// ProcCPU is the CPU time process pid has used, from /proc/pid/stat (utime and stime, in clock
+// ticks of 1/100 s on Linux).
+func ProcCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
