@@ -430,3 +430,106 @@ func CampaignProgress(ctx context.Context, db DBTX, campaignID int64) (Progress,
 	}
 	return p, nil
 }
+
+// Update is a creator's news for a campaign's backers: on its page, in its feed, and emailed.
+type Update struct {
+	ID         int64      `db:"id"`
+	CampaignID int64      `db:"campaign_id"`
+	Title      string     `db:"title"`
+	Body       string     `db:"body"`
+	CreatedAt  time.Time  `db:"created_at"`
+	EmailedAt  *time.Time `db:"emailed_at"`
+}
+
+// PostUpdate adds an update to a campaign; the notify job emails it to the backers.
+func PostUpdate(ctx context.Context, db DBTX, campaignID int64, title, body string) (Update, error) {
+	title, body = strings.TrimSpace(title), strings.TrimSpace(body)
+	switch {
+	case title == "" || len(title) > 200:
+		return Update{}, fmt.Errorf("%w: title: required, at most 200 characters", ErrInvalid)
+	case body == "" || len(body) > 20000:
+		return Update{}, fmt.Errorf("%w: text: required, at most 20,000 characters", ErrInvalid)
+	}
+	rows, _ := db.Query(ctx, `INSERT INTO campaign_updates (campaign_id, title, body) VALUES ($1, $2, $3)
+		RETURNING id, campaign_id, title, body, created_at, emailed_at`, campaignID, title, body)
+	u, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Update])
+	if err != nil {
+		return Update{}, fmt.Errorf("update of campaign %d: %w", campaignID, dbError(err))
+	}
+	return u, nil
+}
+
+// Updates lists a campaign's updates, the newest first.
+func Updates(ctx context.Context, db DBTX, campaignID int64) ([]Update, error) {
+	rows, _ := db.Query(ctx, `SELECT id, campaign_id, title, body, created_at, emailed_at FROM campaign_updates
+		WHERE campaign_id = $1 ORDER BY created_at DESC, id DESC`, campaignID)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Update])
+	if err != nil {
+		return nil, fmt.Errorf("updates of campaign %d: %w", campaignID, dbError(err))
+	}
+	return list, nil
+}
+
+// DueUpdate is an update not yet emailed, with the addresses of the campaign's backers.
+type DueUpdate struct {
+	Update
+	CampaignTitle string   `db:"campaign_title"`
+	Backers       []string `db:"backers"`
+}
+
+// DueUpdates locks up to limit updates not yet emailed (others skip them).
+func DueUpdates(ctx context.Context, tx pgx.Tx, limit int) ([]DueUpdate, error) {
+	rows, _ := tx.Query(ctx, `SELECT u.id, u.campaign_id, u.title, u.body, u.created_at, u.emailed_at, c.title AS campaign_title,
+			coalesce((SELECT array_agg(DISTINCT lower(p.backer_email) ORDER BY lower(p.backer_email)) FROM pledges p
+			 WHERE p.campaign_id = u.campaign_id AND p.status IN ('active', 'charging', 'collected', 'needs_action')), '{}') AS backers
+		FROM campaign_updates u JOIN campaigns c ON c.id = u.campaign_id
+		WHERE u.emailed_at IS NULL ORDER BY u.id LIMIT $1 FOR UPDATE OF u SKIP LOCKED`, limit)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[DueUpdate])
+	if err != nil {
+		return nil, fmt.Errorf("due campaign updates: %w", dbError(err))
+	}
+	return list, nil
+}
+
+// MarkUpdateEmailed records an update written to the outbox for every backer.
+func MarkUpdateEmailed(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `UPDATE campaign_updates SET emailed_at = now() WHERE id = $1`, id)
+	return dbError(err)
+}
+
+// DuePledgeNotice is a pledge whose charge needs the backer and who has not been told today.
+type DuePledgeNotice struct {
+	PledgeID      int64     `db:"id"`
+	Email         string    `db:"backer_email"`
+	Token         string    `db:"token"`
+	Amount        int64     `db:"amount"`
+	Currency      string    `db:"currency"`
+	Failure       string    `db:"failure"`
+	Reminders     int32     `db:"reminders"`
+	Since         time.Time `db:"needs_action_since"`
+	CampaignTitle string    `db:"title"`
+}
+
+// Money is the pledge's amount.
+func (d DuePledgeNotice) Money() Money { return Money{Amount: d.Amount, Currency: d.Currency} }
+
+// DuePledgeNotices locks up to limit pledges needing action whose backer was not emailed in
+// the last day: the first notice, then a daily reminder until the pledge is paid or dropped.
+func DuePledgeNotices(ctx context.Context, tx pgx.Tx, limit int) ([]DuePledgeNotice, error) {
+	rows, _ := tx.Query(ctx, `SELECT p.id, p.backer_email, p.token, p.amount, p.currency, p.failure, p.reminders,
+			p.needs_action_since, c.title
+		FROM pledges p JOIN campaigns c ON c.id = p.campaign_id
+		WHERE p.status = 'needs_action' AND (p.notice_sent_at IS NULL OR p.notice_sent_at <= now() - interval '1 day')
+		ORDER BY p.id LIMIT $1 FOR UPDATE OF p SKIP LOCKED`, limit)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[DuePledgeNotice])
+	if err != nil {
+		return nil, fmt.Errorf("due pledge notices: %w", dbError(err))
+	}
+	return list, nil
+}
+
+// MarkPledgeNoticeSent records a notice or reminder written for a pledge.
+func MarkPledgeNoticeSent(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `UPDATE pledges SET notice_sent_at = now(), reminders = reminders + 1 WHERE id = $1`, id)
+	return dbError(err)
+}
