@@ -533,3 +533,65 @@ func MarkPledgeNoticeSent(ctx context.Context, tx pgx.Tx, id int64) error {
 	_, err := tx.Exec(ctx, `UPDATE pledges SET notice_sent_at = now(), reminders = reminders + 1 WHERE id = $1`, id)
 	return dbError(err)
 }
+
+// PledgeDay is one day of a campaign's pledges, in its time zone: the pledges made that day
+// that stand (or were collected), and the money collected that day.
+type PledgeDay struct {
+	Day       time.Time `db:"day"`
+	Pledges   int64     `db:"pledges"`
+	Pledged   int64     `db:"pledged"`
+	Collected int64     `db:"collected"`
+}
+
+// PledgeDays lists a campaign's pledges over time, from its launch to today or its close.
+func PledgeDays(ctx context.Context, db DBTX, c Campaign) ([]PledgeDay, error) {
+	from := c.CreatedAt
+	if c.LaunchedAt != nil {
+		from = *c.LaunchedAt
+	}
+	to := time.Now()
+	if c.ClosedAt != nil && c.ClosedAt.After(to) {
+		to = *c.ClosedAt
+	}
+	rows, _ := db.Query(ctx, `
+		SELECT d::date AS day,
+			(SELECT count(*) FROM pledges p WHERE p.campaign_id = $1 AND (p.created_at AT TIME ZONE $2)::date = d::date
+			   AND p.status IN ('active', 'charging', 'collected', 'needs_action', 'refunded')) AS pledges,
+			(SELECT coalesce(sum(amount), 0) FROM pledges p WHERE p.campaign_id = $1 AND (p.created_at AT TIME ZONE $2)::date = d::date
+			   AND p.status IN ('active', 'charging', 'collected', 'needs_action', 'refunded'))::bigint AS pledged,
+			(SELECT coalesce(sum(amount), 0) FROM pledges p WHERE p.campaign_id = $1 AND (p.collected_at AT TIME ZONE $2)::date = d::date
+			   AND p.status IN ('collected', 'refunded'))::bigint AS collected
+		FROM generate_series(($3::timestamptz AT TIME ZONE $2)::date, ($4::timestamptz AT TIME ZONE $2)::date, interval '1 day') AS d
+		LIMIT 400`, c.ID, c.TimeZone, from, to)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[PledgeDay])
+	if err != nil {
+		return nil, fmt.Errorf("pledge days of campaign %d: %w", c.ID, dbError(err))
+	}
+	return list, nil
+}
+
+// PledgeStates counts a campaign's pledges (those whose checkout completed) by state.
+func PledgeStates(ctx context.Context, db DBTX, campaignID int64) (map[string]int64, error) {
+	rows, _ := db.Query(ctx, `SELECT status, count(*) FROM pledges WHERE campaign_id = $1 AND status <> 'pending' GROUP BY status`, campaignID)
+	out := map[string]int64{}
+	var status string
+	var n int64
+	_, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error { out[status] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("pledge states of campaign %d: %w", campaignID, dbError(err))
+	}
+	return out, nil
+}
+
+// Credits lists the names backers of a campaign's credit tiers chose to be credited under,
+// in the order they pledged.
+func Credits(ctx context.Context, db DBTX, campaignID int64) ([]string, error) {
+	rows, _ := db.Query(ctx, `SELECT p.credit_name FROM pledges p JOIN campaign_tiers t ON t.id = p.tier_id
+		WHERE p.campaign_id = $1 AND t.credits AND p.credit_name IS NOT NULL
+		  AND p.status IN ('active', 'charging', 'collected', 'needs_action') ORDER BY p.id`, campaignID)
+	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("credits of campaign %d: %w", campaignID, dbError(err))
+	}
+	return list, nil
+}
