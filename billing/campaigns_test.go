@@ -493,7 +493,7 @@ func TestCampaignChargesAgainstStripeMock(t *testing.T) {
 
 	// The other: Stripe reports the off-session payment succeeded by webhook.
 	pi := map[string]any{"id": "pi_second", "object": "payment_intent", "status": "succeeded", "amount": 2500, "currency": "usd",
-		"metadata": map[string]string{MetaKind: KindPledge, MetaPledgeID: itoa(ps[1].ID), MetaShowID: itoa(f.show)},
+		"metadata":      map[string]string{MetaKind: KindPledge, MetaPledgeID: itoa(ps[1].ID), MetaShowID: itoa(f.show)},
 		"latest_charge": ChargeObject("ch_second", 2500, 103, "usd", time.Now())}
 	deliver(t, f, svc, EventJSON("evt_pi_second", "payment_intent.succeeded", time.Now(), pi, nil, ""))
 	deliver(t, f, svc, EventJSON("evt_pi_second_again", "payment_intent.succeeded", time.Now(), pi, nil, ""))
