@@ -257,6 +257,13 @@ type pledgePage struct {
 	Saved    bool
 	Error    string
 	TestMode bool
+	Early    []earlyLink // the early-access episodes the pledge entitles the backer to
+}
+
+type earlyLink struct {
+	EpisodeID int64
+	Title     string
+	ReleaseAt time.Time
 }
 
 func (s *Server) pledgePage(r *http.Request) (*pledgePage, error) {
@@ -274,6 +281,23 @@ func (s *Server) pledgePage(r *http.Request) (*pledgePage, error) {
 	for i := range v.Tiers {
 		if p.TierID != nil && v.Tiers[i].ID == *p.TierID {
 			page.Tier = &v.Tiers[i].Tier
+		}
+	}
+	if page.Tier != nil && page.Tier.EarlyAccess && p.Status == billing.PledgeCollected && s.earlyOn() {
+		early, err := billing.EarlyEpisodes(r.Context(), s.db, p.CampaignID)
+		if err != nil {
+			return nil, err
+		}
+		eps, err := catalog.ListEpisodes(r.Context(), s.db, v.Show.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range early {
+			for _, ep := range eps {
+				if ep.ID == e.EpisodeID && ep.Status == "published" {
+					page.Early = append(page.Early, earlyLink{EpisodeID: ep.ID, Title: ep.Title, ReleaseAt: e.ReleaseAt})
+				}
+			}
 		}
 	}
 	return page, nil

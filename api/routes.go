@@ -95,6 +95,10 @@ func (s *Server) routes() http.Handler {
 	r.Post("/pledges/{token}", s.handlePledgeChange())
 	r.Get("/pledges/{token}/pay", s.handlePledgePay())
 	r.Post("/pledges/{token}/pay", s.handlePledgePayStart())
+	r.Get("/pledges/{token}/early/{episode}", s.handleEarlyTorrent())
+	r.Get("/early/{passkey}/announce", s.handleEarlyAnnounce())
+	r.Get("/early/{passkey}/{infohash}/{expires}/{sig}/{name}", s.handleEarlyWebSeed())
+	r.Head("/early/{passkey}/{infohash}/{expires}/{sig}/{name}", s.handleEarlyWebSeed())
 
 	// Statements also take an API token, so a script can fetch the CSV.
 	r.Group(func(r chi.Router) {
@@ -150,6 +154,7 @@ func (s *Server) routes() http.Handler {
 				r.Post("/campaigns/{campaignID}/cancel", s.handleCampaignCancel())
 				r.Post("/campaigns/{campaignID}/refund", s.handleCampaignRefund())
 				r.Post("/campaigns/{campaignID}/updates", s.handleCampaignUpdatePost())
+				r.Post("/campaigns/{campaignID}/episodes", s.handleEarlyEpisodeAdd())
 			})
 		})
 		r.Route("/admin", func(r chi.Router) {
