@@ -39,7 +39,7 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	early, err := billing.AddTier(ctx, ts.db, c.ID, billing.TierInput{Title: "Early access", Minimum: 500, EarlyAccess: true})
+	early, err := billing.AddTier(ctx, ts.db, c.ID, billing.TierInput{Title: "Early access", Minimum: 500, EarlyAccess: true, Credits: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,8 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	pledge := func(email string, tier int64) billing.Pledge {
-		p, err := money.CreatePledge(ctx, billing.PledgeInput{CampaignID: c.ID, TierID: tier, Amount: 1000, Email: email, Name: "Backer " + email})
+		p, err := money.CreatePledge(ctx, billing.PledgeInput{CampaignID: c.ID, TierID: tier, Amount: 1000, Email: email, Name: "Backer " + email,
+			CreditName: "Credit " + email})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +187,8 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	}
 	waitFor(t, func() bool { // the fan pages' cache lasts a few seconds
 		resp := ts.do(t, nil, "GET", episodePage, nil)
-		return resp.StatusCode == http.StatusOK && strings.Contains(readBody(t, resp), rec.InfoHashHex())
+		body := readBody(t, resp)
+		return resp.StatusCode == http.StatusOK && strings.Contains(body, rec.InfoHashHex()) && strings.Contains(body, "Credit backer@example.com")
 	})
 }
 

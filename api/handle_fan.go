@@ -164,6 +164,7 @@ type fanEpisodePage struct {
 	BaseURL string
 	Episode fanEpisode
 	Player  *player
+	Credits []string // the backers the campaign that funded it credits, if any
 }
 
 // handleFanShow is a show's public page: its episodes, the goal bar, supporters and donate.
@@ -200,8 +201,13 @@ func (s *Server) handleFanEpisode() http.HandlerFunc {
 		id, _ := strconv.ParseInt(chi.URLParam(r, "episodeID"), 10, 64)
 		for _, e := range f.Episodes {
 			if e.ID == id {
+				credits, err := billing.EpisodeCredits(r.Context(), s.db, e.ID)
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
 				s.render(w, r, http.StatusOK, "fan_episode", &fanEpisodePage{layout: layout{Title: e.Title + " · " + f.Show.Title},
-					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e, Player: s.player(f.Show.Slug, e)})
+					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e, Player: s.player(f.Show.Slug, e), Credits: credits})
 				return
 			}
 		}

@@ -558,3 +558,33 @@ func TestCampaignCancelled(t *testing.T) {
 		t.Fatalf("cancel twice: %v", err)
 	}
 }
+
+// A dispute of a charged pledge takes the money back from the parties in proportion to the
+// campaign plan's split, as for any payment, and a lost one marks the pledge refunded.
+func TestPledgeDisputeReversesSplit(t *testing.T) {
+	t.Parallel()
+	f, svc := newService(t, nil)
+	ctx := context.Background()
+	c, ck := campaignFixture(t, f, svc, false)
+	p := pledgeWithCard(t, f, svc, c, 0, 10000, "d@example.com", TestCardSucceeds)
+	ck.set(c.Deadline)
+	must(t, svc.SweepCampaigns(ctx))
+	waitIdle(t, f)
+	p, err := FindPledge(ctx, f.db, p.ID)
+	must(t, err)
+	fee := TestFee(10000, "USD") // 320: the net 9680 splits 6776 / 2904
+	checkPledgeSplit(t, f, p, fee)
+	if got := owed(t, f.db, f.creator, "USD"); got != 6776 {
+		t.Fatalf("creator owed %d, want 6776", got)
+	}
+	at := time.Now()
+	withdrawn := disputeTxn("txn_pw", -10000, 1500, "usd", at)
+	deliver(t, f, svc, disputeEvent("evt_pdu", "charge.dispute.created", "du_p", *p.ChargeID, 10000, "usd", "needs_response", at, withdrawn))
+	if c, co := owed(t, f.db, f.creator, "USD"), owed(t, f.db, f.collaborator, "USD"); c != 0 || co != 0 {
+		t.Fatalf("after the dispute the creator is owed %d and the collaborator %d, want 0 and 0", c, co)
+	}
+	deliver(t, f, svc, disputeEvent("evt_pdu_lost", "charge.dispute.closed", "du_p", *p.ChargeID, 10000, "usd", "lost", at.Add(time.Hour), withdrawn))
+	if p, _ = FindPledge(ctx, f.db, p.ID); p.Status != PledgeRefunded {
+		t.Fatalf("pledge after a lost dispute: %s", p.Status)
+	}
+}
