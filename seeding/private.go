@@ -31,14 +31,8 @@ func PrivateTorrent(public []byte, o PrivateOptions) (Torrent, error) {
 	}
 	mi := metainfo.MetaInfo{Announce: o.TrackerURL, CreatedBy: "Fanseed",
 		Comment: "Early access issued to " + o.IssuedTo + ". Do not share: it is yours alone."}
-	if o.WebSeedURL != "" {
-		if err := checkURL("web seed URL", o.WebSeedURL, "http", "https"); err != nil {
-			return Torrent{}, err
-		}
-		mi.UrlList = metainfo.UrlList{o.WebSeedURL}
-	}
-	if !o.CreatedAt.IsZero() {
-		mi.CreationDate = o.CreatedAt.Unix()
+	if err := setWebSeed(&mi, o.WebSeedURL, o.CreatedAt); err != nil {
+		return Torrent{}, err
 	}
 	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
 		return Torrent{}, fmt.Errorf("seeding: encode private info: %w", err)
