@@ -544,7 +544,19 @@ func TestCampaignCancelled(t *testing.T) {
 	ctx := context.Background()
 	c, ck := campaignFixture(t, f, svc, true)
 	p := pledgeWithCard(t, f, svc, c, 0, 9000, "c@example.com", TestCardSucceeds)
+	late, err := svc.CreatePledge(ctx, PledgeInput{CampaignID: c.ID, Amount: 500, Email: "late@example.com"})
+	must(t, err)
+	if _, err := svc.CreatePledge(ctx, PledgeInput{CampaignID: c.ID, Amount: 50, Email: "tiny@example.com"}); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "amount: at least 1.00 USD") {
+		t.Fatalf("a pledge of 0.50: %v", err)
+	}
 	must(t, svc.CancelCampaign(ctx, c.ID))
+	// Its checkout completes after the cancel: the card saved then is detached.
+	deliver(t, f, svc, setupEvent(late, "pm_late"))
+	waitIdle(t, f)
+	if late, _ = FindPledge(ctx, f.db, late.ID); late.Status != PledgeCancelled || late.DetachedAt == nil {
+		t.Fatalf("a pledge whose card was saved after the cancel: %+v", late)
+	}
 	ck.set(c.Deadline.Add(time.Hour))
 	must(t, svc.SweepCampaigns(ctx))
 	waitIdle(t, f)

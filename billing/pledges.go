@@ -135,9 +135,12 @@ func (s *Service) CreatePledge(ctx context.Context, in PledgeInput) (Pledge, err
 func rand40() string { return (randomToken("") + randomToken(""))[:40] }
 
 func checkPledgeAmount(amount int64, currency string) error {
-	_, hi, _, err := DonationLimits(currency)
+	lo, hi, _, err := DonationLimits(currency)
 	if err != nil {
 		return err
+	}
+	if amount < lo {
+		return fmt.Errorf("%w: amount: at least %s", ErrInvalid, Money{Amount: lo, Currency: currency})
 	}
 	if amount > hi*10 {
 		return fmt.Errorf("%w: amount: at most %s", ErrInvalid, Money{Amount: hi * 10, Currency: currency})
@@ -240,14 +243,24 @@ func (s *Service) applySetupSession(ctx context.Context, tx pgx.Tx, ev *event) (
 	}
 	var status, campaignStatus string
 	var tier *int64
+	var saved *string
 	var deadline time.Time
-	err := tx.QueryRow(ctx, `SELECT p.status, p.tier_id, c.status, c.deadline FROM pledges p JOIN campaigns c ON c.id = p.campaign_id
-		WHERE p.id = $1 FOR UPDATE OF p`, id).Scan(&status, &tier, &campaignStatus, &deadline)
+	err := tx.QueryRow(ctx, `SELECT p.status, p.tier_id, p.payment_method_id, c.status, c.deadline
+		FROM pledges p JOIN campaigns c ON c.id = p.campaign_id
+		WHERE p.id = $1 FOR UPDATE OF p`, id).Scan(&status, &tier, &saved, &campaignStatus, &deadline)
 	if err != nil {
 		return nil, wrapNotFound(err, fmt.Sprintf("pledge %d", id))
 	}
 	if status != PledgePending {
-		return nil, nil // applied before, or cancelled meanwhile
+		if saved == nil && (status == PledgeCancelled || status == PledgeReleased) {
+			// Cancelled (or its campaign closed) before the card was saved: the card is forgotten.
+			if _, err := tx.Exec(ctx, `UPDATE pledges SET payment_method_id = $2 WHERE id = $1`, id, pm); err != nil {
+				return nil, dbError(err)
+			}
+			_, err := s.Jobs.InsertTx(ctx, tx, DetachPledgeArgs{PledgeID: id}, nil)
+			return nil, err
+		}
+		return nil, nil // applied before
 	}
 	if campaignStatus == CampaignLive && ev.Created.Before(deadline) {
 		_, err = tx.Exec(ctx, `UPDATE pledges SET status = 'active', payment_method_id = $2, customer_id = coalesce(NULLIF($3, ''), customer_id),
