@@ -119,6 +119,9 @@ func TestCampaignPagesOffline(t *testing.T) {
 			t.Errorf("campaign page lacks %q", want)
 		}
 	}
+	if body := getBody(t, fan, ts.URL+"/s/film"); !strings.Contains(body, `href="/campaigns/`+id+`">The film</a>`) {
+		t.Errorf("the show's fan page does not list its live campaign")
+	}
 	embed := ts.do(t, nil, "GET", "/campaigns/"+id+"/embed", nil)
 	if body := readBody(t, embed); !strings.Contains(body, "55.00 USD of 50.00 USD") ||
 		!strings.Contains(embed.Header.Get("Content-Security-Policy"), "frame-ancestors *") {

@@ -42,6 +42,7 @@ type fanShow struct {
 	Funding    billing.Funding
 	Supporters []billing.Supporter
 	Monthly    int
+	Campaigns  []billing.Campaign // live ones, taking pledges
 	loaded     time.Time
 
 	pageOnce sync.Once // the show page as anonymous visitors get it, rendered once per load
@@ -108,6 +109,15 @@ func (s *Server) readFanShow(ctx context.Context, slug string) (*fanShow, error)
 	}
 	if f.Monthly, err = billing.ActiveMonthlySupporters(ctx, s.db, show.ID); err != nil {
 		return nil, err
+	}
+	campaigns, err := billing.ListCampaigns(ctx, s.db, show.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range campaigns {
+		if c.Status == billing.CampaignLive {
+			f.Campaigns = append(f.Campaigns, c)
+		}
 	}
 	s.fans.mu.Lock()
 	if s.fans.shows == nil || len(s.fans.shows) > 10000 {
