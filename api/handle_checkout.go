@@ -26,7 +26,12 @@ type checkoutTestPage struct {
 	Fee      string
 	Net      string
 	Done     bool
+	Consent  string
+	Cards    []testCard
 }
+
+// testCard is a test card a backer may save on the test checkout of a pledge.
+type testCard struct{ Number, Label string }
 
 // systemViewer reads shows for public pages that know a show only by id.
 var systemViewer = catalog.Account{Role: catalog.RoleAdmin}
@@ -58,7 +63,10 @@ func (s *Server) handleCheckoutTest() http.HandlerFunc {
 		s.render(w, r, http.StatusOK, "checkout_test", &checkoutTestPage{
 			layout: layout{Title: "TEST checkout"}, Checkout: c, Show: show, Amount: cur.Format(c.Amount.Amount),
 			Fee: cur.Format(c.Fee), Net: cur.Format(c.Amount.Amount - c.Fee),
-			Done: c.Status != "pending" && c.Status != billing.SponsorshipOffered,
+			Done: !c.Open(), Consent: billing.PledgeConsent,
+			Cards: []testCard{{billing.TestCardSucceeds, "4242 4242 4242 4242: charged when the campaign closes"},
+				{billing.TestCardAuthenticate, "4000 0027 6000 3184: the bank asks for authentication when charged"},
+				{billing.TestCardDeclined, "4000 0000 0000 0341: saved, then declined when charged"}},
 		})
 	}
 }
@@ -73,9 +81,15 @@ func (s *Server) handleCheckoutTestComplete() http.HandlerFunc {
 			return
 		}
 		var done, cancel string
-		if c.Kind == billing.KindSponsorship {
+		switch c.Kind {
+		case billing.KindPledge:
+			done, cancel = "/pledges/"+c.PayToken+"?saved=1", "/pledges/"+c.PayToken
+			c.Card = r.PostFormValue("card")
+		case billing.KindPledgePayment:
+			done, cancel = "/pledges/"+c.PayToken, "/pledges/"+c.PayToken+"/pay"
+		case billing.KindSponsorship:
 			done, cancel = "/sponsor/"+c.PayToken+"/thanks", "/sponsor/"+c.PayToken
-		} else {
+		default:
 			d, err := billing.FindDonation(r.Context(), s.db, c.RecordID)
 			if err != nil {
 				s.fail(w, r, err)
@@ -87,7 +101,7 @@ func (s *Server) handleCheckoutTestComplete() http.HandlerFunc {
 			http.Redirect(w, r, cancel, http.StatusSeeOther)
 			return
 		}
-		if c.Status == "pending" || c.Status == billing.SponsorshipOffered {
+		if c.Open() {
 			for _, payload := range c.Events(time.Now()) {
 				if err := s.postOwnWebhook(r, payload); err != nil {
 					s.fail(w, r, err)

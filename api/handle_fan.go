@@ -42,6 +42,7 @@ type fanShow struct {
 	Funding    billing.Funding
 	Supporters []billing.Supporter
 	Monthly    int
+	Campaigns  []billing.Campaign // live ones, taking pledges
 	loaded     time.Time
 
 	pageOnce sync.Once // the show page as anonymous visitors get it, rendered once per load
@@ -109,6 +110,15 @@ func (s *Server) readFanShow(ctx context.Context, slug string) (*fanShow, error)
 	if f.Monthly, err = billing.ActiveMonthlySupporters(ctx, s.db, show.ID); err != nil {
 		return nil, err
 	}
+	campaigns, err := billing.ListCampaigns(ctx, s.db, show.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range campaigns {
+		if c.Status == billing.CampaignLive {
+			f.Campaigns = append(f.Campaigns, c)
+		}
+	}
 	s.fans.mu.Lock()
 	if s.fans.shows == nil || len(s.fans.shows) > 10000 {
 		s.fans.shows = map[string]*fanShow{}
@@ -164,6 +174,7 @@ type fanEpisodePage struct {
 	BaseURL string
 	Episode fanEpisode
 	Player  *player
+	Credits []string // the backers the campaign that funded it credits, if any
 }
 
 // handleFanShow is a show's public page: its episodes, the goal bar, supporters and donate.
@@ -200,8 +211,13 @@ func (s *Server) handleFanEpisode() http.HandlerFunc {
 		id, _ := strconv.ParseInt(chi.URLParam(r, "episodeID"), 10, 64)
 		for _, e := range f.Episodes {
 			if e.ID == id {
+				credits, err := billing.EpisodeCredits(r.Context(), s.db, e.ID)
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
 				s.render(w, r, http.StatusOK, "fan_episode", &fanEpisodePage{layout: layout{Title: e.Title + " · " + f.Show.Title},
-					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e, Player: s.player(f.Show.Slug, e)})
+					fanShow: f, BaseURL: s.publisher.BaseURL, Episode: e, Player: s.player(f.Show.Slug, e), Credits: credits})
 				return
 			}
 		}

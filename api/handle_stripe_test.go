@@ -70,6 +70,9 @@ func newMoneyServerWith(t *testing.T, st *billing.Stripe) (*testServer, *billing
 		Publisher: &publishing.Publisher{DB: db, Store: uploads, BaseURL: "http://fanseed.test"},
 		Tracker:   &seeding.Tracker{Allowed: published.Allowed},
 		Money:     money,
+		// Campaigns' early access: a private tracker and a key signing web seed URLs.
+		EarlyTracker:   &seeding.Tracker{Allowed: func([20]byte) bool { return true }},
+		EarlyAccessKey: []byte("a test key for early-access web seed URLs"),
 	}
 	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {

@@ -229,7 +229,8 @@ func (s *Server) rejectBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refused := bad(r.URL.Path)
 		// The tracker's queries carry binary infohashes and peer ids by protocol (BEP 3).
-		binary := r.URL.Path == "/announce" || r.URL.Path == "/scrape"
+		binary := r.URL.Path == "/announce" || r.URL.Path == "/scrape" ||
+			(strings.HasPrefix(r.URL.Path, "/early/") && strings.HasSuffix(r.URL.Path, "/announce")) // the private tracker
 		if !refused && !binary {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			refused = err == nil && badValues(q)

@@ -95,6 +95,18 @@ func (s *Server) routes() http.Handler {
 		r.Get("/sponsor/{token}", s.handleSponsorPay())
 		r.Post("/sponsor/{token}", s.handleSponsorCheckout())
 		r.Get("/sponsor/{token}/thanks", s.handleSponsorThanks())
+		r.Get("/campaigns/{campaignID}", s.handleCampaign())
+		r.Post("/campaigns/{campaignID}/pledge", s.handlePledgeCreate())
+		r.Get("/campaigns/{campaignID}/embed", s.handleCampaignEmbed())
+		r.Get("/campaigns/{campaignID}/updates.rss", s.handleCampaignFeed())
+		r.Get("/pledges/{token}", s.handlePledge())
+		r.Post("/pledges/{token}", s.handlePledgeChange())
+		r.Get("/pledges/{token}/pay", s.handlePledgePay())
+		r.Post("/pledges/{token}/pay", s.handlePledgePayStart())
+		r.Get("/pledges/{token}/early/{episode}", s.handleEarlyTorrent())
+		r.Get("/early/{passkey}/announce", s.handleEarlyAnnounce())
+		r.Get("/early/{passkey}/{infohash}/{expires}/{sig}/{name}", s.handleEarlyWebSeed())
+		r.Head("/early/{passkey}/{infohash}/{expires}/{sig}/{name}", s.handleEarlyWebSeed())
 
 		// Statements also take an API token, so a script can fetch the CSV.
 		r.Group(func(r chi.Router) {
@@ -106,6 +118,7 @@ func (s *Server) routes() http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAccount)
 			r.Get("/dashboard", s.handleDashboard())
+			r.Get("/backer", s.handleBacker())
 			r.Get("/account", s.handleAccount())
 			r.Post("/account/password", s.handlePasswordChange())
 			r.Post("/account/verify", s.handleVerifyResend())
@@ -140,6 +153,16 @@ func (s *Server) routes() http.Handler {
 					r.Get("/sponsorships", s.handleSponsorships())
 					r.Post("/sponsorships", s.handleSponsorshipCreate())
 					r.Post("/sponsorships/{sponsorshipID}/cancel", s.handleSponsorshipCancel())
+					r.Get("/campaigns", s.handleCampaigns())
+					r.Post("/campaigns", s.handleCampaignCreate())
+					r.Get("/campaigns/{campaignID}", s.handleCampaignManage())
+					r.Post("/campaigns/{campaignID}/edit", s.handleCampaignUpdate())
+					r.Post("/campaigns/{campaignID}/tiers", s.handleTierCreate())
+					r.Post("/campaigns/{campaignID}/launch", s.handleCampaignLaunch())
+					r.Post("/campaigns/{campaignID}/cancel", s.handleCampaignCancel())
+					r.Post("/campaigns/{campaignID}/refund", s.handleCampaignRefund())
+					r.Post("/campaigns/{campaignID}/updates", s.handleCampaignUpdatePost())
+					r.Post("/campaigns/{campaignID}/episodes", s.handleEarlyEpisodeAdd())
 				})
 			})
 			r.Route("/admin", func(r chi.Router) {

@@ -55,6 +55,13 @@ type Config struct {
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
 
+	// EarlyTracker is the tracker of campaigns' private early-access torrents, apart from the
+	// public one (whose swarms never list a private torrent); the announce handler lets in
+	// only passkeys entitled to the torrent. EarlyAccessKey signs their web seed URLs. Either
+	// nil turns early access off.
+	EarlyTracker   *seeding.Tracker
+	EarlyAccessKey []byte
+
 	Money *billing.Service // Stripe, webhooks and payouts (required; without a key, offline test mode)
 	Mail  *mail.Service    // email; nil keeps every message in the outbox
 }

@@ -21,16 +21,17 @@ type event struct {
 	Created time.Time // Stripe's time for the event
 	Account string    // the connected account, for Connect events
 
-	session      *stripe.CheckoutSession // checkout.session.*
-	invoice      *stripe.Invoice         // invoice.paid
-	charge       *stripe.Charge          // charge.refunded
-	refund       *stripe.Refund          // charge.refund.updated, refund.*
-	dispute      *stripe.Dispute         // charge.dispute.*
-	subscription *stripe.Subscription    // customer.subscription.deleted
-	account      *stripe.Account         // account.updated
-	transfer     *stripe.Transfer        // transfer.reversed
-	payout       *stripe.Payout          // payout.paid, payout.failed
-	prevRefunded int64                   // charge.refunded: amount_refunded before it, -1 when not said
+	session       *stripe.CheckoutSession // checkout.session.*
+	invoice       *stripe.Invoice         // invoice.paid
+	charge        *stripe.Charge          // charge.refunded
+	refund        *stripe.Refund          // charge.refund.updated, refund.*
+	dispute       *stripe.Dispute         // charge.dispute.*
+	subscription  *stripe.Subscription    // customer.subscription.deleted
+	account       *stripe.Account         // account.updated
+	transfer      *stripe.Transfer        // transfer.reversed
+	payout        *stripe.Payout          // payout.paid, payout.failed
+	paymentIntent *stripe.PaymentIntent   // payment_intent.succeeded (a pledge charged off-session)
+	prevRefunded  int64                   // charge.refunded: amount_refunded before it, -1 when not said
 
 	// Gathered from the payload, else fetched from Stripe.
 	pay       *incoming    // the payment it posts, if it posts one
@@ -107,6 +108,8 @@ func decodeEvent(id string, payload []byte) (*event, error) {
 		object = into(&ev.transfer)
 	case "payout.paid", "payout.failed":
 		object = into(&ev.payout)
+	case "payment_intent.succeeded":
+		object = into(&ev.paymentIntent)
 	default:
 		return ev, nil // a type Fanseed does not handle: applied as ignored
 	}
@@ -131,7 +134,7 @@ func into[T any](p **T) any {
 // handled reports whether the event's type is one Fanseed applies.
 func (ev *event) handled() bool {
 	return ev.session != nil || ev.invoice != nil || ev.charge != nil || ev.refund != nil || ev.dispute != nil ||
-		ev.subscription != nil || ev.account != nil || ev.transfer != nil || ev.payout != nil
+		ev.subscription != nil || ev.account != nil || ev.transfer != nil || ev.payout != nil || ev.paymentIntent != nil
 }
 
 // errFetchLater is gather's answer, when it may not call Stripe, for an event that needs
@@ -147,6 +150,8 @@ func (s *Service) gather(ctx context.Context, ev *event, fetch bool) error {
 		}
 	}
 	switch {
+	case ev.session != nil && ev.session.Mode == stripe.CheckoutSessionModeSetup:
+		return s.gatherSetupIntent(ctx, ev, fetch)
 	case ev.charge != nil:
 		return s.gatherRefunds(ctx, ev, fetch)
 	case ev.refund != nil:

@@ -282,6 +282,8 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev *event, accounts *acc
 		return s.applyTransferReversed(ctx, tx, ev)
 	case ev.payout != nil:
 		return nil, applyConnectedPayout(ctx, tx, ev)
+	case ev.paymentIntent != nil:
+		return nil, nil // not a pledge's, or not succeeded
 	}
 	return nil, nil // ignored: markApplied records it so
 }

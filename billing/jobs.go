@@ -81,6 +81,9 @@ func NewJobClient(s *Service, opts JobOptions) (*river.Client[pgx.Tx], error) {
 		if err := river.AddWorkerSafely(workers, &PendingWorker{svc: s}); err != nil {
 			return nil, err
 		}
+		if err := s.campaignWorkers(workers); err != nil {
+			return nil, err
+		}
 		if opts.AddWorkers != nil {
 			if err := opts.AddWorkers(workers); err != nil {
 				return nil, err
@@ -99,9 +102,12 @@ func NewJobClient(s *Service, opts JobOptions) (*river.Client[pgx.Tx], error) {
 		s.batches.workers = nb
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{JobQueue: {MaxWorkers: n}, BatchQueue: {MaxWorkers: nb},
+			CampaignQueue:      {MaxWorkers: n},
 			river.QueueDefault: {MaxWorkers: 2}}
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(pendingPollInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ApplyPendingArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(campaignSweepEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return CampaignSweepArgs{}, nil }, nil))
 		cfg.PeriodicJobs = append(cfg.PeriodicJobs, opts.PeriodicJobs...)
 		for name, q := range opts.Queues {
 			cfg.Queues[name] = q

@@ -21,6 +21,8 @@ type incoming struct {
 	source, what  string
 	donationID    int64 // the donation it pays, marked paid; 0 for a renewal
 	sponsorshipID int64 // the deal it pays, marked paid
+	pledgeID      int64 // the pledge it collects, split by its campaign's plan
+	planID        int64 // set by postPayments for a pledge: the plan its campaign pinned
 	charge        *stripe.Charge
 	paymentIntent string
 	facts         chargeFacts // gathered
@@ -44,10 +46,18 @@ func incomingOf(ev *event) *incoming {
 			pay.source, pay.what, pay.donationID = SourceDonations, "Donation", metaInt(md, MetaDonationID)
 		case KindSponsorship:
 			pay.source, pay.what, pay.sponsorshipID = SourceSponsorship, "Sponsorship", metaInt(md, MetaSponsorshipID)
+		case KindPledge: // a pledge paid on-session after its off-session charge needed the backer
+			return pledgeIncoming(ev.ID, md, sess.PaymentIntent.LatestCharge, sess.PaymentIntent.ID)
 		default:
 			return nil // not Fanseed's
 		}
 		return pay
+	case ev.paymentIntent != nil:
+		pi := ev.paymentIntent
+		if pi.Status != stripe.PaymentIntentStatusSucceeded || pi.Metadata[MetaKind] != KindPledge {
+			return nil
+		}
+		return pledgeIncoming(ev.ID, pi.Metadata, pi.LatestCharge, pi.ID)
 	case ev.invoice != nil:
 		inv := ev.invoice
 		if inv.AmountPaid <= 0 || inv.SubscriptionDetails == nil || inv.SubscriptionDetails.Metadata[MetaShowID] == "" {
@@ -70,6 +80,14 @@ func incomingOf(ev *event) *incoming {
 // a plan made meanwhile never re-splits a payment.
 func (s *Service) postPayments(ctx context.Context, tx pgx.Tx, payments []*incoming, accounts *accountLookup) error {
 	n := len(payments)
+	for _, p := range payments {
+		if p.pledgeID != 0 && p.planID == 0 {
+			if err := tx.QueryRow(ctx, `SELECT c.show_id, c.share_plan_id FROM pledges p JOIN campaigns c ON c.id = p.campaign_id
+				WHERE p.id = $1 AND c.share_plan_id IS NOT NULL`, p.pledgeID).Scan(&p.showID, &p.planID); err != nil {
+				return river.JobCancel(wrapNotFound(err, fmt.Sprintf("pledge %d of event %s", p.pledgeID, p.eventID)))
+			}
+		}
+	}
 	locks := make([]int64, 0, n)
 	planLocks := make([]int64, 0, n)
 	shows, sources, ats := make([]int64, n), make([]string, n), make([]time.Time, n)
@@ -100,6 +118,9 @@ func (s *Service) postPayments(ctx context.Context, tx pgx.Tx, payments []*incom
 	posted := make(map[string]bool, n)
 	var paid []paidMark
 	for i, p := range payments {
+		if p.planID != 0 {
+			planIDs[i] = &p.planID
+		}
 		if planIDs[i] == nil {
 			return fmt.Errorf("%w: show %d has no share plan for %s in force at %s: create one, then retry the event",
 				ErrNotFound, p.showID, p.source, p.facts.At.Format(time.RFC3339))
@@ -124,7 +145,8 @@ func (s *Service) postPayments(ctx context.Context, tx pgx.Tx, payments []*incom
 			posted[e.IdempotencyKey] = true
 			entries = append(entries, e)
 		}
-		paid = append(paid, paidMark{donation: p.donationID, sponsorship: p.sponsorshipID, charge: f.ChargeID, at: f.At})
+		paid = append(paid, paidMark{donation: p.donationID, sponsorship: p.sponsorshipID, pledge: p.pledgeID,
+			charge: f.ChargeID, paymentIntent: p.paymentIntent, at: f.At})
 	}
 	if _, err := postMany(ctx, tx, entries); err != nil {
 		return err
@@ -134,9 +156,9 @@ func (s *Service) postPayments(ctx context.Context, tx pgx.Tx, payments []*incom
 
 // paidMark is a donation or deal (one of the two ids set, or neither) paid by a charge.
 type paidMark struct {
-	donation, sponsorship int64
-	charge                string
-	at                    time.Time
+	donation, sponsorship, pledge int64
+	charge, paymentIntent         string
+	at                            time.Time
 }
 
 // markPaid marks donations and deals paid by their charges; the first mark of each counts. A
@@ -162,6 +184,18 @@ func markPaid(ctx context.Context, tx pgx.Tx, marks []paidMark) error {
 			return dbError(err)
 		}
 	}
+	for _, m := range marks {
+		if m.pledge == 0 {
+			continue
+		}
+		// Collected from whatever state the close left it in: a pledge dropped and then paid
+		// through its old link is collected all the same, the money being in the ledger.
+		if _, err := tx.Exec(ctx, `UPDATE pledges SET status = 'collected', charge_id = $2, collected_at = $3,
+				payment_intent_id = coalesce(NULLIF($4, ''), payment_intent_id), failure = '', updated_at = now()
+			WHERE id = $1 AND status IN ('charging', 'needs_action', 'dropped', 'active')`, m.pledge, m.charge, m.at, m.paymentIntent); err != nil {
+			return dbError(err)
+		}
+	}
 	if len(sponsorships) > 0 {
 		if _, err := tx.Exec(ctx, `
 			UPDATE sponsorships d SET status = 'paid', charge_id = t.ch, paid_at = t.at, failure = ''
@@ -180,6 +214,9 @@ func markRefunded(ctx context.Context, tx pgx.Tx, chargeID string) error {
 	if _, err := tx.Exec(ctx, `UPDATE donations SET status = 'refunded' WHERE charge_id = $1`, chargeID); err != nil {
 		return dbError(err)
 	}
+	if _, err := tx.Exec(ctx, `UPDATE pledges SET status = 'refunded', updated_at = now() WHERE charge_id = $1 AND status = 'collected'`, chargeID); err != nil {
+		return dbError(err)
+	}
 	_, err := tx.Exec(ctx, `UPDATE sponsorships SET status = 'refunded' WHERE charge_id = $1`, chargeID)
 	return dbError(err)
 }
@@ -187,6 +224,9 @@ func markRefunded(ctx context.Context, tx pgx.Tx, chargeID string) error {
 // unmarkRefunded undoes markRefunded when a refund failed: the payer did not get the money back.
 func unmarkRefunded(ctx context.Context, tx pgx.Tx, chargeID string) error {
 	if _, err := tx.Exec(ctx, `UPDATE donations SET status = 'paid' WHERE charge_id = $1 AND status = 'refunded'`, chargeID); err != nil {
+		return dbError(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE pledges SET status = 'collected', updated_at = now() WHERE charge_id = $1 AND status = 'refunded'`, chargeID); err != nil {
 		return dbError(err)
 	}
 	_, err := tx.Exec(ctx, `UPDATE sponsorships SET status = 'paid' WHERE charge_id = $1 AND status = 'refunded'`, chargeID)
@@ -211,6 +251,9 @@ func (s *Service) applySession(ctx context.Context, tx pgx.Tx, ev *event) ([]str
 			return nil, dbError(err)
 		}
 		return nil, nil
+	}
+	if sess.Mode == stripe.CheckoutSessionModeSetup && md[MetaKind] == KindPledge {
+		return s.applySetupSession(ctx, tx, ev)
 	}
 	if sess.Mode != stripe.CheckoutSessionModeSubscription || donationID == 0 || sess.Subscription == nil || sess.Subscription.ID == "" {
 		return nil, nil // not paid yet (async payment methods), or not Fanseed's
@@ -252,7 +295,7 @@ const planInForce = `coalesce(
 	 ORDER BY p.source = t.src DESC, p.effective_at DESC, p.id DESC LIMIT 1),
 	(SELECT p.id FROM share_plans p
 	 WHERE p.show_id = t.show AND p.source IN (t.src, 'all') AND p.effective_at <= t.at
-	   AND NOT EXISTS (SELECT 1 FROM share_plans q WHERE q.show_id = t.show AND q.created_at <= t.at)
+	   AND NOT EXISTS (SELECT 1 FROM share_plans q WHERE q.show_id = t.show AND q.source <> 'campaigns' AND q.created_at <= t.at)
 	 ORDER BY p.source = t.src DESC, p.effective_at DESC, p.id DESC LIMIT 1))`
 
 // planLockKey is the advisory lock key of a show's share plans.

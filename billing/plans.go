@@ -194,7 +194,7 @@ func CreatePlan(ctx context.Context, db DBTX, showID int64, source, feePolicy st
 }
 
 func validatePlan(source, feePolicy string, effectiveAt time.Time, lines []PlanLine) error {
-	if source != SourceAll && source != SourceDonations && source != SourceSponsorship {
+	if source != SourceAll && source != SourceDonations && source != SourceSponsorship && source != SourceCampaigns {
 		return fmt.Errorf("%w: plan source %q", ErrInvalid, source)
 	}
 	if feePolicy != FeePolicyNet && feePolicy != FeePolicyGross {

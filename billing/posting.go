@@ -114,11 +114,12 @@ func (p Payment) validate(plan Plan) (string, error) {
 		return "", fmt.Errorf("%w: fee %d on a payment of %d", ErrInvalid, p.Fee, p.Gross)
 	case p.IdempotencyKey == "":
 		return "", fmt.Errorf("%w: payment has no idempotency key", ErrInvalid)
-	case p.Source != SourceDonations && p.Source != SourceSponsorship:
+	case p.Source != SourceDonations && p.Source != SourceSponsorship && p.Source != SourceCampaigns:
 		return "", fmt.Errorf("%w: payment source %q", ErrInvalid, p.Source)
-	case plan.ID == 0 || (plan.Source != SourceAll && plan.Source != p.Source):
+	// A pledge's charge is split by the plan its campaign pinned: its own or the show's.
+	case plan.ID == 0 || (p.Source != SourceCampaigns && plan.Source != SourceAll && plan.Source != p.Source):
 		return "", fmt.Errorf("%w: plan %d (%s) does not split %s", ErrInvalid, plan.ID, plan.Source, p.Source)
-	case plan.EffectiveAt.After(p.OccurredAt):
+	case plan.EffectiveAt.After(p.OccurredAt) && p.Source != SourceCampaigns: // a campaign pinned its plan at launch
 		return "", fmt.Errorf("%w: plan %d takes effect after the payment", ErrInvalid, plan.ID)
 	case plan.FeePolicy != FeePolicyNet && plan.FeePolicy != FeePolicyGross:
 		return "", fmt.Errorf("%w: fee policy %q", ErrInvalid, plan.FeePolicy)

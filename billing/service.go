@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +22,7 @@ type Service struct {
 	WebhookSecret string
 	Jobs          *river.Client[pgx.Tx] // inserts jobs; the serving process also works them
 	Log           *slog.Logger
+	Now           func() time.Time // the clock campaigns close by; nil for time.Now
 
 	accounts accountIDs // committed ledger account ids
 	plans    planLines  // plans by id, which never change
@@ -38,6 +40,9 @@ const (
 	MetaDonationID    = "fanseed_donation_id"
 	MetaSponsorshipID = "fanseed_sponsorship_id"
 	MetaPayoutID      = "fanseed_payout_id" // on transfers
+	MetaPledgeID      = "fanseed_pledge_id"
+	MetaCampaignID    = "fanseed_campaign_id"
+	KindPledge        = "pledge"
 	KindDonation      = "donation"
 	KindSponsorship   = "sponsorship"
 )

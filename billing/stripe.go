@@ -55,6 +55,7 @@ type Checkout struct {
 	Currency   string
 	Name       string // the line item's name, as the payer sees it
 	Email      string // prefilled payer email, if known
+	Customer   string // the Stripe customer paying, if known (a backer paying a pledge on-session)
 	SuccessURL string
 	CancelURL  string
 	Reference  string // client_reference_id
@@ -78,7 +79,10 @@ func (s *Stripe) CreateCheckout(ctx context.Context, c Checkout) (id, url string
 		Metadata:          c.Metadata,
 	}
 	p.Context = ctx
-	if c.Email != "" {
+	switch {
+	case c.Customer != "":
+		p.Customer = stripe.String(c.Customer)
+	case c.Email != "":
 		p.CustomerEmail = stripe.String(c.Email)
 	}
 	if c.Monthly {

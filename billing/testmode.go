@@ -63,6 +63,15 @@ func CheckoutSessionObject(id string, charge map[string]any, subscription string
 	return s
 }
 
+// SetupSessionObject is a completed setup-mode Checkout session, its setup intent expanded
+// with the payment method it saved for customer.
+func SetupSessionObject(id, setupIntent, paymentMethod, customer, currency string, md map[string]string) map[string]any {
+	return map[string]any{"id": id, "object": "checkout.session", "status": "complete", "payment_status": "no_payment_required",
+		"mode": "setup", "currency": strings.ToLower(currency), "customer": customer, "metadata": md,
+		"setup_intent": map[string]any{"id": setupIntent, "object": "setup_intent", "status": "succeeded", "customer": customer,
+			"usage": "off_session", "metadata": md, "payment_method": map[string]any{"id": paymentMethod, "object": "payment_method"}}}
+}
+
 // InvoiceObject is a paid subscription invoice, its charge expanded, the subscription's
 // metadata in subscription_details.
 func InvoiceObject(id string, charge map[string]any, subscription string, md map[string]string) map[string]any {
@@ -80,9 +89,25 @@ type TestCheckout struct {
 	Monthly   bool
 	Fee       int64 // TestFee of the amount
 	Status    string
-	RecordID  int64 // the donation's or sponsorship's id
+	RecordID  int64 // the donation's, sponsorship's or pledge's id
 	EpisodeID int64
-	PayToken  string // a sponsorship's payment link token
+	PayToken  string // a sponsorship's payment link token; a pledge's token
+	Card      string // a pledge's test card (TestCard...), chosen on the page
+}
+
+// KindPledgePayment is the test checkout of a pledge paid on-session; KindPledge's saves a
+// card (setup mode).
+const KindPledgePayment = "pledge_payment"
+
+// Open reports whether the test checkout can still be completed.
+func (c TestCheckout) Open() bool {
+	switch c.Kind {
+	case KindSponsorship:
+		return c.Status == SponsorshipOffered
+	case KindPledgePayment:
+		return c.Status == PledgeNeedsAction
+	}
+	return c.Status == "pending"
 }
 
 // FindTestCheckout loads what an offline test Checkout session pays for.
@@ -98,6 +123,11 @@ func FindTestCheckout(ctx context.Context, db DBTX, sessionID string) (TestCheck
 		UNION ALL
 		SELECT 'sponsorship', id, show_id, amount, currency, false, status, NULL, pay_token FROM sponsorships
 		WHERE checkout_session_id = $1
+		UNION ALL
+		SELECT CASE WHEN p.pay_session_id = $1 THEN 'pledge_payment' ELSE 'pledge' END, p.id, c.show_id, p.amount, p.currency,
+			false, p.status, NULL, p.token
+		FROM pledges p JOIN campaigns c ON c.id = p.campaign_id
+		WHERE p.checkout_session_id = $1 OR p.pay_session_id = $1
 		LIMIT 1`, sessionID).Scan(&c.Kind, &c.RecordID, &c.ShowID, &c.Amount.Amount, &c.Amount.Currency, &c.Monthly, &c.Status,
 		&episode, &c.PayToken)
 	if err != nil {
@@ -113,6 +143,19 @@ func FindTestCheckout(ctx context.Context, db DBTX, sessionID string) (TestCheck
 // Events are the signed-to-be events Stripe would send when the test payment completes: the
 // session completed and, for a monthly donation, the first invoice paid.
 func (c TestCheckout) Events(now time.Time) [][]byte {
+	suffix := strings.TrimPrefix(c.SessionID, TestSessionPrefix)
+	if c.Kind == KindPledge || c.Kind == KindPledgePayment {
+		md := map[string]string{MetaKind: KindPledge, MetaShowID: strconv.FormatInt(c.ShowID, 10),
+			MetaPledgeID: strconv.FormatInt(c.RecordID, 10)}
+		if c.Kind == KindPledgePayment {
+			charge := ChargeObject("ch_test_fanseed_"+suffix, c.Amount.Amount, c.Fee, c.Amount.Currency, now)
+			sess := CheckoutSessionObject(c.SessionID, charge, "", c.Amount.Amount, c.Amount.Currency, md)
+			return [][]byte{EventJSON("evt_test_fanseed_"+suffix, "checkout.session.completed", now, sess, nil, "")}
+		}
+		sess := SetupSessionObject(c.SessionID, "seti_test_fanseed_"+suffix, testPaymentMethod(c.Card, suffix),
+			"cus_test_fanseed_"+suffix, c.Amount.Currency, md)
+		return [][]byte{EventJSON("evt_test_fanseed_"+suffix, "checkout.session.completed", now, sess, nil, "")}
+	}
 	md := map[string]string{MetaKind: c.Kind, MetaShowID: strconv.FormatInt(c.ShowID, 10)}
 	if c.Kind == KindDonation {
 		md[MetaDonationID] = strconv.FormatInt(c.RecordID, 10)
@@ -122,7 +165,6 @@ func (c TestCheckout) Events(now time.Time) [][]byte {
 	if c.EpisodeID != 0 {
 		md[MetaEpisodeID] = strconv.FormatInt(c.EpisodeID, 10)
 	}
-	suffix := strings.TrimPrefix(c.SessionID, TestSessionPrefix)
 	charge := ChargeObject("ch_test_fanseed_"+suffix, c.Amount.Amount, c.Fee, c.Amount.Currency, now)
 	if !c.Monthly {
 		sess := CheckoutSessionObject(c.SessionID, charge, "", c.Amount.Amount, c.Amount.Currency, md)

@@ -92,6 +92,7 @@ func ListEpisodes(ctx context.Context, db DBTX, showID int64) ([]Episode, error)
 // PublishedEpisodes lists a show's public episodes, newest first.
 func PublishedEpisodes(ctx context.Context, db DBTX, showID int64, limit int) ([]Episode, error) {
 	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND status = 'published'
+		AND (release_at IS NULL OR release_at <= now())
 		ORDER BY published_at DESC NULLS LAST, id DESC LIMIT $2`, showID, limit)
 	eps, err := pgx.CollectRows(rows, pgx.RowToStructByName[Episode])
 	if err != nil {
@@ -102,7 +103,8 @@ func PublishedEpisodes(ctx context.Context, db DBTX, showID int64, limit int) ([
 
 // FindPublishedEpisode loads a public episode of a show.
 func FindPublishedEpisode(ctx context.Context, db DBTX, showID, id int64) (Episode, error) {
-	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND id = $2 AND status = 'published'`, showID, id)
+	rows, _ := db.Query(ctx, `SELECT `+episodeColumns+` FROM episodes WHERE show_id = $1 AND id = $2 AND status = 'published'
+		AND (release_at IS NULL OR release_at <= now())`, showID, id)
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
 	return e, notFound(err, "episode")
 }
@@ -126,4 +128,17 @@ func UpdateEpisode(ctx context.Context, db DBTX, id int64, in EpisodeInput) (Epi
 		RETURNING `+episodeColumns, id, in.Title, in.Description, number)
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Episode])
 	return e, notFound(err, "episode")
+}
+
+// SetEpisodeRelease sets the date before which a published episode is not listed publicly (its
+// campaign's backers get it first); nil lists it as soon as it is published.
+func SetEpisodeRelease(ctx context.Context, db DBTX, showID, episodeID int64, at *time.Time) error {
+	tag, err := db.Exec(ctx, `UPDATE episodes SET release_at = $3 WHERE id = $2 AND show_id = $1`, showID, episodeID, at)
+	if err != nil {
+		return fmt.Errorf("release of episode %d: %w", episodeID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("episode %d: %w", episodeID, ErrNotFound)
+	}
+	return nil
 }

@@ -33,7 +33,7 @@ type Service struct {
 // SendDue writes every message due, in batches, and reports how many it wrote.
 func (s *Service) SendDue(ctx context.Context) (int, error) {
 	total := 0
-	for _, step := range []func(context.Context, pgx.Tx) (int, error){s.receipts, s.sponsorships, s.payouts} {
+	for _, step := range []func(context.Context, pgx.Tx) (int, error){s.receipts, s.sponsorships, s.payouts, s.pledgeNotices, s.campaignUpdates} {
 		for {
 			n := 0
 			err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -192,4 +192,60 @@ func AddWorkers(workers *river.Workers, s *Service) error {
 func PeriodicJob() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(Every),
 		func() (river.JobArgs, *river.InsertOpts) { return Args{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// pledgeNotices tells a backer whose off-session charge needs them (their bank asks for
+// authentication, or the card was declined) how to pay on-session: once, then a reminder a
+// day until the pledge is paid or dropped after 7 days.
+func (s *Service) pledgeNotices(ctx context.Context, tx pgx.Tx) (int, error) {
+	due, err := billing.DuePledgeNotices(ctx, tx, batch)
+	if err != nil {
+		return 0, err
+	}
+	base := s.BaseURL()
+	for _, d := range due {
+		until := d.Since.Add(billing.NeedsActionFor).UTC().Format("2 Jan 2006 15:04 MST")
+		subject := "Action needed: your pledge of " + d.Money().String() + " to " + d.CampaignTitle
+		if d.Reminders > 0 {
+			subject = "Reminder: " + subject
+		}
+		body := fmt.Sprintf(`The campaign %q reached its goal, and your pledge of %s could not be charged:
+%s
+
+To pay it yourself, open this link (keep it to yourself):
+%s/pledges/%s/pay
+
+If it is not paid by %s, the pledge is dropped and its reward released.
+`, d.CampaignTitle, d.Money(), d.Failure, base, url.PathEscape(d.Token), until)
+		if _, err := s.Mail.Send(ctx, tx, mail.Message{Key: fmt.Sprintf("pledge-action:%d:%d", d.PledgeID, d.Reminders), To: d.Email,
+			Subject: subject, Body: body, Secret: true}); err != nil {
+			return 0, err
+		}
+		if err := billing.MarkPledgeNoticeSent(ctx, tx, d.PledgeID); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// campaignUpdates emails each update a creator posts to every backer of the campaign.
+func (s *Service) campaignUpdates(ctx context.Context, tx pgx.Tx) (int, error) {
+	due, err := billing.DueUpdates(ctx, tx, batch)
+	if err != nil {
+		return 0, err
+	}
+	base := s.BaseURL()
+	for _, d := range due {
+		body := fmt.Sprintf("%s\n\n%s\n\nThe campaign: %s/campaigns/%d\n", d.Title, d.Body, base, d.CampaignID)
+		for _, to := range d.Backers {
+			if _, err := s.Mail.Send(ctx, tx, mail.Message{Key: fmt.Sprintf("campaign-update:%d:%s", d.ID, to), To: to,
+				Subject: d.CampaignTitle + ": " + d.Title, Body: body}); err != nil {
+				return 0, err
+			}
+		}
+		if err := billing.MarkUpdateEmailed(ctx, tx, d.ID); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
 }

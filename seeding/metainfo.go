@@ -94,14 +94,8 @@ func BuildTorrent(h Hashes, o TorrentOptions) (Torrent, error) {
 		}
 		mi.AnnounceList = metainfo.AnnounceList{{o.TrackerURL}, {o.WebTrackerURL}}
 	}
-	if o.WebSeedURL != "" {
-		if err := checkURL("web seed URL", o.WebSeedURL, "http", "https"); err != nil {
-			return Torrent{}, err
-		}
-		mi.UrlList = metainfo.UrlList{o.WebSeedURL}
-	}
-	if !o.CreatedAt.IsZero() {
-		mi.CreationDate = o.CreatedAt.Unix()
+	if err := setWebSeed(&mi, o.WebSeedURL, o.CreatedAt); err != nil {
+		return Torrent{}, err
 	}
 	info := metainfo.Info{PieceLength: h.PieceLength, Pieces: h.Pieces, Name: name, Length: h.Length}
 	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
@@ -112,6 +106,20 @@ func BuildTorrent(h Hashes, o TorrentOptions) (Torrent, error) {
 		return Torrent{}, fmt.Errorf("seeding: encode torrent: %w", err)
 	}
 	return Torrent{Name: name, InfoHash: mi.HashInfoBytes(), Bytes: b}, nil
+}
+
+// setWebSeed sets a torrent's url-list (none for "") and its creation date (none for zero).
+func setWebSeed(mi *metainfo.MetaInfo, webSeedURL string, createdAt time.Time) error {
+	if webSeedURL != "" {
+		if err := checkURL("web seed URL", webSeedURL, "http", "https"); err != nil {
+			return err
+		}
+		mi.UrlList = metainfo.UrlList{webSeedURL}
+	}
+	if !createdAt.IsZero() {
+		mi.CreationDate = createdAt.Unix()
+	}
+	return nil
 }
 
 func checkURL(what, raw string, schemes ...string) error {

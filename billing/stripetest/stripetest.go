@@ -31,6 +31,13 @@ func URL(tb testing.TB) string {
 	return baseURL
 }
 
+// Start is URL for programs that are not tests (the benchmarks): the same shared server, or
+// why it did not start.
+func Start() (string, error) {
+	once.Do(func() { baseURL, startErr = start() })
+	return baseURL, startErr
+}
+
 func start() (string, error) {
 	dir, err := os.MkdirTemp("", "stripe-mock-")
 	if err != nil {

@@ -31,10 +31,11 @@ var (
 	fanRoutes = []string{"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
 		"/s/{slug}/donate", "/s/{slug}/manage", "/t/{file}", "/seed/{infohash}/{name}"}
 	accountRoutes = append(slices.Clone(fanRoutes), "/", "/dashboard", "/account", "/account/tokens", "/connect",
-		"/statements", "/statements/{party}", "/api/v1/openapi.json")
+		"/statements", "/statements/{party}", "/api/v1/openapi.json", "/backer")
 	creatorRoutes = append(slices.Clone(accountRoutes),
 		"/shows/new", "/shows/{showID}", "/shows/{showID}/edit", "/shows/{showID}/plan", "/shows/{showID}/dashboard",
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
+		"/shows/{showID}/campaigns",
 		"/s/{slug}/embed", "/s/{slug}/e/{episodeID}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
 		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events", "/admin/refunds")
@@ -59,15 +60,24 @@ var (
 		"/sponsor/{token}":             "the payment link a creator sends a sponsor",
 		"/sponsor/{token}/thanks":      "where Stripe Checkout returns a sponsor",
 		"/shows/{showID}/plan/preview": "fetched by the share plan's script",
-		"/shows/{showID}/episodes/{episodeID}/status": "polled by the upload script",
-		"/api/v1/shows":                               "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}":                      "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}/episodes":             "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}/episodes/{episodeID}": "the JSON API, for scripts with a token",
-		"/api/v1/shows/{showID}/plan":                 "the JSON API, for scripts with a token",
-		"/api/v1/donations":                           "the JSON API, for scripts with a token",
-		"/api/v1/statements":                          "the JSON API, for scripts with a token",
-		"/api/v1/statements/{partyID}":                "the JSON API, for scripts with a token",
+		"/shows/{showID}/episodes/{episodeID}/status":        "polled by the upload script",
+		"/campaigns/{campaignID}":                            "a campaign's page, linked from its show's fan page while it is live (the crawl's show has none)",
+		"/campaigns/{campaignID}/embed":                      "the campaign widget other sites frame; its dashboard gives the code",
+		"/campaigns/{campaignID}/updates.rss":                "a campaign's updates feed, linked from its page",
+		"/shows/{showID}/campaigns/{campaignID}":             "a campaign's dashboard, linked from the show's campaigns (the crawl's show has none)",
+		"/pledges/{token}":                                   "a backer's pledge: where Checkout returns, linked from /backer",
+		"/pledges/{token}/pay":                               "opened from the email of a pledge that needs the backer",
+		"/pledges/{token}/early/{episode}":                   "a backer's private .torrent, linked from their pledge",
+		"/early/{passkey}/announce":                          "the private tracker, for BitTorrent clients",
+		"/early/{passkey}/{infohash}/{expires}/{sig}/{name}": "the private torrents' signed web seed, for BitTorrent clients",
+		"/api/v1/shows":                                      "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}":                             "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/episodes":                    "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/episodes/{episodeID}":        "the JSON API, for scripts with a token",
+		"/api/v1/shows/{showID}/plan":                        "the JSON API, for scripts with a token",
+		"/api/v1/donations":                                  "the JSON API, for scripts with a token",
+		"/api/v1/statements":                                 "the JSON API, for scripts with a token",
+		"/api/v1/statements/{partyID}":                       "the JSON API, for scripts with a token",
 	}
 )
 

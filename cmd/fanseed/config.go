@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ type config struct {
 
 	MetricsAllow       []netip.Prefix // networks /metrics answers; empty with METRICS_ALLOW=none
 	MetricsToken       string         // Bearer token that opens /metrics from anywhere
+	EarlyAccessKey     []byte         // signs early-access web seed URLs; random per process when unset
 	SMTPURL            string         // "" keeps mail in the outbox
 	MailFrom           string
 	TrustedProxies     []netip.Prefix
@@ -69,6 +71,7 @@ var envVars = []envVar{
 	{"EVENT_BATCH_WORKERS", "2", "how many batches of pending Stripe events are applied at once (about one per core)."},
 	{"METRICS_ALLOW", "127.0.0.0/8,::1/128", "networks (comma-separated CIDRs or addresses) whose clients may read /metrics; none for no network, only METRICS_TOKEN."},
 	{"METRICS_TOKEN", "", "a secret (at least 16 characters) that opens /metrics from anywhere, sent as Authorization: Bearer <token>."},
+	{"EARLY_ACCESS_KEY", "random per process", "a secret (at least 32 characters) that signs the expiring web seed URLs of campaigns' private early-access torrents; several serve processes need the same one."},
 	{"SMTP_URL", "", "SMTP server mail is sent through: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465; unset, mail stays in the outbox, read on /admin/outbox."},
 	{"MAIL_FROM", "Fanseed <noreply@localhost>", "the From address of Fanseed's email (Name <address> or address); required with SMTP_URL."},
 	{"TRUSTED_PROXIES", "", "comma-separated networks (CIDRs or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client, for the tracker, logs, throttling and counts; their announces may also name a peer's address with ip=."},
@@ -163,6 +166,15 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	}
 	if c.MetricsToken = get("METRICS_TOKEN", ""); c.MetricsToken != "" && len(c.MetricsToken) < minTokenLen {
 		errs = append(errs, fmt.Errorf("METRICS_TOKEN: must be at least %d characters (for example: openssl rand -hex 32)", minTokenLen))
+	}
+	if key := get("EARLY_ACCESS_KEY", ""); key != "" {
+		if len(key) < 32 {
+			errs = append(errs, fmt.Errorf("EARLY_ACCESS_KEY: must be at least 32 characters (for example: openssl rand -hex 32)"))
+		}
+		c.EarlyAccessKey = []byte(key)
+	} else {
+		c.EarlyAccessKey = make([]byte, 32)
+		rand.Read(c.EarlyAccessKey)
 	}
 	c.SMTPURL, c.MailFrom = get("SMTP_URL", ""), get("MAIL_FROM", "")
 	if c.SMTPURL != "" {

@@ -221,6 +221,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	// Browsers: the WebSocket tracker, one swarm with the HTTP one, relaying between processes.
 	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP}
 	webTracker.RelayThrough(ctx, pool, logger)
+	// Campaigns' private early-access torrents have a tracker of their own, in this process:
+	// the announce handler lets in only passkeys entitled to the torrent they name.
+	earlyTracker := &seeding.Tracker{Allowed: func([20]byte) bool { return true }, AnnouncesPerMinute: cfg.AnnouncesPerMinute}
 	publisher := &publishing.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
 	// Torrents made before the WebSocket tracker (or under another BASE_URL) list it from now on.
 	if n, err := seeding.AddWebTrackerToAll(ctx, pool, publisher.WebTrackerURL()); err != nil {
@@ -269,6 +272,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WebSeedGate: webSeedGate,
 		Fleet:       fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
+		EarlyTracker: earlyTracker, EarlyAccessKey: cfg.EarlyAccessKey,
 		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {

@@ -237,6 +237,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": "10.0.0.0/33"}, `METRICS_ALLOW: "10.0.0.0/33" is not a network`},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_ALLOW": ","}, "METRICS_ALLOW: no network given"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "METRICS_TOKEN": "short"}, "METRICS_TOKEN: must be at least 16 characters"},
+		{map[string]string{"DATABASE_URL": "postgres://x/y", "EARLY_ACCESS_KEY": "short"}, "EARLY_ACCESS_KEY: must be at least 32 characters"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "http://mail.example.com"}, "SMTP_URL: scheme"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "SMTP_URL": "smtp://u:p@mail.example.com"}, "MAIL_FROM: is required"},
 		{map[string]string{"DATABASE_URL": "postgres://x/y", "MAIL_FROM": "not an address"}, "MAIL_FROM:"},
