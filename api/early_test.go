@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/catalog"
 )
 
@@ -102,6 +103,26 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	if resp := ts.do(t, nil, "GET", episodePage, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the episode's public page before its release: %d", resp.StatusCode)
 	}
+	// Nor its public torrent: no .torrent, no web seed for fans, no tracker; the fleet's nodes
+	// (with the node token) still fetch it from the web seed.
+	publicTorrent := "/t/" + rec.InfoHashHex() + ".torrent"
+	publicSeed := "/seed/" + rec.InfoHashHex() + "/episode-one.mp3"
+	if resp := ts.do(t, nil, "GET", publicTorrent, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the public .torrent before the release: %d, want 404", resp.StatusCode)
+	}
+	if resp := ts.do(t, nil, "GET", publicSeed, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the public web seed before the release: %d, want 404", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+publicSeed, nil)
+	req.Header.Set("Authorization", "Bearer "+moneyServerNodeToken)
+	if resp := ts.send(t, nil, req); resp.StatusCode != http.StatusOK || readBody(t, resp) != string(data) {
+		t.Errorf("a node's fetch from the web seed before the release: %d, want the file", resp.StatusCode)
+	}
+	publicAnnounce := "/announce?" + url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {"-TEST01-publicpeer01"}, "port": {"6882"},
+		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"10"}, "compact": {"1"}}.Encode()
+	if body := readBody(t, ts.do(t, nil, "GET", publicAnnounce, nil)); !strings.Contains(body, "failure reason") {
+		t.Errorf("public announce before the release: %s, want a failure reason", body)
+	}
 
 	// The backer's page links the .torrent; the backer without the reward and a stranger get none.
 	if body := readBody(t, ts.do(t, nil, "GET", "/pledges/"+backer.Token, nil)); !strings.Contains(body, "/early/"+strconv.FormatInt(ep.ID, 10)+".torrent") {
@@ -182,9 +203,16 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	}
 
 	// On the release date the episode is public under its normal torrent.
-	if _, err := ts.db.Exec(ctx, `UPDATE episodes SET release_at = now() - interval '1 minute' WHERE id = $1`, ep.ID); err != nil {
+	past := time.Now().Add(-time.Minute)
+	if err := publishing.SetRelease(ctx, ts.db, show.ID, ep.ID, &past); err != nil {
 		t.Fatal(err)
 	}
+	if resp := ts.do(t, nil, "GET", publicTorrent, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the public .torrent after the release: %d, want 200", resp.StatusCode)
+	}
+	waitFor(t, func() bool { // the tracker's set of published torrents is read again within 2 s
+		return !strings.Contains(readBody(t, ts.do(t, nil, "GET", publicAnnounce, nil)), "failure reason")
+	})
 	waitFor(t, func() bool { // the fan pages' cache lasts a few seconds
 		resp := ts.do(t, nil, "GET", episodePage, nil)
 		body := readBody(t, resp)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
 )
 
@@ -171,7 +172,7 @@ func (s *Server) handleEarlyEpisodeAdd() http.HandlerFunc {
 		if err != nil {
 			return "Release date: give a date and time.", billing.ErrInvalid
 		}
-		if err := catalog.SetEpisodeRelease(r.Context(), s.db, show.ID, episodeID, &at); err != nil {
+		if err := publishing.SetRelease(r.Context(), s.db, show.ID, episodeID, &at); err != nil {
 			return "", err
 		}
 		return "", billing.AddEarlyEpisode(r.Context(), s.db, c.ID, episodeID, at)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/time/rate"
@@ -42,6 +43,16 @@ func (s *Server) handleWebSeed() http.HandlerFunc {
 			s.serverError(w, r, err)
 			return
 		}
+		who := servedTo(r)
+		if who == seeding.ToBitTorrent && s.nodeTokenOK(r) {
+			who = seeding.ToFleet
+		}
+		// Before its release an early-access episode is the fleet's and its backers' (over the
+		// signed early web seed) only.
+		if who != seeding.ToFleet && t.PublicFrom != nil && time.Now().Before(*t.PublicFrom) {
+			http.Error(w, "no such file", http.StatusNotFound)
+			return
+		}
 		f, err := os.Open(t.ContentPath)
 		if err != nil {
 			s.serverError(w, r, err)
@@ -53,12 +64,9 @@ func (s *Server) handleWebSeed() http.HandlerFunc {
 		w.Header().Set("ETag", `"`+t.InfoHashHex()+`"`)
 		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
 		webSeedCORS(w.Header())
-		who := servedTo(r)
 		cw := &countingWriter{ResponseWriter: w}
 		var out http.ResponseWriter = cw
-		if who == seeding.ToBitTorrent && s.nodeTokenOK(r) {
-			who = seeding.ToFleet
-		} else if who == seeding.ToBitTorrent {
+		if who == seeding.ToBitTorrent {
 			l, err := s.cfg.WebSeedGate.Limiter(r.Context(), t.ID, clientNetAddr(r))
 			if err != nil {
 				s.serverError(w, r, err)
@@ -110,7 +118,7 @@ func (s *Server) handleTorrentFile() http.HandlerFunc {
 			return
 		}
 		t, err := seeding.FindTorrent(r.Context(), s.db, ih)
-		if errors.Is(err, seeding.ErrNotFound) || (err == nil && t.Status != seeding.StatusPublished) {
+		if errors.Is(err, seeding.ErrNotFound) || (err == nil && !t.PublicAt(time.Now())) {
 			http.Error(w, "no such torrent", http.StatusNotFound)
 			return
 		}

@@ -73,6 +73,7 @@ func newMoneyServerWith(t *testing.T, st *billing.Stripe) (*testServer, *billing
 		// Campaigns' early access: a private tracker and a key signing web seed URLs.
 		EarlyTracker:   &seeding.Tracker{Allowed: func([20]byte) bool { return true }},
 		EarlyAccessKey: []byte("a test key for early-access web seed URLs"),
+		NodeToken:      moneyServerNodeToken,
 	}
 	h, err := api.NewServer(cfg, db, logger, prometheus.NewRegistry(), func(context.Context) error { return nil })
 	if err != nil {
@@ -82,6 +83,9 @@ func newMoneyServerWith(t *testing.T, st *billing.Stripe) (*testServer, *billing
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, db: db}, money
 }
+
+// moneyServerNodeToken is the node token of newMoneyServer's server.
+const moneyServerNodeToken = "node-token-of-the-money-test-server"
 
 // postEvent sends a payload to the webhook endpoint with the given signature header.
 func postEvent(t *testing.T, base string, payload []byte, signature string) (int, string) {

@@ -130,6 +130,15 @@ func UpdateEpisode(ctx context.Context, db DBTX, id int64, in EpisodeInput) (Epi
 	return e, notFound(err, "episode")
 }
 
+// EpisodeRelease is the date before which an episode is not listed publicly, or nil.
+func EpisodeRelease(ctx context.Context, db DBTX, episodeID int64) (*time.Time, error) {
+	var at *time.Time
+	if err := db.QueryRow(ctx, `SELECT release_at FROM episodes WHERE id = $1`, episodeID).Scan(&at); err != nil {
+		return nil, notFound(err, "episode")
+	}
+	return at, nil
+}
+
 // SetEpisodeRelease sets the date before which a published episode is not listed publicly (its
 // campaign's backers get it first); nil lists it as soon as it is published.
 func SetEpisodeRelease(ctx context.Context, db DBTX, showID, episodeID int64, at *time.Time) error {

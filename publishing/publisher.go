@@ -92,10 +92,15 @@ func (p *Publisher) Finish(ctx context.Context, uploadID string) error {
 		if err := seeding.DropFailedTorrents(ctx, tx, up.EpisodeID); err != nil {
 			return err
 		}
+		// An early-access episode's torrent is the fleet's alone until the release.
+		release, err := catalog.EpisodeRelease(ctx, tx, up.EpisodeID)
+		if err != nil {
+			return err
+		}
 		rec, err := seeding.CreateTorrent(ctx, tx, seeding.Record{
 			EpisodeID: up.EpisodeID, InfoHash: t.InfoHash[:], Name: t.Name, Length: hashes.Length,
 			PieceLength: hashes.PieceLength, SHA256: hashes.SHA256[:], ContentType: ctype,
-			ContentPath: p.Store.Path(uploadID), Metainfo: t.Bytes,
+			ContentPath: p.Store.Path(uploadID), Metainfo: t.Bytes, PublicFrom: release,
 		})
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "torrents_infohash_key" {
@@ -138,6 +143,24 @@ func (p *Publisher) Delete(ctx context.Context, episodeID int64) error {
 			return err
 		}
 		return seeding.DeleteTorrent(ctx, tx, t.ID)
+	})
+}
+
+// SetRelease holds an episode back from the public until at (its campaign's backers get it
+// first over a private torrent), or releases it with nil: the episode's listing (catalog) and
+// its torrent's embargo (seeding) in one transaction, the torrent row taken first.
+func SetRelease(ctx context.Context, db interface {
+	seeding.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}, showID, episodeID int64, at *time.Time) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := seeding.LockEpisodeTorrents(ctx, tx, episodeID); err != nil {
+			return err
+		}
+		if err := catalog.SetEpisodeRelease(ctx, tx, showID, episodeID, at); err != nil {
+			return err
+		}
+		return seeding.SetPublicFrom(ctx, tx, episodeID, at)
 	})
 }
 

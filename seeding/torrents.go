@@ -53,20 +53,27 @@ type Record struct {
 	PublishedAt *time.Time `db:"published_at"`
 	Completed   int64      `db:"completed"`
 	Downloaders int64      `db:"downloaders"`
+	PublicFrom  *time.Time `db:"public_from"` // before it, fans are refused the torrent (an early-access episode); nil: none
+}
+
+// PublicAt reports whether fans may have the torrent at now: it is published and past any
+// embargo. The seedbox nodes fetch and seed it before.
+func (r Record) PublicAt(now time.Time) bool {
+	return r.Status == StatusPublished && (r.PublicFrom == nil || !now.Before(*r.PublicFrom))
 }
 
 // InfoHashHex is the infohash as 40 hex digits, as URLs and magnets carry it.
 func (r Record) InfoHashHex() string { return hex.EncodeToString(r.InfoHash) }
 
 const recordColumns = `id, episode_id, infohash, name, length, piece_length, sha256, content_type, content_path,
-	metainfo, status, created_at, published_at, completed, downloaders`
+	metainfo, status, created_at, published_at, completed, downloaders, public_from`
 
 // CreateTorrent stores a new torrent for an episode, in processing until the fleet seeds it.
 func CreateTorrent(ctx context.Context, db DBTX, r Record) (Record, error) {
 	rows, _ := db.Query(ctx, `
-		INSERT INTO torrents (episode_id, infohash, name, length, piece_length, sha256, content_type, content_path, metainfo)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+recordColumns,
-		r.EpisodeID, r.InfoHash, r.Name, r.Length, r.PieceLength, r.SHA256, r.ContentType, r.ContentPath, r.Metainfo)
+		INSERT INTO torrents (episode_id, infohash, name, length, piece_length, sha256, content_type, content_path, metainfo, public_from)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+recordColumns,
+		r.EpisodeID, r.InfoHash, r.Name, r.Length, r.PieceLength, r.SHA256, r.ContentType, r.ContentPath, r.Metainfo, r.PublicFrom)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Record])
 	if err != nil {
 		return Record{}, fmt.Errorf("create torrent: %w", err)
@@ -94,14 +101,23 @@ func TorrentForEpisode(ctx context.Context, db DBTX, episodeID int64) (Record, e
 	return r, err
 }
 
+// SetPublicFrom embargoes an episode's torrents until at (nil lifts it).
+func SetPublicFrom(ctx context.Context, db DBTX, episodeID int64, at *time.Time) error {
+	if _, err := db.Exec(ctx, `UPDATE torrents SET public_from = $2 WHERE episode_id = $1 AND status <> 'deleted'`, episodeID, at); err != nil {
+		return fmt.Errorf("embargo torrents of episode %d: %w", episodeID, err)
+	}
+	return nil
+}
+
 // DeleteTorrent unpublishes a torrent: the tracker refuses it and the fleet drops it.
 func DeleteTorrent(ctx context.Context, db DBTX, id int64) error {
 	_, err := db.Exec(ctx, `UPDATE torrents SET status = 'deleted' WHERE id = $1`, id)
 	return err
 }
 
-// Published is the set of torrents the tracker serves, refreshed from the database at most
-// every TTL so that several control-plane processes agree within that time.
+// Published is the set of torrents the tracker serves (published, past any embargo), refreshed
+// from the database at most every TTL so that several control-plane processes agree within that
+// time, and an embargo ends within it.
 type Published struct {
 	DB  DBTX
 	TTL time.Duration
@@ -150,7 +166,7 @@ func (p *Published) refresh(force bool) {
 	next := map[[20]byte]int64{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, _ := p.DB.Query(ctx, `SELECT infohash, id FROM torrents WHERE status = 'published'`)
+	rows, _ := p.DB.Query(ctx, `SELECT infohash, id FROM torrents WHERE status = 'published' AND (public_from IS NULL OR public_from <= now())`)
 	var ih []byte
 	var id int64
 	_, err := pgx.ForEachRow(rows, []any{&ih, &id}, func() error {
