@@ -15,6 +15,7 @@ import (
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
@@ -52,6 +53,11 @@ type Config struct {
 	MetricsAllow []netip.Prefix // networks /metrics answers; nil: loopback only
 	MetricsToken string         // a Bearer token that opens /metrics from anywhere; empty: none
 
+	// Live is the RTMP ingest whose streams' HLS files /live/ serves (nil: no live ingest).
+	Live *live.Service
+	// LiveRTMPURL is the server URL creators put into OBS.
+	LiveRTMPURL string
+
 	Money *billing.Service // Stripe, webhooks and payouts (required; without a key, offline test mode)
 	Mail  *mail.Service    // email; nil keeps every message in the outbox
 }
@@ -77,6 +83,7 @@ type Server struct {
 	csp, embedCSP  string       // Content-Security-Policy of every page, and of the embeddable button
 	playerEmbedCSP string       // of the episode player other sites frame
 	playerScript   string       // the player bundle's URL; "" when it was not built
+	liveScript     string       // the live player bundle's URL; "" when it was not built
 	playbackLimit  *addrLimiter // playback reports, per client address
 	mail           *mail.Service
 	dbHealth       *dbHealth
@@ -111,6 +118,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 	if s.playerScript = playerScript(); s.playerScript == "" {
 		logger.Warn("the player bundle is not built (templates/static/player/): episode pages play the web seed alone; build it with `npm ci --ignore-scripts && node build.mjs` in web/")
 	}
+	s.liveScript = bundleScript(liveBundle)
 	s.mail = cfg.Mail
 	if s.mail == nil {
 		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}

@@ -30,4 +30,3 @@ func notFound(err error, what string) error {
 	}
 	return err
 }
-

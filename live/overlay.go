@@ -35,6 +35,7 @@ type Overlay struct {
 	Currency string        // the show's
 	Every    time.Duration // how often it polls (500 ms by default)
 	AfterID  int64         // tell only of donations after this one (an EventSource's Last-Event-ID)
+	FromNow  bool          // tell only of donations paid after the first poll (a new overlay)
 }
 
 // Follow calls donation and goal as things change, until ctx ends or one of them fails.
@@ -49,7 +50,8 @@ func (o *Overlay) Follow(ctx context.Context, donation func(OverlayDonation) err
 	}
 	var last Goal
 	first := true
-	lastID := o.AfterID
+	seen := map[int64]bool{}
+	skip := o.FromNow
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -74,10 +76,13 @@ func (o *Overlay) Follow(ctx context.Context, donation func(OverlayDonation) err
 				if d.Currency == cur.Code {
 					g.Raised += d.Amount
 				}
-				if d.ID <= lastID {
+				if d.ID <= o.AfterID || seen[d.ID] {
 					continue
 				}
-				lastID = max(lastID, d.ID)
+				seen[d.ID] = true
+				if skip {
+					continue
+				}
 				name := d.DisplayName
 				if d.Anonymous || name == "" {
 					name = "Anonymous"
@@ -88,6 +93,7 @@ func (o *Overlay) Follow(ctx context.Context, donation func(OverlayDonation) err
 				}
 			}
 		}
+		skip = false
 		g.Text = cur.Format(g.Raised) + " " + cur.Code
 		if g.Goal > 0 {
 			g.Text += " of " + cur.Format(g.Goal) + " " + cur.Code

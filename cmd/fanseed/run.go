@@ -23,6 +23,7 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/migrations"
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
@@ -254,6 +255,26 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		stopJobs(ctx)
 	}()
 
+	// Live: the RTMP ingest, its streams' segments under DATA_DIR/live, recordings published.
+	var liveIngest *live.Service
+	if cfg.LiveRTMPAddr != "" {
+		rtmp, err := net.Listen("tcp", cfg.LiveRTMPAddr)
+		if err != nil {
+			return fmt.Errorf("LIVE_RTMP_ADDR: listen on %s: %w", cfg.LiveRTMPAddr, err)
+		}
+		cfg.liveRTMPURLFor(rtmp.Addr())
+		liveIngest = &live.Service{DB: pool, Dir: filepath.Join(cfg.DataDir, "live"), Log: logger, Silence: cfg.LiveSilence,
+			Publish: live.PublishWith(publisher, pool)}
+		liveDone := make(chan struct{})
+		go func() {
+			defer close(liveDone)
+			if err := liveIngest.Serve(ctx, rtmp); err != nil {
+				logger.Error("live ingest stopped", slog.Any("error", err))
+			}
+		}()
+		defer func() { <-liveDone }()
+		logger.Info("live ingest", slog.String("addr", rtmp.Addr().String()), slog.String("server_url", cfg.LiveRTMPURL))
+	}
 	// The web seed's bytes by who asked, added to the playback days every 10 s.
 	webSeedTally := &seeding.WebSeedTally{}
 	go webSeedTally.FlushEvery(ctx, pool, 10*time.Second, logger)
@@ -264,6 +285,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, PlayerPeerGrace: cfg.PlayerPeerGrace, WebSeedTally: webSeedTally,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
+		Live: liveIngest, LiveRTMPURL: cfg.LiveRTMPURL,
 		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {
