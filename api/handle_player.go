@@ -22,7 +22,7 @@ import (
 const (
 	playerBundle = "static/player/player.js"
 	// liveBundle is the live player: hls.js with p2p-media-loader, built beside the episode player.
-	liveBundle = "static/player/live.js"
+	liveBundle   = "static/player/live.js"
 	playerWorker = "/static/player/sw.min.js"
 	// playerScope is the service worker's scope: the fan pages, where the player's streams live.
 	playerScope = "/s/"
