@@ -214,13 +214,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
 	published := &seeding.Published{DB: pool}
-	tracker := &seeding.Tracker{Allowed: published.Allowed, AnnouncesPerMinute: cfg.AnnouncesPerMinute}
+	tracker := &seeding.Tracker{AnnouncesPerMinute: cfg.AnnouncesPerMinute}
+	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP, LiveOn: (&live.OnAir{DB: pool}).On}
+	// The published torrents, and the swarms of live streams while they are on.
+	tracker.Allowed = func(ih [20]byte) bool { return published.Allowed(ih) || webTracker.LiveSwarm(ih) }
 	// Processes behind one load balancer share their swarms through the database.
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
 	// Browsers: the WebSocket tracker, one swarm with the HTTP one, relaying between processes.
-	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP}
 	webTracker.RelayThrough(ctx, pool, logger)
 	publisher := &publishing.Publisher{DB: pool, Store: uploads, BaseURL: cfg.BaseURL.String()}
 	// Torrents made before the WebSocket tracker (or under another BASE_URL) list it from now on.
