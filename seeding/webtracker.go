@@ -66,7 +66,7 @@ type WebTracker struct {
 
 	mu      sync.Mutex
 	swarms  map[[20]byte]*webSwarm
-	sockets map[netip.Addr]int  // open sockets per household
+	sockets map[netip.Addr]int // open sockets per household
 	live    map[[20]byte]int64 // live swarms and their stream
 }
 
