@@ -248,6 +248,7 @@ func (s *Server) handleFanLive() http.HandlerFunc {
 			p.Playlist, p.Hashes, p.Report = base+"index.m3u8", base+"hashes.json", base+"report"
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", s.liveCSP)
 		s.render(w, r, http.StatusOK, "fan_live", p)
 	}
 }

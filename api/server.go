@@ -81,6 +81,7 @@ type Server struct {
 	fans       fanCache
 
 	csp, embedCSP  string       // Content-Security-Policy of every page, and of the embeddable button
+	liveCSP        string       // of the live page, whose player plays a MediaSource (a blob: URL)
 	playerEmbedCSP string       // of the episode player other sites frame
 	playerScript   string       // the player bundle's URL; "" when it was not built
 	liveScript     string       // the live player bundle's URL; "" when it was not built
@@ -113,6 +114,7 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		origins = append(origins, cfg.Publisher.BaseURL)
 	}
 	s.csp, s.embedCSP = contentSecurityPolicy("'none'", origins...), contentSecurityPolicy("*", origins...)
+	s.liveCSP = strings.Replace(s.csp, "media-src ", "media-src blob: ", 1)
 	s.playerEmbedCSP = contentSecurityPolicy(strings.Join(append([]string{"'self'"}, cfg.EmbedOrigins...), " "), origins...)
 	s.playbackLimit = &addrLimiter{every: playbackEvery, burst: playbackBurst}
 	if s.playerScript = playerScript(); s.playerScript == "" {
