@@ -29,12 +29,13 @@ import (
 var (
 	// fanRoutes are the public pages of a show, which the home page lists.
 	fanRoutes = []string{"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
-		"/s/{slug}/donate", "/s/{slug}/manage", "/t/{file}", "/seed/{infohash}/{name}"}
+		"/s/{slug}/donate", "/s/{slug}/manage", "/s/{slug}/live", "/t/{file}", "/seed/{infohash}/{name}"}
 	accountRoutes = append(slices.Clone(fanRoutes), "/", "/dashboard", "/account", "/account/tokens", "/connect",
 		"/statements", "/statements/{party}", "/api/v1/openapi.json")
 	creatorRoutes = append(slices.Clone(accountRoutes),
 		"/shows/new", "/shows/{showID}", "/shows/{showID}/edit", "/shows/{showID}/plan", "/shows/{showID}/dashboard",
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
+		"/shows/{showID}/live",
 		"/s/{slug}/embed", "/s/{slug}/e/{episodeID}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
 		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events", "/admin/refunds")
@@ -59,6 +60,10 @@ var (
 		"/sponsor/{token}":             "the payment link a creator sends a sponsor",
 		"/sponsor/{token}/thanks":      "where Stripe Checkout returns a sponsor",
 		"/shows/{showID}/plan/preview": "fetched by the share plan's script",
+		"/shows/{showID}/live/stats":   "polled by the live page's script",
+		"/live/{streamID}/{file}":      "a live stream's HLS files, fetched by the live player",
+		"/overlay/{token}":             "the overlay's secret address, shown once on the live page for OBS",
+		"/overlay/{token}/events":      "the overlay's event stream, read by its script",
 		"/shows/{showID}/episodes/{episodeID}/status": "polled by the upload script",
 		"/api/v1/shows":                               "the JSON API, for scripts with a token",
 		"/api/v1/shows/{showID}":                      "the JSON API, for scripts with a token",
