@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/money"
+	"github.com/fanseed/fanseed/seeding"
 )
 
 type livePage struct {
@@ -222,6 +224,7 @@ type fanLivePage struct {
 	Playlist string
 	Hashes   string
 	Report   string
+	Edges    string // the seedbox nodes serving live segments, space-separated; the page falls back to serve
 	Player   string // the live player bundle's URL; "" when not built
 }
 
@@ -246,9 +249,26 @@ func (s *Server) handleFanLive() http.HandlerFunc {
 			p.Stream = &st
 			base := fmt.Sprintf("%s/live/%d/", s.publisher.BaseURL, st.ID)
 			p.Playlist, p.Hashes, p.Report = base+"index.m3u8", base+"hashes.json", base+"report"
+			edges, err := seeding.LiveEdges(r.Context(), s.db)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			p.Edges = strings.Join(edges, " ")
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Security-Policy", s.liveCSP)
+		// The player fetches segments from the nodes' edges too.
+		var edgeOrigins []string
+		for _, e := range strings.Fields(p.Edges) {
+			if u, err := url.Parse(e); err == nil && u.Host != "" {
+				edgeOrigins = append(edgeOrigins, u.Scheme+"://"+u.Host)
+			}
+		}
+		csp := s.liveCSP
+		if len(edgeOrigins) > 0 {
+			csp = strings.Replace(csp, "connect-src ", "connect-src "+strings.Join(edgeOrigins, " ")+" ", 1)
+		}
+		w.Header().Set("Content-Security-Policy", csp)
 		s.render(w, r, http.StatusOK, "fan_live", p)
 	}
 }

@@ -22,6 +22,8 @@ function start (box) {
     return
   }
   const streamID = box.dataset.report.split('/').slice(-2)[0]
+  const edges = liveEdges(box)
+  window.fanseedLive.edges = edges
   const p2p = window.isSecureContext && typeof RTCPeerConnection !== 'undefined'
   const HlsWithP2P = HlsJsP2PEngine.injectMixin(Hls)
   const hls = new HlsWithP2P({
@@ -40,7 +42,8 @@ function start (box) {
         httpDownloadInitialTimeoutMs: 2500,
         httpDownloadTimeWindow: 30,
         p2pDownloadTimeWindow: 30,
-        validateP2PSegment: (url, byteRange, data) => verifier.validate(url, byteRange, data)
+        validateP2PSegment: (url, byteRange, data) => verifier.validate(url, byteRange, data),
+        httpRequestSetup: (url, byteRange, signal, range) => edges.request(url, signal, range)
       },
       onHlsJsCreated (h) {
         const engine = h.p2pEngine
@@ -88,4 +91,38 @@ function start (box) {
       (stats.rejected ? ` · ${stats.rejected} bad segment${stats.rejected === 1 ? '' : 's'} from peers refused` : '')
   }, REPORT_EVERY)
   addEventListener('pagehide', () => report(true))
+}
+
+// liveEdges spreads the segments over the seedbox nodes that serve them (each node fetches each
+// segment once from the origin), a segment always to the same node. Nodes are checked every 10 s;
+// with none answering, segments come from the origin.
+function liveEdges (box) {
+  const all = (box.dataset.edges || '').split(' ').filter(Boolean)
+  const probe = new URL(box.dataset.playlist).pathname.replace(/index\.m3u8$/, 'init.mp4')
+  let up = []
+  const check = async () => {
+    const answered = await Promise.all(all.map(async edge => {
+      try {
+        const r = await fetch(edge + probe, { method: 'HEAD', cache: 'no-store', signal: AbortSignal.timeout(2000) })
+        return r.ok ? edge : null
+      } catch (_) { return null }
+    }))
+    up = answered.filter(Boolean)
+  }
+  if (all.length) { check(); setInterval(check, 10000) }
+  const edges = {
+    sent: 0, // segment requests sent to a node
+    get up () { return up },
+    async request (url, signal, range) {
+      if (!up.length) return undefined // the origin, as the playlist names it
+      edges.sent++
+      const path = new URL(url).pathname
+      let h = 0
+      for (const c of path) h = (h * 31 + c.charCodeAt(0)) >>> 0
+      const headers = {}
+      if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`
+      return new Request(up[h % up.length] + path, { signal, headers })
+    }
+  }
+  return edges
 }

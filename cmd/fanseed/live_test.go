@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -110,9 +111,9 @@ func TestLiveStreamToEpisode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, name := range []string{"n1", "n2"} {
-		startSeedbox(t, bin, base, name, t.TempDir())
-	}
+	edgeAddr := freeAddr(t)
+	startSeedbox(t, bin, base, "n1", t.TempDir(), "NODE_LIVE_EDGE_ADDR="+edgeAddr)
+	startSeedbox(t, bin, base, "n2", t.TempDir())
 
 	jar, _ := cookiejar.New(nil)
 	creator := &fan{t: t, base: base, c: &http.Client{Jar: jar}}
@@ -185,6 +186,23 @@ func TestLiveStreamToEpisode(t *testing.T) {
 	seg := creator.get(strings.TrimPrefix(liveBase, base) + list.Segments[0].Name)
 	if sum := sha256.Sum256(seg); hex.EncodeToString(sum[:]) != list.Segments[0].SHA256 {
 		t.Errorf("segment %s does not match its SHA-256 in the list", list.Segments[0].Name)
+	}
+
+	// The node's edge serves the same bytes, fetched once from serve; the page names the edge.
+	if page := string(creator.get("/s/night-signals/live")); !strings.Contains(page, `data-edges="http://`+edgeAddr+`"`) {
+		t.Errorf("the live page does not name the node's edge http://%s", edgeAddr)
+	}
+	segPath := strings.TrimPrefix(liveBase, base) + list.Segments[0].Name
+	for i, want := range []string{"miss", "hit"} {
+		r, err := http.Get("http://" + edgeAddr + segPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK || !bytes.Equal(b, seg) || r.Header.Get("X-Cache") != want {
+			t.Errorf("segment from the edge, request %d: status %d, same bytes %v, X-Cache %q (want %s)", i+1, r.StatusCode, bytes.Equal(b, seg), r.Header.Get("X-Cache"), want)
+		}
 	}
 
 	// A viewer reports; the creator's statistics count it.
