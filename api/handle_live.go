@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,9 +404,15 @@ func (s *Server) handleOverlayEvents() http.HandlerFunc {
 			flusher.Flush()
 			return nil
 		}
-		err = o.Follow(r.Context(), func(d live.OverlayDonation) error { return send("donation", d.ID, d) },
+		// The stream ends when the process shuts down; the overlay's EventSource reconnects.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		if s.cfg.Stopping != nil {
+			defer context.AfterFunc(s.cfg.Stopping, cancel)()
+		}
+		err = o.Follow(ctx, func(d live.OverlayDonation) error { return send("donation", d.ID, d) },
 			func(g live.Goal) error { return send("goal", 0, g) })
-		if err != nil && r.Context().Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("overlay events", slog.Any("error", err))
 		}
 	}

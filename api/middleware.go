@@ -118,10 +118,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if ww.Status() < 400 && routePattern(r) == nodeHeartbeatRoute {
 			level = slog.LevelDebug
 		}
+		path := r.URL.Path
+		if route := routePattern(r); strings.HasPrefix(route, "/overlay/") {
+			path = route // its address is the overlay's secret
+		}
 		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", requestID(r)),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", path),
 			slog.String("route", routePattern(r)),
 			slog.Int("status", ww.Status()),
 			slog.Int("bytes", ww.BytesWritten()),

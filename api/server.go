@@ -57,6 +57,9 @@ type Config struct {
 	Live *live.Service
 	// LiveRTMPURL is the server URL creators put into OBS.
 	LiveRTMPURL string
+	// Stopping ends when the process starts shutting down: responses that last (the overlay's
+	// event stream) end then, so that shutting down does not wait on them; nil for never.
+	Stopping context.Context
 
 	Money *billing.Service // Stripe, webhooks and payouts (required; without a key, offline test mode)
 	Mail  *mail.Service    // email; nil keeps every message in the outbox

@@ -287,7 +287,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WebTracker: webTracker, EmbedOrigins: cfg.EmbedOrigins, PlayerPeerGrace: cfg.PlayerPeerGrace, WebSeedTally: webSeedTally,
 		Fleet: fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
-		Live: liveIngest, LiveRTMPURL: cfg.LiveRTMPURL,
+		Live: liveIngest, LiveRTMPURL: cfg.LiveRTMPURL, Stopping: ctx,
 		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {
