@@ -8,6 +8,7 @@ import (
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/mail"
 )
 
@@ -26,16 +27,16 @@ func statusOf(err error) int {
 	switch {
 	case isDatabaseDown(err):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound), errors.Is(err, mail.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, billing.ErrNotFound), errors.Is(err, mail.ErrNotFound), errors.Is(err, live.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errForbidden), errors.Is(err, billing.ErrStatementForbidden), errors.Is(err, errUnverified),
 		errors.Is(err, billing.ErrInvitationElsewhere):
 		return http.StatusForbidden
 	case errors.Is(err, catalog.ErrLinkExpired), errors.Is(err, billing.ErrInvitationExpired), errors.Is(err, billing.ErrManageExpired):
 		return http.StatusGone
-	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict):
+	case errors.Is(err, catalog.ErrConflict), errors.Is(err, billing.ErrConflict), errors.Is(err, live.ErrLive):
 		return http.StatusConflict
-	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, billing.ErrInvalid), errors.Is(err, mail.ErrInvalid):
+	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, billing.ErrInvalid), errors.Is(err, mail.ErrInvalid), errors.Is(err, live.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, catalog.ErrUnauthorized):
 		return http.StatusUnauthorized

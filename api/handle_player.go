@@ -21,6 +21,8 @@ import (
 // The player's files, built from web/ into templates/static/player/ (not committed).
 const (
 	playerBundle = "static/player/player.js"
+	// liveBundle is the live player: hls.js with p2p-media-loader, built beside the episode player.
+	liveBundle   = "static/player/live.js"
 	playerWorker = "/static/player/sw.min.js"
 	// playerScope is the service worker's scope: the fan pages, where the player's streams live.
 	playerScope = "/s/"
@@ -37,15 +39,21 @@ const (
 // build is fetched at once, or "" when it was not built: pages then play the web seed in a
 // plain element, as they do without JavaScript.
 func playerScript() string {
-	b, err := fs.ReadFile(templates.FS, playerBundle)
-	if err != nil {
-		return ""
-	}
 	if _, err := fs.Stat(templates.FS, "static/player/sw.min.js"); err != nil {
 		return ""
 	}
+	return bundleScript(playerBundle)
+}
+
+// bundleScript is the URL of a built bundle under templates, with a version from its bytes so
+// that a new build is fetched at once, or "" when it was not built.
+func bundleScript(name string) string {
+	b, err := fs.ReadFile(templates.FS, name)
+	if err != nil {
+		return ""
+	}
 	sum := sha256.Sum256(b)
-	return "/" + playerBundle + "?v=" + hex.EncodeToString(sum[:6])
+	return "/" + name + "?v=" + hex.EncodeToString(sum[:6])
 }
 
 // player is what the episode player partial needs.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,10 @@ func (s *Server) handleWebTracker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sock.Close()
+	// A live page's player names its stream (/announce?live=ID): it may open that stream's swarms.
+	if id, err := strconv.ParseInt(r.URL.Query().Get("live"), 10, 64); err == nil && id > 0 {
+		sock.SetLive(id)
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // Origin checked above
 	if err != nil {
 		return // Accept answered the request

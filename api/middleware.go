@@ -120,13 +120,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if route := routePattern(r); ww.Status() < 400 && (route == nodeHeartbeatRoute || route == "/announce" && ww.Status() != http.StatusSwitchingProtocols || route == "/scrape") {
 			level = slog.LevelDebug
 		}
+		path := r.URL.Path
+		if route := routePattern(r); strings.HasPrefix(route, "/overlay/") {
+			path = route // its address is the overlay's secret
+		}
 		if !s.log.Enabled(r.Context(), level) {
 			return
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", requestID(r)),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", path),
 			slog.String("route", routePattern(r)),
 			slog.Int("status", ww.Status()),
 			slog.Int("bytes", ww.BytesWritten()),

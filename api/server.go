@@ -15,6 +15,7 @@ import (
 	tus "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
@@ -61,6 +62,13 @@ type Config struct {
 	// nil turns early access off.
 	EarlyTracker   *seeding.Tracker
 	EarlyAccessKey []byte
+	// Live is the RTMP ingest whose streams' HLS files /live/ serves (nil: no live ingest).
+	Live *live.Service
+	// LiveRTMPURL is the server URL creators put into OBS.
+	LiveRTMPURL string
+	// Stopping ends when the process starts shutting down: responses that last (the overlay's
+	// event stream) end then, so that shutting down does not wait on them; nil for never.
+	Stopping context.Context
 
 	Money *billing.Service // Stripe, webhooks and payouts (required; without a key, offline test mode)
 	Mail  *mail.Service    // email; nil keeps every message in the outbox
@@ -85,8 +93,10 @@ type Server struct {
 	fans       fanCache
 
 	csp, embedCSP  string       // Content-Security-Policy of every page, and of the embeddable button
+	liveCSP        string       // of the live page, whose player plays a MediaSource (a blob: URL)
 	playerEmbedCSP string       // of the episode player other sites frame
 	playerScript   string       // the player bundle's URL; "" when it was not built
+	liveScript     string       // the live player bundle's URL; "" when it was not built
 	playbackLimit  *addrLimiter // playback reports, per client address
 	mail           *mail.Service
 	dbHealth       *dbHealth
@@ -116,11 +126,13 @@ func NewServer(cfg Config, db *pgxpool.Pool, logger *slog.Logger, reg prometheus
 		origins = append(origins, cfg.Publisher.BaseURL)
 	}
 	s.csp, s.embedCSP = contentSecurityPolicy("'none'", origins...), contentSecurityPolicy("*", origins...)
+	s.liveCSP = strings.Replace(s.csp, "media-src ", "media-src blob: ", 1)
 	s.playerEmbedCSP = contentSecurityPolicy(strings.Join(append([]string{"'self'"}, cfg.EmbedOrigins...), " "), origins...)
 	s.playbackLimit = &addrLimiter{every: playbackEvery, burst: playbackBurst}
 	if s.playerScript = playerScript(); s.playerScript == "" {
 		logger.Warn("the player bundle is not built (templates/static/player/): episode pages play the web seed alone; build it with `npm ci --ignore-scripts && node build.mjs` in web/")
 	}
+	s.liveScript = bundleScript(liveBundle)
 	s.mail = cfg.Mail
 	if s.mail == nil {
 		s.mail = &mail.Service{DB: db, From: "Fanseed <noreply@localhost>", Log: logger}

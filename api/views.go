@@ -26,7 +26,8 @@ func parseViews() (*views, error) {
 	// The layout and the partials (files named _*.html) are shared by every page.
 	// The helpers every template may call.
 	funcs := template.FuncMap{"size": humanBytes, "plural": plural, "noun": noun,
-		"hours": func(seconds int64) float64 { return float64(seconds) / 3600 }}
+		"hours": func(seconds int64) float64 { return float64(seconds) / 3600 },
+		"pct":   func(share float64) float64 { return 100 * share }}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templates.FS, "layout.html", "_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse layout: %w", err)

@@ -28,8 +28,9 @@ var allowed = map[string][]string{
 	"seeding":    {"money", "periodic"},
 	"publishing": {"catalog", "seeding", "money", "periodic"},
 	"notify":     {"billing", "catalog", "mail", "money"},
-	"api":        {"billing", "catalog", "mail", "money", "notify", "publishing", "seeding", "templates"},
-	"cmd/fanseed": {"api", "billing", "catalog", "mail", "migrations", "money", "notify", "periodic", "publishing",
+	"live":       {"billing", "catalog", "money", "publishing"},
+	"api":        {"billing", "catalog", "live", "mail", "money", "notify", "publishing", "seeding", "templates"},
+	"cmd/fanseed": {"api", "billing", "catalog", "live", "mail", "migrations", "money", "notify", "periodic", "publishing",
 		"seeding", "templates"},
 
 	// Helpers for tests and benchmarks.

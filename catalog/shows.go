@@ -140,6 +140,13 @@ func FindShowByID(ctx context.Context, db DBTX, id int64, viewer Account) (Show,
 	return s, notFound(err, "show")
 }
 
+// FindShow loads a show for the platform's own work (a stream's recording), whoever asks.
+func FindShow(ctx context.Context, db DBTX, id int64) (Show, error) {
+	rows, _ := db.Query(ctx, `SELECT `+showColumns+` FROM shows WHERE id = $1`, id)
+	s, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Show])
+	return s, notFound(err, "show")
+}
+
 // FindShowBySlug loads a show for its public pages.
 func FindShowBySlug(ctx context.Context, db DBTX, slug string) (Show, error) {
 	rows, _ := db.Query(ctx, `SELECT `+showColumns+` FROM shows WHERE slug = $1`, slug)

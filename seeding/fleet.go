@@ -9,6 +9,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fanseed/fanseed/periodic"
@@ -177,6 +178,8 @@ type Heartbeat struct {
 	// OnDisk are the infohashes (hex) of torrents whose data the node has on disk but does not
 	// hold, as after a restart: the control plane may give them back to verify and seed.
 	OnDisk []string `json:"on_disk,omitempty"`
+	// LiveEdgeURL is where the node serves live segments to viewers (its Edge); "" for none.
+	LiveEdgeURL string `json:"live_edge_url,omitempty"`
 }
 
 // Want is a torrent the control plane wants a node to hold.
@@ -260,6 +263,9 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 		}
 		peerID = id
 	}
+	if u := hb.LiveEdgeURL; u != "" && (len(u) > 300 || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://"))) {
+		return Orders{}, invalidf("live_edge_url must be an http or https URL of at most 300 characters")
+	}
 	var orders Orders
 	published := 0
 	err := pgx.BeginFunc(ctx, f.DB, func(tx pgx.Tx) error {
@@ -273,9 +279,9 @@ func (f *Fleet) Heartbeat(ctx context.Context, nodeID int64, secret string, hb H
 		}
 		returning := status == NodeDown
 		if err := tx.QueryRow(ctx, `
-			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id),
+			UPDATE nodes SET last_heartbeat = now(), disk_used = $2, peer_id = coalesce($3, peer_id), live_edge_url = $4,
 				status = CASE WHEN status = 'down' THEN 'up' ELSE status END
-			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed, peerID).Scan(&orders.Status); err != nil {
+			WHERE id = $1 RETURNING status`, nodeID, hb.DiskUsed, peerID, strings.TrimRight(hb.LiveEdgeURL, "/")).Scan(&orders.Status); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
@@ -713,4 +719,14 @@ func (f *Fleet) Health(ctx context.Context) (Health, error) {
 	}
 	h.Shortage, err = readShortage(ctx, f.DB)
 	return h, err
+}
+
+// LiveEdges are the URLs of the up nodes that serve live segments, for the live page.
+func LiveEdges(ctx context.Context, db DBTX) ([]string, error) {
+	rows, _ := db.Query(ctx, `SELECT live_edge_url FROM nodes WHERE status = 'up' AND live_edge_url <> '' ORDER BY id`)
+	urls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("live edges: %w", err)
+	}
+	return urls, nil
 }

@@ -62,7 +62,9 @@ type NodeConfig struct {
 	// offers through the WebSocket tracker) gathers candidates with; none leaves it to its host
 	// addresses.
 	ICEServers []webrtc.ICEServer
-	Log        *slog.Logger
+	// LiveEdgeURL is where the node's Edge serves live segments, told to the control plane; "" for none.
+	LiveEdgeURL string
+	Log         *slog.Logger
 }
 
 // Node is one seedbox: a BitTorrent client (anacrolix/torrent) that fetches what the control
@@ -739,7 +741,7 @@ func (n *Node) peerID() string {
 func (n *Node) heartbeat(ctx context.Context, id int64) error {
 	reports, disk := n.Reports()
 	var o Orders
-	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports, OnDisk: n.OnDisk()}, &o); err != nil {
+	if err := n.post(ctx, "/api/nodes/"+strconv.FormatInt(id, 10)+"/heartbeat", Heartbeat{Session: n.session, PeerID: n.peerID(), DiskUsed: disk, Torrents: reports, OnDisk: n.OnDisk(), LiveEdgeURL: n.cfg.LiveEdgeURL}, &o); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	if o.Status == NodeRemoved {

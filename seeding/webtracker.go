@@ -57,11 +57,75 @@ type WebTracker struct {
 	// DefaultWebSocketsPerIP, a negative number no limit.
 	SocketsPerIP int
 
+	// LiveOn reports whether a live stream is on; nil refuses live swarms. A socket opened for
+	// a live stream's page may join swarms of its own (p2p-media-loader names them by hashes
+	// of the playlist's streams), up to MaxLiveSwarmsPerSocket, while that stream is on.
+	LiveOn func(streamID int64) bool
+
 	relay *webRelay // set by RelayThrough: offers and answers cross serve processes
 
 	mu      sync.Mutex
 	swarms  map[[20]byte]*webSwarm
 	sockets map[netip.Addr]int // open sockets per household
+	live    map[[20]byte]int64 // live swarms and their stream
+}
+
+// MaxLiveSwarmsPerSocket is how many live swarms one viewer's socket may open: one per stream
+// of the playlist (video, and audio when it comes apart).
+const MaxLiveSwarmsPerSocket = 4
+
+// LiveSwarm reports whether ih is the swarm of a live stream that is still on, for the
+// Tracker's Allowed beside the published torrents.
+func (w *WebTracker) LiveSwarm(ih [20]byte) bool {
+	w.mu.Lock()
+	id, ok := w.live[ih]
+	w.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if w.LiveOn != nil && w.LiveOn(id) {
+		return true
+	}
+	w.mu.Lock()
+	delete(w.live, ih) // the stream ended: its swarm goes
+	w.mu.Unlock()
+	return false
+}
+
+// SetLive makes the socket a live stream's viewer: its announces for swarms the platform did
+// not publish open live swarms of that stream.
+func (c *WebSocket) SetLive(streamID int64) { c.liveStream = streamID }
+
+// allowed reports whether the socket may announce in ih's swarm: a published torrent, or a
+// live swarm of the socket's stream while it is on.
+func (c *WebSocket) allowed(ih [20]byte) bool {
+	w := c.w
+	w.mu.Lock()
+	id, isLive := w.live[ih]
+	w.mu.Unlock()
+	if isLive { // only the viewers of its own stream, while it is on
+		return id == c.liveStream && w.LiveSwarm(ih)
+	}
+	if w.Tracker.allowed(ih) {
+		return true
+	}
+	if c.liveStream == 0 || w.LiveOn == nil || !w.LiveOn(c.liveStream) {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if id, ok := w.live[ih]; ok {
+		return id == c.liveStream
+	}
+	if c.liveSwarms >= MaxLiveSwarmsPerSocket {
+		return false
+	}
+	if w.live == nil {
+		w.live = map[[20]byte]int64{}
+	}
+	w.live[ih] = c.liveStream
+	c.liveSwarms++
+	return true
 }
 
 // WebSocket is one peer's socket: it may join many swarms and leaves all of them when closed.
@@ -75,6 +139,9 @@ type WebSocket struct {
 	closed bool
 
 	limit bucket // announces; only the socket's reading goroutine touches it
+
+	liveStream int64 // the live stream whose page opened the socket; 0 for none
+	liveSwarms int   // live swarms it opened; guarded by w.mu
 }
 
 // webSwarm is the peers of one torrent that a socket of some serve process holds: entries by
@@ -358,7 +425,7 @@ func (c *WebSocket) Handle(frame []byte) {
 		fail(ihText, invalidf("too many announces on this socket; announce again in a minute"))
 		return
 	}
-	if !c.w.Tracker.allowed(ih) {
+	if !c.allowed(ih) {
 		fail(ihText, errNotPublished)
 		return
 	}

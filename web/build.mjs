@@ -1,5 +1,6 @@
-// Bundles the episode player (player.js with webtorrent) and copies webtorrent's service
-// worker into templates/static/player/, which the binary embeds. Run `npm ci --ignore-scripts`
+// Bundles the episode player (player.js with webtorrent) and the live player (live.js with
+// hls.js and p2p-media-loader), and copies webtorrent's service worker into
+// templates/static/player/, which the binary embeds. Run `npm ci --ignore-scripts`
 // first; the output is not committed.
 import { build } from 'esbuild'
 import { copyFile, mkdir } from 'node:fs/promises'
@@ -11,13 +12,15 @@ const out = join(here, '..', 'templates', 'static', 'player')
 
 await mkdir(out, { recursive: true })
 await build({
-  entryPoints: [join(here, 'player.js')],
-  outfile: join(out, 'player.js'),
+  entryPoints: [join(here, 'player.js'), join(here, 'live.js')],
+  outdir: out,
   bundle: true,
   format: 'esm',
   minify: true,
   target: ['chrome100', 'firefox100', 'safari15'],
   legalComments: 'linked',
+  // p2p-media-loader's own bundle of its core, with the tracker client built for browsers
+  conditions: ['p2pml:core-as-bundle'],
   logLevel: 'warning'
 })
 await copyFile(join(here, 'node_modules', 'webtorrent', 'dist', 'sw.min.js'), join(out, 'sw.min.js'))

@@ -29,13 +29,14 @@ import (
 var (
 	// fanRoutes are the public pages of a show, which the home page lists.
 	fanRoutes = []string{"/s/{slug}", "/s/{slug}/e/{episodeID}", "/s/{slug}/torrents.rss", "/s/{slug}/podcast.rss",
-		"/s/{slug}/donate", "/s/{slug}/manage", "/t/{file}", "/seed/{infohash}/{name}"}
+		"/s/{slug}/donate", "/s/{slug}/manage", "/s/{slug}/live", "/t/{file}", "/seed/{infohash}/{name}"}
 	accountRoutes = append(slices.Clone(fanRoutes), "/", "/dashboard", "/account", "/account/tokens", "/connect",
 		"/statements", "/statements/{party}", "/api/v1/openapi.json", "/backer")
 	creatorRoutes = append(slices.Clone(accountRoutes),
 		"/shows/new", "/shows/{showID}", "/shows/{showID}/edit", "/shows/{showID}/plan", "/shows/{showID}/dashboard",
 		"/shows/{showID}/dashboard/{table}.csv", "/shows/{showID}/episodes/{episodeID}", "/shows/{showID}/sponsorships",
 		"/shows/{showID}/campaigns",
+		"/shows/{showID}/live",
 		"/s/{slug}/embed", "/s/{slug}/e/{episodeID}/embed")
 	adminRoutes = append(slices.Clone(creatorRoutes),
 		"/admin", "/admin/fleet", "/admin/outbox", "/admin/outbox/{messageID}", "/admin/payouts", "/admin/events", "/admin/refunds")
@@ -78,6 +79,10 @@ var (
 		"/api/v1/donations":                                  "the JSON API, for scripts with a token",
 		"/api/v1/statements":                                 "the JSON API, for scripts with a token",
 		"/api/v1/statements/{partyID}":                       "the JSON API, for scripts with a token",
+		"/shows/{showID}/live/stats":                         "polled by the live page's script",
+		"/live/{streamID}/{file}":                            "a live stream's HLS files, fetched by the live player",
+		"/overlay/{token}":                                   "the overlay's secret address, shown once on the live page for OBS",
+		"/overlay/{token}/events":                            "the overlay's event stream, read by its script",
 	}
 )
 

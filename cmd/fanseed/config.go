@@ -47,6 +47,9 @@ type config struct {
 	UploadExpireAfter  time.Duration
 	PlayerPeerGrace    time.Duration // how long the browser player waits on the swarm before the web seed helps
 	WebSeedClientRate  int64         // bytes/s to a fan's BitTorrent client while the fleet seeds the torrent well; 0: no bound
+	LiveRTMPAddr       string        // host:port of the RTMP ingest; "" for none
+	LiveRTMPURL        string        // the server URL creators put into OBS
+	LiveSilence        time.Duration // a stream sending nothing for this long ends
 }
 
 // envVar documents one variable for `fanseed help` and the README.
@@ -81,6 +84,9 @@ var envVars = []envVar{
 	{"TRACKER_SOCKETS_PER_IP", "64", "how many WebSocket tracker connections one address (an IPv6 /64) may hold open; 0 means no limit."},
 	{"EMBED_ORIGINS", "", "comma-separated origins (https://host[:port]) of other sites whose pages may use the WebSocket tracker, besides BASE_URL's own."},
 	{"WEBSEED_CLIENT_RATE", "262144", "bytes per second the web seed sends one fan's address for one torrent from a BitTorrent client while the fleet seeds that torrent with REPLICAS proven nodes (seedbox nodes and browsers are never bounded); 0 means no bound. 256 KiB/s keeps a client fetching from the nodes at 20 Mbit/s under 10% from the origin and still brings a 300 MiB episode in 20 minutes to a client that reaches no node."},
+	{"LIVE_RTMP_ADDR", "127.0.0.1:1935 in dev", "host:port the RTMP ingest listens on (OBS, ffmpeg: rtmp://host:1935/live/KEY); unset in serve, there is no live ingest."},
+	{"LIVE_RTMP_URL", "rtmp://<BASE_URL host>:<port>/live", "the RTMP server URL the creator's live page tells them to put into OBS."},
+	{"LIVE_SILENCE", "10s", "a live stream that sends nothing for this long ends, and its recording is published."},
 	{"PLAYER_PEER_GRACE", "1s", "how long the browser player lets the swarm fill a low buffer before it adds the web seed; longer saves origin bytes, shorter starts sooner."},
 }
 
@@ -218,6 +224,25 @@ func loadConfig(getenv func(string) string, dev bool) (config, error) {
 	} else if c.SocketsPerIP == 0 {
 		c.SocketsPerIP = -1
 	}
+	liveDefault := ""
+	if dev {
+		liveDefault = "127.0.0.1:1935"
+	}
+	if c.LiveRTMPAddr = get("LIVE_RTMP_ADDR", liveDefault); c.LiveRTMPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.LiveRTMPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("LIVE_RTMP_ADDR: %q is not host:port", c.LiveRTMPAddr))
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("LIVE_RTMP_ADDR: port %q is not a number from 0 to 65535", port))
+		}
+	}
+	if c.LiveRTMPURL = get("LIVE_RTMP_URL", ""); c.LiveRTMPURL != "" {
+		if u, err := url.Parse(c.LiveRTMPURL); err != nil || (u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("LIVE_RTMP_URL: %q must be an rtmp:// URL such as rtmp://live.example.com:1935/live", c.LiveRTMPURL))
+		}
+	}
+	if c.LiveSilence, err = time.ParseDuration(get("LIVE_SILENCE", "10s")); err != nil || c.LiveSilence < time.Second || c.LiveSilence > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("LIVE_SILENCE: %q must be a duration from 1s to 10m, such as 10s", getenv("LIVE_SILENCE")))
+	}
 	if c.EmbedOrigins, err = parseOrigins(get("EMBED_ORIGINS", "")); err != nil {
 		errs = append(errs, fmt.Errorf("EMBED_ORIGINS: %w", err))
 	}
@@ -269,6 +294,15 @@ func parseNetworks(raw string) ([]netip.Prefix, error) {
 		return nil, errors.New(`no network given (use "none" for none)`)
 	}
 	return nets, nil
+}
+
+// liveRTMPURLFor fills in LIVE_RTMP_URL from BASE_URL's host and the port the ingest listens on.
+func (c *config) liveRTMPURLFor(ln net.Addr) {
+	if c.LiveRTMPURL != "" {
+		return
+	}
+	_, port, _ := net.SplitHostPort(ln.String())
+	c.LiveRTMPURL = "rtmp://" + net.JoinHostPort(c.BaseURL.Hostname(), port) + "/live"
 }
 
 // baseURLFor fills in BASE_URL from the address actually listened on when it was not set.

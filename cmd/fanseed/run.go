@@ -23,6 +23,7 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/live"
 	"github.com/fanseed/fanseed/migrations"
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
@@ -213,13 +214,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
 	published := &seeding.Published{DB: pool}
-	tracker := &seeding.Tracker{Allowed: published.Allowed, AnnouncesPerMinute: cfg.AnnouncesPerMinute}
+	tracker := &seeding.Tracker{AnnouncesPerMinute: cfg.AnnouncesPerMinute}
+	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP, LiveOn: (&live.OnAir{DB: pool}).On}
+	// The published torrents, and the swarms of live streams while they are on.
+	tracker.Allowed = func(ih [20]byte) bool { return published.Allowed(ih) || webTracker.LiveSwarm(ih) }
 	// Processes behind one load balancer share their swarms through the database.
 	tracker.ShareThrough(pool)
 	go tracker.ShareEvery(ctx, 3*time.Second, logger)
 	go seeding.FollowDownNodes(ctx, pool, tracker, 3*time.Second, logger)
 	// Browsers: the WebSocket tracker, one swarm with the HTTP one, relaying between processes.
-	webTracker := &seeding.WebTracker{Tracker: tracker, SocketsPerIP: cfg.SocketsPerIP}
 	webTracker.RelayThrough(ctx, pool, logger)
 	// Campaigns' private early-access torrents have a tracker of their own, in this process:
 	// the announce handler lets in only passkeys entitled to the torrent they name.
@@ -257,6 +260,26 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		stopJobs(ctx)
 	}()
 
+	// Live: the RTMP ingest, its streams' segments under DATA_DIR/live, recordings published.
+	var liveIngest *live.Service
+	if cfg.LiveRTMPAddr != "" {
+		rtmp, err := net.Listen("tcp", cfg.LiveRTMPAddr)
+		if err != nil {
+			return fmt.Errorf("LIVE_RTMP_ADDR: listen on %s: %w", cfg.LiveRTMPAddr, err)
+		}
+		cfg.liveRTMPURLFor(rtmp.Addr())
+		liveIngest = &live.Service{DB: pool, Dir: filepath.Join(cfg.DataDir, "live"), Log: logger, Silence: cfg.LiveSilence,
+			Publish: live.PublishWith(publisher, pool)}
+		liveDone := make(chan struct{})
+		go func() {
+			defer close(liveDone)
+			if err := liveIngest.Serve(ctx, rtmp); err != nil {
+				logger.Error("live ingest stopped", slog.Any("error", err))
+			}
+		}()
+		defer func() { <-liveDone }()
+		logger.Info("live ingest", slog.String("addr", rtmp.Addr().String()), slog.String("server_url", cfg.LiveRTMPURL))
+	}
 	// The web seed's bytes by who asked, added to the playback days every 10 s.
 	webSeedTally := &seeding.WebSeedTally{}
 	go webSeedTally.FlushEvery(ctx, pool, 10*time.Second, logger)
@@ -273,6 +296,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Fleet:       fleet, NodeToken: fleetCfg.NodeToken,
 		MetricsAllow: cfg.MetricsAllow, MetricsToken: cfg.MetricsToken,
 		EarlyTracker: earlyTracker, EarlyAccessKey: cfg.EarlyAccessKey,
+		Live: liveIngest, LiveRTMPURL: cfg.LiveRTMPURL, Stopping: ctx,
 		Money: money, Mail: post,
 	}, pool, logger, reg, ready)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,8 @@ var fleetEnvVars = []envVar{
 	{"NODE_CAPACITY_BYTES", "107374182400", "seedbox: how many bytes of episodes the node may hold (100 GiB)."},
 	{"NODE_ZONE", "", "seedbox: the node's zone (a rack, site or provider: letters, digits, dots, dashes, underscores); no two replicas of a torrent are placed in one zone while another zone has room."},
 	{"NODE_UPLOAD_LIMIT", "0", "seedbox: bytes per second the node uploads at most, to all peers together; 0 means no limit."},
+	{"NODE_LIVE_EDGE_ADDR", "", "seedbox: host:port of the node's HTTP edge for live streams (viewers fetch segments from it, each fetched once from serve); unset, no edge."},
+	{"NODE_LIVE_EDGE_URL", "http://<NODE_LIVE_EDGE_ADDR>", "seedbox: the edge's public URL, given to viewers' pages."},
 	{"ICE_SERVERS", "", "seedbox: comma-separated STUN and TURN servers for WebRTC with browsers: stun:host:port, turn:user:password@host:port?transport=udp (turns: for TLS)."},
 }
 
@@ -209,6 +212,8 @@ type seedboxConfig struct {
 	Zone          string
 	UploadLimit   int64
 	ICEServers    []webrtc.ICEServer
+	LiveEdgeAddr  string // host:port the live edge listens on; "" for none
+	LiveEdgeURL   string // its public URL
 	LogFormat     string
 	LogLevel      slog.Level
 }
@@ -261,6 +266,16 @@ func loadSeedboxConfig(getenv func(string) string) (seedboxConfig, error) {
 	}
 	if c.UploadLimit, err = strconv.ParseInt(getOr(getenv, "NODE_UPLOAD_LIMIT", "0"), 10, 64); err != nil || c.UploadLimit < 0 {
 		errs = append(errs, fmt.Errorf("NODE_UPLOAD_LIMIT: %q must be a number of bytes per second, or 0 for no limit", getenv("NODE_UPLOAD_LIMIT")))
+	}
+	if c.LiveEdgeAddr = getOr(getenv, "NODE_LIVE_EDGE_ADDR", ""); c.LiveEdgeAddr != "" {
+		if _, _, err := net.SplitHostPort(c.LiveEdgeAddr); err != nil {
+			errs = append(errs, fmt.Errorf("NODE_LIVE_EDGE_ADDR: %q is not host:port", c.LiveEdgeAddr))
+		}
+	}
+	if c.LiveEdgeURL = strings.TrimRight(getOr(getenv, "NODE_LIVE_EDGE_URL", ""), "/"); c.LiveEdgeURL != "" {
+		if u, err := url.Parse(c.LiveEdgeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(c.LiveEdgeURL) > 300 {
+			errs = append(errs, fmt.Errorf("NODE_LIVE_EDGE_URL: %q must be an http or https URL such as https://edge1.example.com", c.LiveEdgeURL))
+		}
 	}
 	if c.ICEServers, err = parseICEServers(getOr(getenv, "ICE_SERVERS", "")); err != nil {
 		errs = append(errs, fmt.Errorf("ICE_SERVERS: %w", err))
@@ -334,10 +349,24 @@ func seedbox(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	logger := newLogger(config{LogFormat: c.LogFormat, LogLevel: c.LogLevel}, stderr).With(slog.String("node", c.Name))
+	if c.LiveEdgeAddr != "" {
+		ln, err := net.Listen("tcp", c.LiveEdgeAddr)
+		if err != nil {
+			return fmt.Errorf("NODE_LIVE_EDGE_ADDR: listen on %s: %w", c.LiveEdgeAddr, err)
+		}
+		if c.LiveEdgeURL == "" {
+			c.LiveEdgeURL = "http://" + ln.Addr().String()
+		}
+		edge := &http.Server{Handler: &seeding.Edge{Origin: strings.TrimRight(c.ControlURL, "/")}, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go edge.Serve(ln)
+		defer edge.Close()
+		logger.Info("live edge", slog.String("addr", ln.Addr().String()), slog.String("url", c.LiveEdgeURL))
+	}
 	node, err := seeding.NewNode(seeding.NodeConfig{
 		ControlURL: c.ControlURL, Token: c.Token, Name: c.Name, DataDir: c.DataDir,
 		ListenAddr: c.ListenAddr, PublicAddr: c.PublicAddr, CapacityBytes: c.CapacityBytes, Zone: c.Zone, UploadLimit: c.UploadLimit, Log: logger,
-		ICEServers: c.ICEServers,
+		ICEServers: c.ICEServers, LiveEdgeURL: c.LiveEdgeURL,
 	})
 	if err != nil {
 		return fmt.Errorf("NODE_LISTEN_ADDR or NODE_DATA_DIR: %w", err)
