@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"migrations/dbtest":  {"migrations"},
 	"mail/mailtest":      {"mail"},
 	"billing/stripetest": {"billing", "money"},
+	"internal/testkit":   nil,
 }
 
 // free lists the prefixes of packages that may import anything of the module but cmd: the

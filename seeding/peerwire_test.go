@@ -15,6 +15,8 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/fanseed/fanseed/internal/testkit"
 )
 
 // allComplete is a piece completion store that says every piece is complete, so that an
@@ -185,21 +187,7 @@ func TestFetchPiecesFromAnacrolix(t *testing.T) {
 // and answers every request with a block of the right size of made-up bytes.
 func fakeSeeder(t *testing.T, infoHash [20]byte) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go serveGarbage(c, infoHash)
-		}
-	}()
-	return l.Addr().String()
+	return testkit.Serve(t, func(c net.Conn) { serveGarbage(c, infoHash) })
 }
 
 func serveGarbage(c net.Conn, infoHash [20]byte) {

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -268,7 +269,7 @@ func TestBrowserPlaysFromTheNodes(t *testing.T) {
 		"DATA_DIR="+t.TempDir(), "LOG_FORMAT=text", "TRACKER_ANNOUNCES_PER_MINUTE=0", "PLAYER_PEER_GRACE=10s")
 	for _, name := range []string{"n1", "n2"} {
 		dir := t.TempDir()
-		p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+		p := &seedboxProc{name: name, dir: dir, logs: &testkit.LogBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "seedbox")
 		p.cmd.Env = []string{"CONTROL_URL=" + base, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
 			"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=" + ns.PeerIP + ":0", "NODE_CAPACITY_BYTES=1000000000",

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -41,21 +42,7 @@ type fakeNode struct {
 
 func startFakeNode(t *testing.T, base, name string) *fakeNode {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go answerWithGarbage(c)
-		}
-	}()
-	f := &fakeNode{addr: l.Addr().String(), given: map[string]bool{}}
+	f := &fakeNode{addr: testkit.Serve(t, answerWithGarbage), given: map[string]bool{}}
 	post := func(path string, in, out any) error {
 		b, _ := json.Marshal(in)
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))

@@ -28,6 +28,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -65,14 +66,14 @@ type seedboxProc struct {
 	name string
 	dir  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 	done chan struct{}
 }
 
 // env adds to or overrides the node's settings.
 func startSeedbox(t *testing.T, bin, controlURL, name, dir string, env ...string) *seedboxProc {
 	t.Helper()
-	p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &seedboxProc{name: name, dir: dir, logs: &testkit.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "seedbox")
 	p.cmd.Env = []string{"CONTROL_URL=" + controlURL, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
 		"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=127.0.0.1:0", "NODE_CAPACITY_BYTES=1000000000",
@@ -242,7 +243,7 @@ func scrapeSeeders(t *testing.T, base string, ih [20]byte) int {
 
 // aria2c starts Debian's aria2c on a .torrent, with DHT, local discovery and PEX off so that it
 // finds peers only through our tracker (and the web seed, when the .torrent lists one).
-func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ...string) (*exec.Cmd, *syncBuffer) {
+func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ...string) (*exec.Cmd, *testkit.LogBuffer) {
 	t.Helper()
 	if _, err := exec.LookPath("aria2c"); err != nil {
 		t.Fatalf("aria2c is not installed (bash .ci/test installs it): %v", err)
@@ -252,7 +253,7 @@ func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ..
 		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn", "--allow-overwrite=true",
 		"--auto-file-renaming=false", "--bt-stop-timeout=90", "--retry-wait=1", "--bt-tracker-connect-timeout=5"}, extra...)
 	cmd := exec.CommandContext(ctx, "aria2c", append(args, torrentFile)...)
-	out := &syncBuffer{}
+	out := &testkit.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -613,7 +614,7 @@ func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		logs := &syncBuffer{}
+		logs := &testkit.LogBuffer{}
 		errc := make(chan error, 1)
 		started := time.Now()
 		go func() {

@@ -21,6 +21,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -29,14 +30,14 @@ import (
 type serveProcess struct {
 	cmd  *exec.Cmd
 	base string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 func startServeProcess(t *testing.T, env ...string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(buildFanseed(t), "serve")
 	cmd.Env = append(os.Environ(), env...)
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

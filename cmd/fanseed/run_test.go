@@ -22,26 +22,9 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
-
-// syncBuffer collects a process's output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -68,7 +51,7 @@ func startCommand(t *testing.T, command string, env map[string]string) (baseURL 
 		env["DATA_DIR"] = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, []string{"fanseed", command}, func(k string) string { return env[k] }, io.Discard, logs)
