@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -165,8 +164,7 @@ func TestFakeNodeNeverGetsAnEpisodePublished(t *testing.T) {
 		"-role", "admin", "-password-file", pwFile}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	admin := &fan{t: t, base: base, c: &http.Client{Jar: jar}}
+	admin := &fan{t: t, base: base, c: newClient()}
 	admin.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"a long enough password"}})
 
 	fake := startFakeNode(t, base, "fake")

@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -140,8 +139,7 @@ func (f *fan) get(path string) []byte {
 // path.
 func uploadEpisode(t *testing.T, base, filename string, data []byte, patchBases ...string) (creator *fan, episodePath string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	creator = &fan{t: t, base: base, c: &http.Client{Jar: jar}}
+	creator = &fan{t: t, base: base, c: newClient()}
 	creator.post("/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
 	creator.post("/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	resp := creator.post("/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}, "funding_goal": {"0"}})

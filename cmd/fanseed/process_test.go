@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -73,8 +72,7 @@ func TestServeKilledMidUpload(t *testing.T) {
 	env := []string{"DATABASE_URL=" + dbURL, "ADDR=" + freeAddr(t), "DATA_DIR=" + t.TempDir(), "LOG_LEVEL=warn"}
 	srv := startServeProcess(t, env...)
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := newClient()
 	post := func(path string, form url.Values) *http.Response {
 		t.Helper()
 		resp, err := c.PostForm(srv.base+path, form)

@@ -101,8 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	smtpd := mailtest.NewPlainServer(t)
 	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t),
 		"SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := newClient()
 	post := func(path string, form url.Values) (*http.Response, string) {
 		t.Helper()
 		resp, err := client.PostForm(base+path, form)
@@ -169,6 +168,53 @@ func TestEndToEnd(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("serve did not stop cleanly: %v", err)
 	}
+}
+
+// newClient is a browser's cookies: a client that keeps them.
+func newClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+// sender returns a function that sends, with a client, a GET (form unused) or a form POST of
+// path on base, and returns the response and its body.
+func sender(t *testing.T, base string) func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+	return func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = c.Get(base + path)
+		} else {
+			resp, err = c.PostForm(base+path, form)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+}
+
+// ninaWithShow signs the creator Nina up, confirming her address through smtpd, logs her in and
+// makes her show Night Signals (USD) with a plan of 75% for her and 25% for the distributor. It
+// returns her client.
+func ninaWithShow(t *testing.T, base string, smtpd *mailtest.Server) *http.Client {
+	t.Helper()
+	send := sender(t, base)
+	creator := newClient()
+	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	confirmEmail(t, creator, base, smtpd, "nina@example.com")
+	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
+	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
+	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
+	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
+		"email": {"", "nina@example.com"}, "percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
+	if !strings.Contains(body, "Shares saved") {
+		t.Fatalf("plan not saved: %d", resp.StatusCode)
+	}
+	return creator
 }
 
 // confirmEmail follows the confirmation link emailed to addr: the page it opens, then its button.
@@ -273,8 +319,7 @@ func TestAdminCreateUser(t *testing.T) {
 		t.Fatalf("no password printed: %q", out.String())
 	}
 	base, _ := startServe(t, env)
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := newClient()
 	resp, err := client.PostForm(base+"/login", url.Values{"email": {"root@example.com"}, "password": {m[1]}})
 	if err != nil {
 		t.Fatal(err)
