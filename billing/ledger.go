@@ -367,14 +367,9 @@ func Balance(ctx context.Context, db DBTX, accountID int64) (Money, error) {
 // PartyBalances is what the platform owes a party, one amount per currency in code order:
 // its party_payable balances with the sign turned round, so positive means owed to the party.
 func PartyBalances(ctx context.Context, db DBTX, partyID int64) ([]Money, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[Money](ctx, db, fmt.Sprintf("balances of party %d", partyID), `
 		SELECT a.currency, (-coalesce(sum(p.amount), 0))::bigint AS amount
 		FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id
 		WHERE a.kind = 'party_payable' AND a.party_id = $1
 		GROUP BY a.currency ORDER BY a.currency`, partyID)
-	balances, err := pgx.CollectRows(rows, pgx.RowToStructByName[Money])
-	if err != nil {
-		return nil, fmt.Errorf("balances of party %d: %w", partyID, dbError(err))
-	}
-	return balances, nil
 }
