@@ -63,7 +63,13 @@ func anacrolixSeeder(t *testing.T, mi *metainfo.MetaInfo, name string, content [
 
 func proofTorrent(t *testing.T, data []byte, pieceLength int64) (Torrent, *metainfo.MetaInfo, *metainfo.Info) {
 	t.Helper()
-	tor, err := BuildTorrent(hashAll(t, data, pieceLength), TorrentOptions{Name: "proof.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+	return buildTorrent(t, hashAll(t, data, pieceLength), TorrentOptions{Name: "proof.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+}
+
+// buildTorrent builds a torrent of hashes and reads its .torrent back, as a client would.
+func buildTorrent(t *testing.T, hashes Hashes, opts TorrentOptions) (Torrent, *metainfo.MetaInfo, *metainfo.Info) {
+	t.Helper()
+	tor, err := BuildTorrent(hashes, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
