@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fanseed/fanseed/mail/mailtest"
-	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
 // TestFanManagesMonthlyFromFanPage is a monthly donor without their receipt: on the fan page
@@ -19,9 +16,8 @@ import (
 // and one address asking too often is turned away.
 func TestFanManagesMonthlyFromFanPage(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewURL(t)
-	smtpd := mailtest.NewPlainServer(t)
-	base, _ := startServe(t, map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
+	env, smtpd := mailEnv(t)
+	base, _ := startServe(t, env)
 	send := sender(t, base)
 	ninaWithShow(t, base, smtpd)
 	fan := newClient()

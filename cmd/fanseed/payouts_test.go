@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/fanseed/fanseed/mail/mailtest"
-	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
 // TestOfflineMoneyPath is `fanseed serve` without a Stripe key: a fan donates through the
@@ -22,9 +19,8 @@ import (
 // `fanseed payouts run` pays the creator once, however often it runs.
 func TestOfflineMoneyPath(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewURL(t)
-	smtpd := mailtest.NewPlainServer(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}
+	env, smtpd := mailEnv(t)
+	dbURL := env["DATABASE_URL"]
 	base, _ := startServe(t, env)
 	send := sender(t, base)
 	creator := ninaWithShow(t, base, smtpd)

@@ -98,9 +98,8 @@ func startCommand(t *testing.T, command string, env map[string]string) (baseURL 
 // browser would, and reads them back.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	smtpd := mailtest.NewPlainServer(t)
-	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t),
-		"SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
+	env, smtpd := mailEnv(t)
+	base, stop := startServe(t, env)
 	client := newClient()
 	post := func(path string, form url.Values) (*http.Response, string) {
 		t.Helper()
@@ -168,6 +167,14 @@ func TestEndToEnd(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("serve did not stop cleanly: %v", err)
 	}
+}
+
+// mailEnv is the environment of a serve process on a fresh database that sends its email to
+// the SMTP server it returns.
+func mailEnv(t *testing.T) (map[string]string, *mailtest.Server) {
+	t.Helper()
+	smtpd := mailtest.NewPlainServer(t)
+	return map[string]string{"DATABASE_URL": dbtest.NewURL(t), "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}, smtpd
 }
 
 // newClient is a browser's cookies: a client that keeps them.
