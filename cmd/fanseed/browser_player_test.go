@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -339,23 +336,7 @@ func TestBrowserTwoEpisodesInTwoTabs(t *testing.T) {
 		startSeedbox(t, bin, base, name, t.TempDir())
 	}
 	data := testVideo(t, 20)
-	req, _ := http.NewRequest("POST", base+"/api/uploads/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-	b64 := base64.StdEncoding.EncodeToString
-	req.Header.Set("Upload-Metadata", "episode_id "+b64([]byte(m[1]))+",filename "+b64([]byte("second.webm")))
-	resp, body := creator.do(req)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("tus creation: status %d\n%s", resp.StatusCode, body)
-	}
-	loc, _ := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
-	}
+	tusUpload(t, creator, base, secondPath, "second.webm", data)
 	waitPublished(t, creator, secondPath, 90*time.Second)
 	second := strings.Replace(first, "/e/"+first[strings.LastIndex(first, "/")+1:], "/e/"+m[1], 1)
 

@@ -252,9 +252,11 @@ func TestFakeNodeNeverGetsAnEpisodePublished(t *testing.T) {
 	}
 }
 
-// tusUpload uploads data with tus as the file of the creator's episode at episodePath, and
-// returns the episode's id.
-func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, data []byte) int64 {
+// tusUpload uploads data with tus as the file of the creator's episode at episodePath, as any
+// tus client would: created on base, then one PATCH per entry of patchBases (base alone when
+// there are none), each sending its share of the bytes to that server. It returns the
+// episode's id.
+func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, data []byte, patchBases ...string) int64 {
 	t.Helper()
 	var id int64
 	if _, err := fmt.Sscanf(episodePath[strings.LastIndex(episodePath, "/")+1:], "%d", &id); err != nil {
@@ -273,12 +275,20 @@ func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
+	if len(patchBases) == 0 {
+		patchBases = []string{base}
+	}
+	for i, pb := range patchBases {
+		from, to := len(data)*i/len(patchBases), len(data)*(i+1)/len(patchBases)
+		target, _ := url.Parse(pb)
+		target.Path = loc.Path
+		req, _ = http.NewRequest("PATCH", target.String(), bytes.NewReader(data[from:to]))
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.Itoa(from))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("tus PATCH %d to %s: status %d\n%s", i, pb, resp.StatusCode, body)
+		}
 	}
 	return id
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -146,38 +145,7 @@ func uploadEpisode(t *testing.T, base, filename string, data []byte, patchBases 
 	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
 	resp = creator.post(showPath+"/episodes", url.Values{"title": {"Pilot"}})
 	episodePath = resp.Request.URL.Path
-	m := regexp.MustCompile(`/episodes/(\d+)$`).FindStringSubmatch(episodePath)
-	if m == nil {
-		t.Fatalf("creating the episode landed on %s", episodePath)
-	}
-	b64 := base64.StdEncoding.EncodeToString
-	req, _ := http.NewRequest("POST", base+"/api/uploads/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-	req.Header.Set("Upload-Metadata", "episode_id "+b64([]byte(m[1]))+",filename "+b64([]byte(filename)))
-	resp, body := creator.do(req)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("tus creation: status %d\n%s", resp.StatusCode, body)
-	}
-	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(patchBases) == 0 {
-		patchBases = []string{base}
-	}
-	for i, pb := range patchBases {
-		from, to := len(data)*i/len(patchBases), len(data)*(i+1)/len(patchBases)
-		target, _ := url.Parse(pb)
-		target.Path = loc.Path
-		req, _ = http.NewRequest("PATCH", target.String(), bytes.NewReader(data[from:to]))
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Offset", strconv.Itoa(from))
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("tus PATCH %d to %s: status %d\n%s", i, pb, resp.StatusCode, body)
-		}
-	}
+	tusUpload(t, creator, base, episodePath, filename, data, patchBases...)
 	return creator, episodePath
 }
 
