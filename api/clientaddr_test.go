@@ -1,38 +1,19 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 )
-
-// syncBuffer is a log a test reads while the server writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The client is the right-most address of X-Forwarded-For (or Forwarded) that is not a trusted
 // proxy, and only when the request came from one: the tracker records it, the request log
@@ -61,7 +42,7 @@ func TestTrustedProxies(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &testkit.LogBuffer{}
 			ts := newTestServerWith(t, func(c *api.Config) { c.TrustedProxies = tt.trusted }, logs)
 			owner := ts.newUser(t, "maker@example.com", catalog.RoleCreator)
 			show, err := catalog.CreateShow(t.Context(), ts.db, owner.ID, catalog.ShowInput{Slug: "proxied", Title: "Proxied", Currency: "USD"})

@@ -16,6 +16,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -34,7 +35,7 @@ func TestDatabaseDown(t *testing.T) {
 	if _, err := billing.MigrateJobs(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	money := &billing.Service{DB: db, WebhookSecret: testSecret, Log: slog.New(slog.NewJSONHandler(logs, nil))}
 	if _, err := billing.NewJobClient(money, billing.JobOptions{}); err != nil {
 		t.Fatal(err)

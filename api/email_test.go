@@ -11,15 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
-	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/mail/mailtest"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
@@ -35,32 +30,32 @@ func newMailServer(t *testing.T) (*testServer, *mailtest.Server) {
 	}
 	smtpd := mailtest.NewServer(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := &mail.Service{DB: db, From: "Fanseed <noreply@fanseed.test>", Log: logger}
-	sender, err := mail.ParseURL(smtpd.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender.TLS = smtpd.TLSConfig()
-	svc.Sender = sender
-	workers := river.NewWorkers()
-	if err := mail.AddWorkers(workers, svc); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := river.NewClient(riverpgxv5.New(db), &river.Config{Logger: logger, Workers: workers,
-		Queues: map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()}, FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Jobs = jobs
-	if err := jobs.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		jobs.Stop(stop)
-	})
+	svc := mailtest.Service(t, db, smtpd, logger)
 	return newTestServerOn(t, db, func(c *api.Config) { c.Mail = svc }, io.Discard), smtpd
+}
+
+// signUp signs up over HTTP with email, which stays unconfirmed, and logs in with login (the
+// same address, in any case).
+func (ts *testServer) signUp(t *testing.T, name, email, password, login string) user {
+	t.Helper()
+	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {name}, "email": {email}, "password": {password}}), 200, name+" signs up")
+	return ts.login(t, login, password)
+}
+
+// showWithPlan makes a USD show owned by owner and saves its share plan on the plan page: 25%
+// for the distributor, and for each of names (with emails) its percent.
+func (ts *testServer) showWithPlan(t *testing.T, owner user, slug, title string, names, emails, percents []string) catalog.Show {
+	t.Helper()
+	show, err := catalog.CreateShow(context.Background(), ts.db, owner.ID, catalog.ShowInput{Slug: slug, Title: title, Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"name": append([]string{"Fanseed (distributor)"}, names...), "email": append([]string{""}, emails...),
+		"percent": append([]string{"25"}, percents...), "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
+	if resp := ts.do(t, &owner, "POST", fmt.Sprintf("/shows/%d/plan", show.ID), form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save the plan of %s: %d %s", title, resp.StatusCode, readBody(t, resp))
+	}
+	return show
 }
 
 // login logs in over HTTP and returns the session.
@@ -177,15 +172,7 @@ func TestPartyTakeoverRefused(t *testing.T) {
 	ts, smtpd := newMailServer(t)
 	ctx := context.Background()
 	ann := ts.newUser(t, "ann@example.com", catalog.RoleCreator)
-	show, err := catalog.CreateShow(ctx, ts.db, ann.ID, catalog.ShowInput{Slug: "anns", Title: "Ann's Show", Currency: "USD"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"name": {"Fanseed (distributor)", "Ann", "Cole", "Dana"}, "email": {"", "ann@example.com", "collab@example.com", "dana@example.com"},
-		"percent": {"25", "50", "15", "10"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
-	if resp := ts.do(t, &ann, "POST", fmt.Sprintf("/shows/%d/plan", show.ID), form); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("save Ann's plan: %d %s", resp.StatusCode, readBody(t, resp))
-	}
+	show := ts.showWithPlan(t, ann, "anns", "Ann's Show", []string{"Ann", "Cole", "Dana"}, []string{"ann@example.com", "collab@example.com", "dana@example.com"}, []string{"50", "15", "10"})
 	invitation := smtpd.Wait(t, "collab@example.com", "invites you to take a share of Ann's Show")
 	inviteLink := linkPath(t, ts, invitation, "/invitations/accept")
 	var cole billing.Party
@@ -206,18 +193,8 @@ func TestPartyTakeoverRefused(t *testing.T) {
 	}
 
 	// Mallory signs up with the collaborator's address in capitals and names it in her plan.
-	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {"Mallory"}, "email": {"COLLAB@example.com"},
-		"password": {"mallory's password"}}), 200, "Mallory signs up")
-	mallory := ts.login(t, "COLLAB@example.com", "mallory's password")
-	mshow, err := catalog.CreateShow(ctx, ts.db, mallory.ID, catalog.ShowInput{Slug: "mallorys", Title: "Mallory's", Currency: "USD"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mform := url.Values{"name": {"Fanseed (distributor)", "Mallory"}, "email": {"", "COLLAB@example.com"},
-		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
-	if resp := ts.do(t, &mallory, "POST", fmt.Sprintf("/shows/%d/plan", mshow.ID), mform); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("save Mallory's plan: %d", resp.StatusCode)
-	}
+	mallory := ts.signUp(t, "Mallory", "COLLAB@example.com", "mallory's password", "COLLAB@example.com")
+	ts.showWithPlan(t, mallory, "mallorys", "Mallory's", []string{"Mallory"}, []string{"COLLAB@example.com"}, []string{"75"})
 	id := strconv.FormatInt(cole.ID, 10)
 	assertNotLinked := func(who string, u user) {
 		t.Helper()
@@ -277,9 +254,7 @@ func TestPartyTakeoverRefused(t *testing.T) {
 
 	// Dana signs up, confirms and accepts her invitation: her party is linked, once.
 	danaLink := linkPath(t, ts, smtpd.Wait(t, "dana@example.com", "invites you"), "/invitations/accept")
-	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {"Dana"}, "email": {"Dana@Example.com"},
-		"password": {"dana's password!"}}), 200, "Dana signs up")
-	dana := ts.login(t, "dana@example.com", "dana's password!")
+	dana := ts.signUp(t, "Dana", "Dana@Example.com", "dana's password!", "dana@example.com")
 	if body := readBody(t, ts.do(t, &dana, "GET", danaLink, nil)); !strings.Contains(body, "Confirm your address first") {
 		t.Fatalf("the invitation page does not ask an unconfirmed account to confirm:\n%s", body)
 	}
@@ -313,18 +288,8 @@ func TestOwnerLinkedOnceVerified(t *testing.T) {
 	t.Parallel()
 	ts, smtpd := newMailServer(t)
 	ctx := context.Background()
-	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {"Ola"}, "email": {"ola@example.com"},
-		"password": {"a long enough password"}}), 200, "sign up")
-	ola := ts.login(t, "ola@example.com", "a long enough password")
-	show, err := catalog.CreateShow(ctx, ts.db, ola.ID, catalog.ShowInput{Slug: "olas", Title: "Ola's", Currency: "USD"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"name": {"Fanseed (distributor)", "Ola"}, "email": {"", "Ola@Example.com"},
-		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
-	if resp := ts.do(t, &ola, "POST", fmt.Sprintf("/shows/%d/plan", show.ID), form); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("save plan: %d", resp.StatusCode)
-	}
+	ola := ts.signUp(t, "Ola", "ola@example.com", "a long enough password", "ola@example.com")
+	ts.showWithPlan(t, ola, "olas", "Ola's", []string{"Ola"}, []string{"Ola@Example.com"}, []string{"75"})
 	var linked *int64
 	if err := ts.db.QueryRow(ctx, `SELECT account_id FROM parties WHERE lower(email) = 'ola@example.com'`).Scan(&linked); err != nil {
 		t.Fatal(err)
@@ -462,28 +427,10 @@ func TestPartyTakeoverRefusedFirstNamer(t *testing.T) {
 	t.Parallel()
 	ts, _ := newMailServer(t)
 	ctx := context.Background()
-	expectStatus(t, ts.do(t, nil, "POST", "/signup", url.Values{"name": {"Mallory"}, "email": {"COLLAB@example.com"},
-		"password": {"mallory's password"}}), 200, "Mallory signs up")
-	mallory := ts.login(t, "COLLAB@example.com", "mallory's password")
-	mshow, err := catalog.CreateShow(ctx, ts.db, mallory.ID, catalog.ShowInput{Slug: "mallorys", Title: "Mallory's", Currency: "USD"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mform := url.Values{"name": {"Fanseed (distributor)", "Mallory"}, "email": {"", "COLLAB@example.com"},
-		"percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
-	if resp := ts.do(t, &mallory, "POST", fmt.Sprintf("/shows/%d/plan", mshow.ID), mform); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("save Mallory's plan: %d", resp.StatusCode)
-	}
+	mallory := ts.signUp(t, "Mallory", "COLLAB@example.com", "mallory's password", "COLLAB@example.com")
+	ts.showWithPlan(t, mallory, "mallorys", "Mallory's", []string{"Mallory"}, []string{"COLLAB@example.com"}, []string{"75"})
 	ann := ts.newUser(t, "ann@example.com", catalog.RoleCreator)
-	show, err := catalog.CreateShow(ctx, ts.db, ann.ID, catalog.ShowInput{Slug: "anns", Title: "Ann's Show", Currency: "USD"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"name": {"Fanseed (distributor)", "Ann", "Cole"}, "email": {"", "ann@example.com", "collab@example.com"},
-		"percent": {"25", "50", "25"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}
-	if resp := ts.do(t, &ann, "POST", fmt.Sprintf("/shows/%d/plan", show.ID), form); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("save Ann's plan: %d", resp.StatusCode)
-	}
+	ts.showWithPlan(t, ann, "anns", "Ann's Show", []string{"Ann", "Cole"}, []string{"ann@example.com", "collab@example.com"}, []string{"50", "25"})
 	var party int64
 	if err := ts.db.QueryRow(ctx, `SELECT id FROM parties WHERE lower(email) = 'collab@example.com'`).Scan(&party); err != nil {
 		t.Fatal(err)

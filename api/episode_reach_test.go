@@ -1,27 +1,23 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/seeding"
+	"github.com/fanseed/fanseed/seeding/seedingtest"
 )
 
 // TestEpisodeReach checks what the creator's episode page and its status endpoint say of the
@@ -43,7 +39,7 @@ func TestEpisodeReach(t *testing.T) {
 	// Real seedbox nodes (without a control plane: they seed what they are given) serve the file
 	// at the registered addresses once it is uploaded, so that the control plane's proofs of
 	// their replicas pass; the heartbeats are this test's, to set the counters.
-	servers := []*seeding.Node{servingNode(t), servingNode(t)}
+	servers := []*seeding.Node{seedingtest.Node(t, "serving"), seedingtest.Node(t, "serving")}
 	for i := range 2 {
 		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: fmt.Sprintf("n%d", i+1), ListenAddr: servers[i].ListenAddr(),
 			PublicAddr: servers[i].Addr(), CapacityBytes: 1 << 30}, "")
@@ -67,7 +63,7 @@ func TestEpisodeReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range servers {
-		hold(t, n, rec, data)
+		seedingtest.Hold(t, n, rec, data)
 	}
 	prover := &seeding.Prover{Fleet: fleet, Timeout: 30 * time.Second}
 	seed := func(node int64, uploaded, toNodes int64) {
@@ -205,42 +201,4 @@ func (ts *testServer) scrapes(rec seeding.Record) (bool, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strings.Contains(string(b), string(rec.InfoHash)), fmt.Sprintf("%d %q", resp.StatusCode, b)
-}
-
-// servingNode starts a seedbox node without a control plane, on a loopback port, until the test
-// ends.
-func servingNode(t *testing.T) *seeding.Node {
-	t.Helper()
-	node, err := seeding.NewNode(seeding.NodeConfig{Name: "serving", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	return node
-}
-
-// hold gives node rec's file, data, and waits until it has verified it and seeds it.
-func hold(t *testing.T, node *seeding.Node, rec seeding.Record, data []byte) {
-	t.Helper()
-	mi, err := metainfo.Load(bytes.NewReader(rec.Metainfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ih [20]byte
-	copy(ih[:], rec.InfoHash)
-	dst := node.ContentPath(ih, rec.Name)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Add(mi, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); !node.Seeding(ih); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the serving node did not verify the file in 30 s")
-		}
-	}
 }

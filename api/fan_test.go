@@ -127,24 +127,7 @@ func TestFanPages(t *testing.T) {
 	}
 
 	t.Run("TorrentFeed", func(t *testing.T) {
-		var feed struct {
-			Channel struct {
-				Title string `xml:"title"`
-				Items []struct {
-					Title     string `xml:"title"`
-					GUID      string `xml:"guid"`
-					Enclosure struct {
-						URL    string `xml:"url,attr"`
-						Type   string `xml:"type,attr"`
-						Length int64  `xml:"length,attr"`
-					} `xml:"enclosure"`
-				} `xml:"item"`
-			} `xml:"channel"`
-		}
-		resp := ts.do(t, nil, "GET", "/s/night-signals/torrents.rss", nil)
-		if err := xml.NewDecoder(resp.Body).Decode(&feed); err != nil {
-			t.Fatal(err)
-		}
+		feed := ts.readFeed(t, "/s/night-signals/torrents.rss")
 		if len(feed.Channel.Items) != 1 {
 			t.Fatalf("%d items, want the one published episode", len(feed.Channel.Items))
 		}
@@ -155,25 +138,7 @@ func TestFanPages(t *testing.T) {
 		}
 	})
 	t.Run("PodcastFeed", func(t *testing.T) {
-		var feed struct {
-			Channel struct {
-				Funding struct {
-					URL  string `xml:"url,attr"`
-					Text string `xml:",chardata"`
-				} `xml:"https://podcastindex.org/namespace/1.0 funding"`
-				Items []struct {
-					Enclosure struct {
-						URL    string `xml:"url,attr"`
-						Type   string `xml:"type,attr"`
-						Length int64  `xml:"length,attr"`
-					} `xml:"enclosure"`
-				} `xml:"item"`
-			} `xml:"channel"`
-		}
-		resp := ts.do(t, nil, "GET", "/s/night-signals/podcast.rss", nil)
-		if err := xml.NewDecoder(resp.Body).Decode(&feed); err != nil {
-			t.Fatal(err)
-		}
+		feed := ts.readFeed(t, "/s/night-signals/podcast.rss")
 		if !strings.HasSuffix(feed.Channel.Funding.URL, "/s/night-signals/donate") || feed.Channel.Funding.Text == "" {
 			t.Errorf("podcast:funding %+v", feed.Channel.Funding)
 		}
@@ -227,4 +192,35 @@ func TestArtwork(t *testing.T) {
 	if body := readBody(t, ts.do(t, nil, "GET", "/s/art", nil)); !strings.Contains(body, `property="og:image"`) {
 		t.Error("fan page has no og:image")
 	}
+}
+
+// rssFeed is what the tests read of a show's RSS feeds.
+type rssFeed struct {
+	Channel struct {
+		Title   string `xml:"title"`
+		Funding struct {
+			URL  string `xml:"url,attr"`
+			Text string `xml:",chardata"`
+		} `xml:"https://podcastindex.org/namespace/1.0 funding"`
+		Items []struct {
+			Title     string `xml:"title"`
+			GUID      string `xml:"guid"`
+			Enclosure struct {
+				URL    string `xml:"url,attr"`
+				Type   string `xml:"type,attr"`
+				Length int64  `xml:"length,attr"`
+			} `xml:"enclosure"`
+		} `xml:"item"`
+	} `xml:"channel"`
+}
+
+// readFeed fetches and decodes the feed at path.
+func (ts *testServer) readFeed(t *testing.T, path string) rssFeed {
+	t.Helper()
+	var feed rssFeed
+	resp := ts.do(t, nil, "GET", path, nil)
+	if err := xml.NewDecoder(resp.Body).Decode(&feed); err != nil {
+		t.Fatal(err)
+	}
+	return feed
 }

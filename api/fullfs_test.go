@@ -5,32 +5,21 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/publishing"
 )
-
-// smallDisk mounts a tmpfs of the given size for the test (the tests run as root, as CI does).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %s tmpfs (the tests need root): %v: %s", size, err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
 
 // On a small disk, an upload larger than the free space is refused at creation, and one the
 // disk fills up under is answered 507 with a plain message, never a 500 naming a path.
 func TestUploadOnAFullDisk(t *testing.T) {
 	t.Parallel()
-	dir := smallDisk(t, "1m")
+	dir := testkit.SmallDisk(t, "1m")
 	store, err := publishing.NewUploadStore(filepath.Join(dir, "uploads"))
 	if err != nil {
 		t.Fatal(err)

@@ -275,17 +275,12 @@ func (s *Server) episodeDetailOf(ctx context.Context, db seeding.DBTX, ep catalo
 		return episodeDetailJSON{}, err
 	}
 	out := episodeDetailJSON{episodeJSON: list[0]}
-	t, err := seeding.TorrentForEpisode(ctx, db, ep.ID)
-	switch {
-	case errors.Is(err, seeding.ErrNotFound):
-		return out, nil
-	case err != nil:
+	t, reach, err := s.torrentReach(ctx, db, ep.ID)
+	if err != nil || t == nil {
 		return out, err
 	}
-	if out.Reach, err = s.reach(ctx, t); err != nil {
-		return out, err
-	}
-	line := out.Reach.SeededBy()
+	out.Reach = reach
+	line := reach.SeededBy()
 	out.SeededBy = &line
 	return out, nil
 }

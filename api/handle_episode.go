@@ -56,6 +56,23 @@ func (r episodeReach) SeededBy() string {
 	return fmt.Sprintf("Seeded by %d of %d %s", r.Seeding, r.Replicas, noun)
 }
 
+// torrentReach is the episode's torrent and how far it has reached the fleet; nil for both while
+// the episode has no torrent.
+func (s *Server) torrentReach(ctx context.Context, db seeding.DBTX, episodeID int64) (*seeding.Record, *episodeReach, error) {
+	t, err := seeding.TorrentForEpisode(ctx, db, episodeID)
+	if errors.Is(err, seeding.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	reach, err := s.reach(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &t, reach, nil
+}
+
 // reach reads an episode torrent's replicas and fan counts.
 func (s *Server) reach(ctx context.Context, t seeding.Record) (*episodeReach, error) {
 	n, err := seeding.SeedingNodes(ctx, s.db, t.ID)
@@ -107,23 +124,18 @@ func (s *Server) handleEpisode() http.HandlerFunc {
 		if up, err := catalog.LatestUpload(r.Context(), s.db, ep.ID); err == nil && up.CompletedAt == nil {
 			p.Upload = &up
 		}
-		t, err := seeding.TorrentForEpisode(r.Context(), s.db, ep.ID)
-		switch {
-		case errors.Is(err, seeding.ErrNotFound):
-		case err != nil:
+		t, reach, err := s.torrentReach(r.Context(), s.db, ep.ID)
+		if err != nil {
 			s.fail(w, r, err)
 			return
-		default:
-			p.Torrent = &t
+		}
+		if t != nil {
+			p.Torrent, p.Reach = t, reach
 			var ih [20]byte
 			copy(ih[:], t.InfoHash)
 			p.WebSeed = s.publisher.WebSeedURL(t.InfoHashHex(), t.Name)
 			p.Magnet = template.URL(seeding.MagnetURI(seeding.Magnet{InfoHash: ih, Name: t.Name, Length: t.Length,
 				TorrentURL: s.publisher.BaseURL + "/t/" + t.InfoHashHex() + ".torrent", Trackers: []string{s.publisher.TrackerURL(), s.publisher.WebTrackerURL()}, WebSeed: p.WebSeed}))
-			if p.Reach, err = s.reach(r.Context(), t); err != nil {
-				s.fail(w, r, err)
-				return
-			}
 			if t.Status == seeding.StatusPublished && (strings.HasPrefix(t.ContentType, "video/") || strings.HasPrefix(t.ContentType, "audio/") || t.ContentType == "application/ogg") {
 				p.EmbedURL = fmt.Sprintf("%s/s/%s/e/%d/embed", s.publisher.BaseURL, show.Slug, ep.ID)
 			}
@@ -169,18 +181,13 @@ func (s *Server) handleEpisodeStatus() http.HandlerFunc {
 			Fleet         *episodeReach `json:"fleet,omitempty"`
 			SeededBy      string        `json:"seeded_by,omitempty"`
 		}{Status: ep.Status, FailureReason: ep.FailureReason}
-		t, err := seeding.TorrentForEpisode(r.Context(), s.db, ep.ID)
-		switch {
-		case errors.Is(err, seeding.ErrNotFound):
-		case err != nil:
+		t, reach, err := s.torrentReach(r.Context(), s.db, ep.ID)
+		if err != nil {
 			s.fail(w, r, err)
 			return
-		default:
-			if out.Fleet, err = s.reach(r.Context(), t); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			out.SeededBy = out.Fleet.SeededBy()
+		}
+		if t != nil {
+			out.Fleet, out.SeededBy = reach, reach.SeededBy()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -56,13 +56,7 @@ func TestNodeAPI(t *testing.T) {
 		if secret != "" {
 			req.Header.Set(seeding.NodeSecretHeader, secret)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return roundTrip(t, req)
 	}
 	node := `{"name":"n1","listen_addr":"127.0.0.1:6881","public_addr":"127.0.0.1:6881","capacity_bytes":1000}`
 	for _, token := range []string{"", "node-token-012345678", "node-token-0123456789x"} {

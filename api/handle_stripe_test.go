@@ -95,13 +95,7 @@ func postEvent(t *testing.T, base string, payload []byte, signature string) (int
 	if signature != "" {
 		req.Header.Set("Stripe-Signature", signature)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return roundTrip(t, req)
 }
 
 func postSigned(t *testing.T, base string, payload []byte) {

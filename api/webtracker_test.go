@@ -15,17 +15,9 @@ import (
 
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/seeding"
 )
-
-// latin1 writes bytes as the WebTorrent protocol's binary strings.
-func latin1(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
-	}
-	return string(r)
-}
 
 func wsDial(t *testing.T, ts *testServer, origin string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
@@ -81,7 +73,7 @@ func TestWebTrackerEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, rec := ts.publishedEpisode(t, show, "Pilot", "pilot.mp3", []byte("ID3\x03 audio"))
-	ih := latin1(rec.InfoHash)
+	ih := testkit.Latin1(rec.InfoHash)
 
 	t.Run("ErrOriginRefused", func(t *testing.T) {
 		_, resp, err := wsDial(t, ts, "https://evil.example")
@@ -98,8 +90,8 @@ func TestWebTrackerEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aID, bID := latin1([]byte("-WW0208-aaaaaaaaaaaa")), latin1([]byte("-WW0208-bbbbbbbbbbbb"))
-	offerID := latin1([]byte("offer-00000000000001"))
+	aID, bID := testkit.Latin1([]byte("-WW0208-aaaaaaaaaaaa")), testkit.Latin1([]byte("-WW0208-bbbbbbbbbbbb"))
+	offerID := testkit.Latin1([]byte("offer-00000000000001"))
 	wsSend(t, a, map[string]any{"action": "announce", "info_hash": ih, "peer_id": aID, "left": 100, "event": "started", "numwant": 0})
 	if m := wsRead(t, a); m["incomplete"] != float64(1) || m["interval"] != float64(120) {
 		t.Fatalf("announce answered %v", m)

@@ -34,9 +34,11 @@ var allowed = map[string][]string{
 		"seeding", "templates"},
 
 	// Helpers for tests and benchmarks.
-	"migrations/dbtest":  {"migrations"},
-	"mail/mailtest":      {"mail"},
-	"billing/stripetest": {"billing", "money"},
+	"migrations/dbtest":   {"migrations"},
+	"mail/mailtest":       {"mail"},
+	"billing/stripetest":  {"billing", "money"},
+	"internal/testkit":    nil,
+	"seeding/seedingtest": {"seeding"},
 }
 
 // free lists the prefixes of packages that may import anything of the module but cmd: the

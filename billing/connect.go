@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Connection is a party's Stripe connected account and what Stripe lets it do, as the last
@@ -24,14 +22,9 @@ type Connection struct {
 // address the operator vouches for (vouchedEmail), the parties with that address. Never a
 // party by an address typed at sign-up.
 func ConnectionsOfAccount(ctx context.Context, db DBTX, accountID int64, vouchedEmail string) ([]Connection, error) {
-	rows, _ := db.Query(ctx, `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled
+	return findAll[Connection](ctx, db, fmt.Sprintf("parties of account %d", accountID), `SELECT id, name, email, stripe_account_id, charges_enabled, payouts_enabled
 		FROM parties WHERE kind <> 'distributor' AND (account_id = $1 OR ($2 <> '' AND lower(email) = lower($2))) ORDER BY id`,
 		accountID, vouchedEmail)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Connection])
-	if err != nil {
-		return nil, fmt.Errorf("parties of account %d: %w", accountID, dbError(err))
-	}
-	return list, nil
 }
 
 // StartOnboarding gives a party a Stripe Express account (once) and returns the URL of its

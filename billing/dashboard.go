@@ -2,10 +2,7 @@ package billing
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // MoneyDay is one day of a show's money, in the show's currency, for the creator dashboard.
@@ -21,7 +18,7 @@ type MoneyDay struct {
 
 // ShowMoneyDaily sums a show's ledger entries per day in [from, to).
 func ShowMoneyDaily(ctx context.Context, db DBTX, showID int64, currency string, from, to time.Time) ([]MoneyDay, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[MoneyDay](ctx, db, "show money by day", `
 		SELECT date_trunc('day', e.occurred_at AT TIME ZONE 'UTC') AS day,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND e.source = 'donations' AND e.description <> 'Monthly donation' AND p.role = 'gross'), 0) AS donations,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND e.description = 'Monthly donation' AND p.role = 'gross'), 0) AS subscriptions,
@@ -32,11 +29,6 @@ func ShowMoneyDaily(ctx context.Context, db DBTX, showID int64, currency string,
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id
 		WHERE e.show_id = $1 AND p.currency = $2 AND e.occurred_at >= $3 AND e.occurred_at < $4
 		GROUP BY 1 ORDER BY 1`, showID, currency, from, to)
-	days, err := pgx.CollectRows(rows, pgx.RowToStructByName[MoneyDay])
-	if err != nil {
-		return nil, fmt.Errorf("show money by day: %w", err)
-	}
-	return days, nil
 }
 
 // PartyPaidOut is what was transferred to a party in a range, per currency.
@@ -49,17 +41,12 @@ type PartyPaidOut struct {
 
 // ShowPartiesPaidOut sums the payouts made in [from, to) to the parties of a show's plans.
 func ShowPartiesPaidOut(ctx context.Context, db DBTX, showID int64, from, to time.Time) ([]PartyPaidOut, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[PartyPaidOut](ctx, db, "paid out", `
 		SELECT pa.id AS party_id, pa.name, po.currency, sum(po.amount) AS amount
 		FROM payouts po JOIN parties pa ON pa.id = po.party_id
 		WHERE po.status IN ('transferred', 'paid') AND po.created_at >= $2 AND po.created_at < $3
 		  AND pa.id IN (SELECT l.party_id FROM share_plan_lines l JOIN share_plans sp ON sp.id = l.plan_id WHERE sp.show_id = $1)
 		GROUP BY pa.id, pa.name, po.currency ORDER BY pa.name`, showID, from, to)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[PartyPaidOut])
-	if err != nil {
-		return nil, fmt.Errorf("paid out: %w", err)
-	}
-	return out, nil
 }
 
 // AmountText is the amount as a decimal with its currency code.
@@ -84,7 +71,7 @@ func (c CurrencyTotals) Text(minor int64) string {
 
 // TotalsByCurrency sums the whole ledger per currency.
 func TotalsByCurrency(ctx context.Context, db DBTX) ([]CurrencyTotals, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[CurrencyTotals](ctx, db, "totals by currency", `
 		SELECT p.currency,
 		       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'gross'), 0) AS gross,
 		       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'payment' AND p.role = 'fee'), 0) AS fees,
@@ -93,11 +80,6 @@ func TotalsByCurrency(ctx context.Context, db DBTX) ([]CurrencyTotals, error) {
 		       coalesce(-sum(p.amount) FILTER (WHERE a.kind = 'stripe_clearing' AND p.role = 'transfer'), 0) AS paid_out
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN ledger_accounts a ON a.id = p.account_id
 		GROUP BY p.currency ORDER BY p.currency`)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CurrencyTotals])
-	if err != nil {
-		return nil, fmt.Errorf("totals by currency: %w", err)
-	}
-	return out, nil
 }
 
 // ReversalLine is a refund or dispute as the admin page lists it.
@@ -120,7 +102,7 @@ func (r ReversalLine) AmountText() string {
 
 // RecentReversals lists the latest refunds and disputes.
 func RecentReversals(ctx context.Context, db DBTX, limit int) ([]ReversalLine, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[ReversalLine](ctx, db, "recent reversals", `
 		SELECT e.id, e.kind, e.occurred_at, e.show_id, s.title, e.description, e.stripe_object_id,
 		       -sum(p.amount) AS amount, p.currency
 		FROM journal_entries e JOIN postings p ON p.entry_id = e.id AND p.role = 'gross'
@@ -128,9 +110,4 @@ func RecentReversals(ctx context.Context, db DBTX, limit int) ([]ReversalLine, e
 		WHERE e.kind IN ('refund', 'refund_failed', 'dispute', 'dispute_won')
 		GROUP BY e.id, s.title, p.currency
 		ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1`, limit)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[ReversalLine])
-	if err != nil {
-		return nil, fmt.Errorf("recent reversals: %w", err)
-	}
-	return out, nil
 }

@@ -103,44 +103,24 @@ func CreateDonation(ctx context.Context, db DBTX, in DonationInput) (Donation, e
 
 // FindDonation loads a donation.
 func FindDonation(ctx context.Context, db DBTX, id int64) (Donation, error) {
-	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id)
-	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
-	if err != nil {
-		return Donation{}, wrapNotFound(err, fmt.Sprintf("donation %d", id))
-	}
-	return d, nil
+	return findOne[Donation](ctx, db, fmt.Sprintf("donation %d", id), `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id)
 }
 
 // FindDonationByThanksToken loads the donation a thank-you page's token names.
 func FindDonationByThanksToken(ctx context.Context, db DBTX, token string) (Donation, error) {
-	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations WHERE thanks_token = $1`, token)
-	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
-	if err != nil {
-		return Donation{}, wrapNotFound(err, "donation of a thank-you token")
-	}
-	return d, nil
+	return findOne[Donation](ctx, db, "donation of a thank-you token", `SELECT `+donationColumns+` FROM donations WHERE thanks_token = $1`, token)
 }
 
 // FindDonationBySession loads the donation a Checkout session pays.
 func FindDonationBySession(ctx context.Context, db DBTX, sessionID string) (Donation, error) {
-	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations WHERE checkout_session_id = $1
-		ORDER BY id DESC LIMIT 1`, sessionID)
-	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Donation])
-	if err != nil {
-		return Donation{}, wrapNotFound(err, "donation of checkout session "+sessionID)
-	}
-	return d, nil
+	return findOne[Donation](ctx, db, "donation of checkout session "+sessionID, `SELECT `+donationColumns+`
+		FROM donations WHERE checkout_session_id = $1 ORDER BY id DESC LIMIT 1`, sessionID)
 }
 
 // RecentDonations lists a show's paid donations, newest first, for its pages.
 func RecentDonations(ctx context.Context, db DBTX, showID int64, limit int) ([]Donation, error) {
-	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations WHERE show_id = $1 AND status = 'paid'
+	return findAll[Donation](ctx, db, fmt.Sprintf("donations of show %d", showID), `SELECT `+donationColumns+` FROM donations WHERE show_id = $1 AND status = 'paid'
 		ORDER BY paid_at DESC, id DESC LIMIT $2`, showID, limit)
-	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[Donation])
-	if err != nil {
-		return nil, fmt.Errorf("donations of show %d: %w", showID, dbError(err))
-	}
-	return ds, nil
 }
 
 // openCheckout opens a checkout for c on page: a Stripe Checkout session, or in offline test

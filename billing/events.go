@@ -274,17 +274,12 @@ type StuckEvent struct {
 // StuckEvents lists up to limit events not applied that were handed to a job of their own, or
 // received more than olderThan ago, the oldest first.
 func StuckEvents(ctx context.Context, db DBTX, olderThan time.Duration, limit int) ([]StuckEvent, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[StuckEvent](ctx, db, "stuck stripe events", `
 		SELECT e.id, e.type, e.created, e.received_at, e.alone_at, e.last_error,
 		       (SELECT min(w.object_id) FROM stripe_event_waits w WHERE w.event_id = e.id) AS waiting_for
 		FROM stripe_events e
 		WHERE e.applied_at IS NULL AND (e.alone_at IS NOT NULL OR e.received_at < now() - $1::interval)
 		ORDER BY e.received_at LIMIT $2`, olderThan, limit)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[StuckEvent])
-	if err != nil {
-		return nil, fmt.Errorf("stuck stripe events: %w", dbError(err))
-	}
-	return list, nil
 }
 
 // IgnoredType is a type of Stripe event Fanseed received and does not handle: applied as
@@ -298,14 +293,9 @@ type IgnoredType struct {
 
 // IgnoredTypes lists the types of events applied as ignored, the most recently received first.
 func IgnoredTypes(ctx context.Context, db DBTX, limit int) ([]IgnoredType, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[IgnoredType](ctx, db, "ignored stripe events", `
 		SELECT type, count(*) AS count, max(received_at) AS last, (array_agg(id ORDER BY received_at DESC))[1] AS last_id
 		FROM stripe_events WHERE ignored GROUP BY type ORDER BY max(received_at) DESC LIMIT $1`, limit)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[IgnoredType])
-	if err != nil {
-		return nil, fmt.Errorf("ignored stripe events: %w", dbError(err))
-	}
-	return list, nil
 }
 
 // RetryEvents has batches apply the given unapplied events again at once (those waiting for

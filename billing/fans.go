@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Funding is what a show has raised, net of refunds and disputes, for its goal bar.
@@ -43,15 +41,10 @@ type Supporter struct {
 
 // RecentSupporters lists the latest paid donations of a show whose donors chose to be named.
 func RecentSupporters(ctx context.Context, db DBTX, showID int64, limit int) ([]Supporter, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[Supporter](ctx, db, "recent supporters", `
 		SELECT display_name, message, amount, currency, monthly, paid_at FROM donations
 		WHERE show_id = $1 AND status = 'paid' AND NOT anonymous AND display_name <> '' AND paid_at IS NOT NULL
 		ORDER BY paid_at DESC, id DESC LIMIT $2`, showID, limit)
-	s, err := pgx.CollectRows(rows, pgx.RowToStructByName[Supporter])
-	if err != nil {
-		return nil, fmt.Errorf("recent supporters: %w", err)
-	}
-	return s, nil
 }
 
 // ActiveMonthlySupporters counts the show's monthly donations still running.

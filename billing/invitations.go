@@ -136,7 +136,7 @@ type ShowParty struct {
 // ShowParties lists the parties (not the distributor) on any plan of the show, with where
 // each one's invitation stands, by name.
 func ShowParties(ctx context.Context, db DBTX, showID int64) ([]ShowParty, error) {
-	rows, _ := db.Query(ctx, `SELECT p.id AS party_id, p.name, p.email, CASE
+	return findAll[ShowParty](ctx, db, fmt.Sprintf("parties of show %d", showID), `SELECT p.id AS party_id, p.name, p.email, CASE
 			WHEN p.account_id IS NOT NULL THEN 'accepted'
 			WHEN i.expires_at > now() THEN 'invited'
 			WHEN i.id IS NOT NULL THEN 'expired'
@@ -147,9 +147,4 @@ func ShowParties(ctx context.Context, db DBTX, showID int64) ([]ShowParty, error
 		WHERE p.kind <> 'distributor' AND p.id IN (
 			SELECT l.party_id FROM share_plan_lines l JOIN share_plans sp ON sp.id = l.plan_id WHERE sp.show_id = $1)
 		ORDER BY lower(p.name), p.id`, showID)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[ShowParty])
-	if err != nil {
-		return nil, fmt.Errorf("parties of show %d: %w", showID, dbError(err))
-	}
-	return list, nil
 }

@@ -153,32 +153,33 @@ type accountKey struct {
 	party    int64
 }
 
-// accountIDs remembers the ids of committed ledger accounts, which are never changed or
-// removed, so that posting needs no query to find them. One per database.
-type accountIDs struct {
-	mu  sync.RWMutex
-	ids map[accountKey]int64
+// memo remembers what never changes once committed (the ids of ledger accounts, which are
+// never changed or removed; share plans), so that posting needs no query to find them. One per
+// database, shared by its goroutines.
+type memo[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
 }
 
-func (c *accountIDs) get(k accountKey) (int64, bool) {
+func (c *memo[K, V]) get(k K) (V, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	id, ok := c.ids[k]
-	return id, ok
+	v, ok := c.m[k]
+	return v, ok
 }
 
-// add remembers ids found in a transaction, once it has committed.
-func (c *accountIDs) add(found map[accountKey]int64) {
+// add remembers what was found in a transaction, once it has committed.
+func (c *memo[K, V]) add(found map[K]V) {
 	if len(found) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ids == nil {
-		c.ids = make(map[accountKey]int64)
+	if c.m == nil {
+		c.m = make(map[K]V, len(found))
 	}
-	for k, id := range found {
-		c.ids[k] = id
+	for k, v := range found {
+		c.m[k] = v
 	}
 }
 
@@ -186,7 +187,7 @@ func (c *accountIDs) add(found map[accountKey]int64) {
 // others with Account, noting them in found for known once the transaction commits (an
 // account created by a transaction that rolls back must not be remembered).
 type accountLookup struct {
-	known *accountIDs
+	known *memo[accountKey, int64]
 	found map[accountKey]int64
 }
 
@@ -367,14 +368,9 @@ func Balance(ctx context.Context, db DBTX, accountID int64) (Money, error) {
 // PartyBalances is what the platform owes a party, one amount per currency in code order:
 // its party_payable balances with the sign turned round, so positive means owed to the party.
 func PartyBalances(ctx context.Context, db DBTX, partyID int64) ([]Money, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[Money](ctx, db, fmt.Sprintf("balances of party %d", partyID), `
 		SELECT a.currency, (-coalesce(sum(p.amount), 0))::bigint AS amount
 		FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id
 		WHERE a.kind = 'party_payable' AND a.party_id = $1
 		GROUP BY a.currency ORDER BY a.currency`, partyID)
-	balances, err := pgx.CollectRows(rows, pgx.RowToStructByName[Money])
-	if err != nil {
-		return nil, fmt.Errorf("balances of party %d: %w", partyID, dbError(err))
-	}
-	return balances, nil
 }

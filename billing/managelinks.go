@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ManageLinkTTL is how long a management link a donor asks for on the fan page works.
@@ -14,14 +12,9 @@ const ManageLinkTTL = 7 * 24 * time.Hour
 // ActiveMonthlyDonations lists the running monthly donations to a show from an address
 // (compared without case), oldest first, for the links a donor asks for on the fan page.
 func ActiveMonthlyDonations(ctx context.Context, db DBTX, showID int64, email string) ([]Donation, error) {
-	rows, _ := db.Query(ctx, `SELECT `+donationColumns+` FROM donations
+	return findAll[Donation](ctx, db, fmt.Sprintf("monthly donations of show %d", showID), `SELECT `+donationColumns+` FROM donations
 		WHERE show_id = $1 AND monthly AND status = 'paid' AND lower(donor_email) = lower($2)
 		ORDER BY created_at, id`, showID, email)
-	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[Donation])
-	if err != nil {
-		return nil, fmt.Errorf("monthly donations of show %d: %w", showID, dbError(err))
-	}
-	return ds, nil
 }
 
 // AddManageLink records a link that manages a monthly donation until ManageLinkTTL from now,

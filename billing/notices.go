@@ -30,15 +30,10 @@ func (d DueReceipt) Money() Money { return Money{Amount: d.Amount, Currency: d.C
 
 // DueReceipts locks up to limit donations due a receipt (others skip them).
 func DueReceipts(ctx context.Context, tx pgx.Tx, limit int) ([]DueReceipt, error) {
-	rows, _ := tx.Query(ctx, `SELECT d.id, s.title, s.slug, d.amount, d.currency, d.monthly, d.donor_email, d.paid_at
+	return findAll[DueReceipt](ctx, tx, "due receipts", `SELECT d.id, s.title, s.slug, d.amount, d.currency, d.monthly, d.donor_email, d.paid_at
 		FROM donations d JOIN shows s ON s.id = d.show_id
 		WHERE d.receipt_sent_at IS NULL AND d.donor_email IS NOT NULL AND d.status = 'paid' AND d.paid_at IS NOT NULL
 		ORDER BY d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED`, limit)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[DueReceipt])
-	if err != nil {
-		return nil, fmt.Errorf("due receipts: %w", dbError(err))
-	}
-	return list, nil
 }
 
 // MarkReceiptSent records the receipt written; manageHash is the SHA-256 of the token of the
@@ -69,15 +64,10 @@ func (d DueSponsorship) Money() Money { return Money{Amount: d.Amount, Currency:
 
 // DueSponsorships locks up to limit paid sponsorships due a notice.
 func DueSponsorships(ctx context.Context, tx pgx.Tx, limit int) ([]DueSponsorship, error) {
-	rows, _ := tx.Query(ctx, `SELECT sp.id, sp.show_id, s.title, s.owner_id, sp.sponsor_name, sp.amount, sp.currency, sp.paid_at
+	return findAll[DueSponsorship](ctx, tx, "due sponsorship notices", `SELECT sp.id, sp.show_id, s.title, s.owner_id, sp.sponsor_name, sp.amount, sp.currency, sp.paid_at
 		FROM sponsorships sp JOIN shows s ON s.id = sp.show_id
 		WHERE sp.notice_sent_at IS NULL AND sp.status = 'paid' AND sp.paid_at IS NOT NULL
 		ORDER BY sp.id LIMIT $1 FOR UPDATE OF sp SKIP LOCKED`, limit)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[DueSponsorship])
-	if err != nil {
-		return nil, fmt.Errorf("due sponsorship notices: %w", dbError(err))
-	}
-	return list, nil
 }
 
 // MarkSponsorshipNoticeSent records the notice written.
@@ -105,15 +95,10 @@ func (d DuePayout) Money() Money { return Money{Amount: d.Amount, Currency: d.Cu
 
 // DuePayouts locks up to limit payouts due a notice.
 func DuePayouts(ctx context.Context, tx pgx.Tx, limit int) ([]DuePayout, error) {
-	rows, _ := tx.Query(ctx, `SELECT o.id, o.party_id, p.name, p.email, p.account_id, o.amount, o.currency, o.period
+	return findAll[DuePayout](ctx, tx, "due payout notices", `SELECT o.id, o.party_id, p.name, p.email, p.account_id, o.amount, o.currency, o.period
 		FROM payouts o JOIN parties p ON p.id = o.party_id
 		WHERE o.notice_sent_at IS NULL AND o.status IN ('transferred', 'paid')
 		ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED`, limit)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[DuePayout])
-	if err != nil {
-		return nil, fmt.Errorf("due payout notices: %w", dbError(err))
-	}
-	return list, nil
 }
 
 // MarkPayoutNoticeSent records the notice written.

@@ -130,7 +130,7 @@ func (s *Service) postPayments(ctx context.Context, tx pgx.Tx, payments []*incom
 			if plan, err = findPlan(ctx, tx, *planIDs[i]); err != nil {
 				return err
 			}
-			s.plans.add(plan)
+			s.plans.add(map[int64]Plan{plan.ID: plan})
 		}
 		f := p.facts
 		e, err := paymentEntry(ctx, tx, Payment{

@@ -390,11 +390,6 @@ func truncate(s string, n int) string {
 
 // ListPayouts lists a period's payouts (every period when period is ""), newest first.
 func ListPayouts(ctx context.Context, db DBTX, period string) ([]Payout, error) {
-	rows, _ := db.Query(ctx, `SELECT `+payoutColumns+` FROM payouts o JOIN parties pa ON pa.id = o.party_id
+	return findAll[Payout](ctx, db, "payouts", `SELECT `+payoutColumns+` FROM payouts o JOIN parties pa ON pa.id = o.party_id
 		WHERE $1 = '' OR o.period = $1 ORDER BY o.id DESC LIMIT 500`, period)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Payout])
-	if err != nil {
-		return nil, fmt.Errorf("payouts: %w", dbError(err))
-	}
-	return list, nil
 }

@@ -67,13 +67,8 @@ func (f *stripeFront) postCount() int {
 func TestRefusedTransferStrandsNoPayout(t *testing.T) {
 	t.Parallel()
 	front := &stripeFront{refuse: map[string]bool{"acct_creator": true}}
-	st := NewStripe("sk_test_123", stripetest.URL(t), &http.Client{Transport: front})
-	f, svc := newService(t, st)
+	f, svc := owedPayouts(t, front)
 	ctx := context.Background()
-	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 6000, 1500, 2500))
-	pay(t, f, plan, "payment:ch_1", 10000, 400) // creator 5760, collaborator 1440, distributor 2400
-	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_creator', payouts_enabled = true WHERE id = $1`, f.creator))
-	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_collab', payouts_enabled = true WHERE id = $1`, f.collaborator))
 
 	list, err := svc.RunPayouts(ctx, "2026-11", PayoutOptions{})
 	must(t, err)

@@ -80,10 +80,9 @@ func PlanAt(ctx context.Context, db DBTX, showID int64, source string, at time.T
 
 // findPlan loads a plan and its lines.
 func findPlan(ctx context.Context, db DBTX, id int64) (Plan, error) {
-	rows, _ := db.Query(ctx, `SELECT `+planColumns+` FROM share_plans WHERE id = $1`, id)
-	plan, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Plan])
+	plan, err := findOne[Plan](ctx, db, fmt.Sprintf("share plan %d", id), `SELECT `+planColumns+` FROM share_plans WHERE id = $1`, id)
 	if err != nil {
-		return Plan{}, wrapNotFound(err, fmt.Sprintf("share plan %d", id))
+		return Plan{}, err
 	}
 	plans := []Plan{plan}
 	if err := loadLines(ctx, db, plans); err != nil {

@@ -240,12 +240,7 @@ func (s *Service) testRefundEvent(ctx context.Context, req RefundRequest) ([]byt
 
 // FindRefundRequest loads a refund request.
 func FindRefundRequest(ctx context.Context, db DBTX, id int64) (RefundRequest, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM refund_requests WHERE id = $1`, id)
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[RefundRequest])
-	if err != nil {
-		return r, wrapNotFound(err, "refund request "+strconv.FormatInt(id, 10))
-	}
-	return r, nil
+	return findOne[RefundRequest](ctx, db, "refund request "+strconv.FormatInt(id, 10), `SELECT * FROM refund_requests WHERE id = $1`, id)
 }
 
 // PaymentLine is a payment as the admin's refunds page lists it: what it received, what was
@@ -301,7 +296,7 @@ func FindPaymentLine(ctx context.Context, db DBTX, chargeID string) (PaymentLine
 }
 
 func paymentLines(ctx context.Context, db DBTX, where string, limit int, args ...any) ([]PaymentLine, error) {
-	rows, _ := db.Query(ctx, `
+	return findAll[PaymentLine](ctx, db, "payments", `
 		SELECT e.id, e.stripe_object_id AS charge_id, e.occurred_at, s.title, p.amount, p.currency,
 		       coalesce((SELECT sum(r.amount) FILTER (WHERE NOT r.failed) FROM refunds r WHERE r.charge_id = e.stripe_object_id), 0) AS refunded,
 		       d.id AS dispute_id, d.status AS dispute_status
@@ -314,19 +309,9 @@ func paymentLines(ctx context.Context, db DBTX, where string, limit int, args ..
 			ORDER BY ev.created DESC, ev.received_at DESC LIMIT 1) d ON true
 		WHERE `+where+`
 		ORDER BY e.occurred_at DESC, e.id DESC LIMIT $1`, append([]any{limit}, args...)...)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[PaymentLine])
-	if err != nil {
-		return nil, fmt.Errorf("payments: %w", dbError(err))
-	}
-	return out, nil
 }
 
 // RecentRefundRequests lists the latest refund requests.
 func RecentRefundRequests(ctx context.Context, db DBTX, limit int) ([]RefundRequest, error) {
-	rows, _ := db.Query(ctx, `SELECT * FROM refund_requests ORDER BY id DESC LIMIT $1`, limit)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[RefundRequest])
-	if err != nil {
-		return nil, fmt.Errorf("recent refund requests: %w", dbError(err))
-	}
-	return out, nil
+	return findAll[RefundRequest](ctx, db, "recent refund requests", `SELECT * FROM refund_requests ORDER BY id DESC LIMIT $1`, limit)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,9 +23,9 @@ type Service struct {
 	Log           *slog.Logger
 	Now           func() time.Time // the clock campaigns close by; nil for time.Now
 
-	accounts accountIDs // committed ledger account ids
-	plans    planLines  // plans by id, which never change
-	batches  batchJobs  // this process's batch jobs
+	accounts memo[accountKey, int64] // committed ledger account ids
+	plans    memo[int64, Plan]       // plans by id: a plan and its lines never change, only which plan is in force needs a query
+	batches  batchJobs               // this process's batch jobs
 }
 
 // Offline reports whether there is no Stripe key, so checkout happens on the test page.
@@ -79,27 +78,4 @@ func wrapNotFound(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", what, dbError(err))
-}
-
-// planLines remembers share plans by id: a plan and its lines are never changed, so only
-// which plan is in force needs a query.
-type planLines struct {
-	mu    sync.RWMutex
-	plans map[int64]Plan
-}
-
-func (c *planLines) get(id int64) (Plan, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p, ok := c.plans[id]
-	return p, ok
-}
-
-func (c *planLines) add(p Plan) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.plans == nil {
-		c.plans = make(map[int64]Plan)
-	}
-	c.plans[p.ID] = p
 }

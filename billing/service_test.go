@@ -153,19 +153,28 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
+// owedPayouts is a service whose Stripe calls go through transport (to stripe-mock), a payment
+// of 100.00 split 60/15/25 with 4.00 of fees (creator 57.60, collaborator 14.40, distributor
+// 24.00), and the creator and collaborator connected with payouts enabled.
+func owedPayouts(t *testing.T, transport http.RoundTripper) (fixture, *Service) {
+	t.Helper()
+	st := NewStripe("sk_test_123", stripetest.URL(t), &http.Client{Transport: transport})
+	f, svc := newService(t, st)
+	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 6000, 1500, 2500))
+	pay(t, f, plan, "payment:ch_1", 10000, 400) // creator 5760, collaborator 1440, distributor 2400
+	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_creator', payouts_enabled = true WHERE id = $1`, f.creator))
+	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_collab', payouts_enabled = true WHERE id = $1`, f.collaborator))
+	return f, svc
+}
+
 // A payout run that dies between Stripe's transfer and the database write is finished by the
 // next run: the same idempotency key goes to Stripe again, and the party is paid (and posted)
 // once.
 func TestPayoutCrashRecovery(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	st := NewStripe("sk_test_123", stripetest.URL(t), &http.Client{Transport: rec})
-	f, svc := newService(t, st)
+	f, svc := owedPayouts(t, rec)
 	ctx := context.Background()
-	plan := createPlan(t, f.db, f.show, SourceAll, FeePolicyNet, t0, lines([]int64{f.creator, f.collaborator, f.distributor}, 6000, 1500, 2500))
-	pay(t, f, plan, "payment:ch_1", 10000, 400) // creator 5760, collaborator 1440, distributor 2400
-	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_creator', payouts_enabled = true WHERE id = $1`, f.creator))
-	must(t, exec(f, `UPDATE parties SET stripe_account_id = 'acct_collab', payouts_enabled = true WHERE id = $1`, f.collaborator))
 	must(t, SetPayoutThreshold(ctx, f.db, f.collaborator, "usd", ptr(int64(2000))))
 
 	crash := errors.New("crash after the transfer")

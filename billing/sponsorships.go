@@ -85,22 +85,12 @@ func CreateSponsorship(ctx context.Context, db DBTX, showID int64, createdBy *in
 
 // ListSponsorships lists a show's deals, newest first.
 func ListSponsorships(ctx context.Context, db DBTX, showID int64) ([]Sponsorship, error) {
-	rows, _ := db.Query(ctx, `SELECT `+sponsorshipColumns+` FROM sponsorships WHERE show_id = $1 ORDER BY created_at DESC, id DESC`, showID)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[Sponsorship])
-	if err != nil {
-		return nil, fmt.Errorf("sponsorships of show %d: %w", showID, dbError(err))
-	}
-	return list, nil
+	return findAll[Sponsorship](ctx, db, fmt.Sprintf("sponsorships of show %d", showID), `SELECT `+sponsorshipColumns+` FROM sponsorships WHERE show_id = $1 ORDER BY created_at DESC, id DESC`, showID)
 }
 
 // FindSponsorshipByToken loads the deal a payment link is for.
 func FindSponsorshipByToken(ctx context.Context, db DBTX, token string) (Sponsorship, error) {
-	rows, _ := db.Query(ctx, `SELECT `+sponsorshipColumns+` FROM sponsorships WHERE pay_token = $1`, token)
-	sp, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Sponsorship])
-	if err != nil {
-		return Sponsorship{}, wrapNotFound(err, "sponsorship payment link")
-	}
-	return sp, nil
+	return findOne[Sponsorship](ctx, db, "sponsorship payment link", `SELECT `+sponsorshipColumns+` FROM sponsorships WHERE pay_token = $1`, token)
 }
 
 // CancelSponsorship withdraws an offered deal of a show; a paid deal is refunded through Stripe

@@ -117,13 +117,8 @@ const visibleParties = `($3 OR p.account_id = $1
 
 // StatementParties lists the parties whose statements the viewer may read, by name.
 func StatementParties(ctx context.Context, db DBTX, v Viewer) ([]Party, error) {
-	rows, _ := db.Query(ctx, `SELECT `+partyColumns+` FROM parties p WHERE `+visibleParties+`
+	return findAll[Party](ctx, db, "statement parties", `SELECT `+partyColumns+` FROM parties p WHERE `+visibleParties+`
 		ORDER BY p.kind = 'distributor' DESC, lower(p.name), p.id`, v.AccountID, v.Email, v.Admin, v.Partner)
-	ps, err := pgx.CollectRows(rows, pgx.RowToStructByName[Party])
-	if err != nil {
-		return nil, fmt.Errorf("statement parties: %w", dbError(err))
-	}
-	return ps, nil
 }
 
 // StatementParty loads a party whose statement the viewer may read: ErrNotFound when there is

@@ -37,3 +37,25 @@ func dbError(err error) error {
 	}
 	return err
 }
+
+// findOne loads the one row query returns as a T: no row is ErrNotFound, and either error is
+// named what.
+func findOne[T any](ctx context.Context, db DBTX, what, query string, args ...any) (T, error) {
+	rows, _ := db.Query(ctx, query, args...)
+	v, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[T])
+	if err != nil {
+		var zero T
+		return zero, wrapNotFound(err, what)
+	}
+	return v, nil
+}
+
+// findAll loads the rows query returns as Ts; an error is named what.
+func findAll[T any](ctx context.Context, db DBTX, what, query string, args ...any) ([]T, error) {
+	rows, _ := db.Query(ctx, query, args...)
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByName[T])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, dbError(err))
+	}
+	return list, nil
+}

@@ -44,15 +44,7 @@ func (in *EpisodeInput) validate() (number *int, err error) {
 			number = &n
 		}
 	}
-	switch n := utf8.RuneCountInString(in.Title); {
-	case n == 0:
-		fe["title"] = "Title is required."
-	case n > 200:
-		fe["title"] = "Title must be at most 200 characters."
-	}
-	if utf8.RuneCountInString(in.Description) > 5000 {
-		fe["description"] = "Description must be at most 5000 characters."
-	}
+	checkTitle(fe, in.Title, in.Description)
 	if len(fe) > 0 {
 		return nil, fe
 	}
@@ -150,4 +142,17 @@ func SetEpisodeRelease(ctx context.Context, db DBTX, showID, episodeID int64, at
 		return fmt.Errorf("episode %d: %w", episodeID, ErrNotFound)
 	}
 	return nil
+}
+
+// checkTitle puts in fe what is wrong with a show's or an episode's title and description.
+func checkTitle(fe FieldErrors, title, description string) {
+	switch n := utf8.RuneCountInString(title); {
+	case n == 0:
+		fe["title"] = "Title is required."
+	case n > 200:
+		fe["title"] = "Title must be at most 200 characters."
+	}
+	if utf8.RuneCountInString(description) > 5000 {
+		fe["description"] = "Description must be at most 5000 characters."
+	}
 }

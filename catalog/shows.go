@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,15 +64,7 @@ func (in *ShowInput) parse() (currency string, goal int64, err error) {
 	case !slugRE.MatchString(in.Slug):
 		fe["slug"] = "Slug may hold only a-z, 0-9 and single hyphens between them."
 	}
-	switch n := utf8.RuneCountInString(in.Title); {
-	case n == 0:
-		fe["title"] = "Title is required."
-	case n > 200:
-		fe["title"] = "Title must be at most 200 characters."
-	}
-	if utf8.RuneCountInString(in.Description) > 5000 {
-		fe["description"] = "Description must be at most 5000 characters."
-	}
+	checkTitle(fe, in.Title, in.Description)
 	cur, cerr := money.LookupCurrency(in.Currency)
 	if cerr != nil {
 		fe["currency"] = fmt.Sprintf("Currency %q is not one Fanseed accepts.", in.Currency)

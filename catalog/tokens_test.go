@@ -18,14 +18,8 @@ func TestTokens(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
-	ann, err := CreateAccount(ctx, db, SignUp{Email: "ann@example.com", Name: "Ann", Password: "a long enough password", Role: RolePartner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := CreateAccount(ctx, db, SignUp{Email: "bob@example.com", Name: "Bob", Password: "a long enough password"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ann := signUp(t, db, "ann@example.com", "Ann", RolePartner)
+	bob := signUp(t, db, "bob@example.com", "Bob", "")
 	if _, _, err := CreateToken(ctx, db, ann.ID, TokenInput{Name: "  ", Scope: ScopeRead, Expiry: "none"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("blank name: %v, want ErrInvalid", err)
 	}
@@ -73,10 +67,7 @@ func TestTokenScopesAndExpiry(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
-	ann, err := CreateAccount(ctx, db, SignUp{Email: "ann@example.com", Name: "Ann", Password: "a long enough password", Role: RoleCreator})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ann := signUp(t, db, "ann@example.com", "Ann", RoleCreator)
 	for _, bad := range []TokenInput{{Name: "x", Scope: "admin", Expiry: "30"}, {Name: "x", Scope: "write", Expiry: "7"}, {Name: "x", Scope: "", Expiry: ""}} {
 		_, _, err := CreateToken(ctx, db, ann.ID, bad)
 		var fe FieldErrors
@@ -110,10 +101,7 @@ func TestIdempotent(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
-	ann, err := CreateAccount(ctx, db, SignUp{Email: "ann@example.com", Name: "Ann", Password: "a long enough password", Role: RoleCreator})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ann := signUp(t, db, "ann@example.com", "Ann", RoleCreator)
 	create := func(tx pgx.Tx) (Answer, error) {
 		s, err := CreateShow(ctx, tx, ann.ID, ShowInput{Slug: "once", Title: "Once", Currency: "USD"})
 		return Answer{Status: 201, Body: []byte(strconv.FormatInt(s.ID, 10))}, err
@@ -150,4 +138,14 @@ func TestIdempotent(t *testing.T) {
 	if n != 0 {
 		t.Error("a failed create stored its key")
 	}
+}
+
+// signUp makes an account as sign-up does, with role ("" for sign-up's own).
+func signUp(t *testing.T, db DBTX, email, name, role string) Account {
+	t.Helper()
+	a, err := CreateAccount(context.Background(), db, SignUp{Email: email, Name: name, Password: "a long enough password", Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -10,8 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/mail"
@@ -32,31 +30,7 @@ func newService(t *testing.T, db *pgxpool.Pool, srv *mailtest.Server) *mail.Serv
 	if srv == nil {
 		return s
 	}
-	sender, err := mail.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender.TLS = srv.TLSConfig()
-	s.Sender = sender
-	workers := river.NewWorkers()
-	if err := mail.AddWorkers(workers, s); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := river.NewClient(riverpgxv5.New(db), &river.Config{Logger: logger, Workers: workers,
-		Queues: map[string]river.QueueConfig{mail.Queue: mail.QueueConfig()}, FetchPollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Jobs = jobs
-	if err := jobs.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		jobs.Stop(stop)
-	})
-	return s
+	return mailtest.Service(t, db, srv, logger)
 }
 
 func outboxRow(t *testing.T, db *pgxpool.Pool, key string) mail.Entry {

@@ -1,7 +1,6 @@
 package periodic
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,30 +8,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fanseed/fanseed/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A run of failures is logged once, and the recovery once, with the count; the first run comes
 // at once with Now, a last one after the context ends with Final, and nothing is logged for an
 // error the shutdown caused.
 func TestLoop(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	calls := 0

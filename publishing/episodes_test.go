@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
+	"github.com/fanseed/fanseed/seeding/seedingtest"
 )
 
 // processingEpisode adds an episode in processing with its torrent, assigned by the fleet as
@@ -79,11 +77,7 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	var nodes []seeding.Enrolment
 	var servers []*seeding.Node
 	for _, name := range []string{"n1", "n2"} {
-		server, err := seeding.NewNode(seeding.NodeConfig{Name: name, DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(server.Close)
+		server := seedingtest.Node(t, name)
 		e, err := fleet.Register(ctx, seeding.NodeInfo{Name: name, ListenAddr: server.ListenAddr(), PublicAddr: server.Addr(), CapacityBytes: 1 << 30}, "")
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +87,7 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	ready, data := processingEpisode(t, db, fleet, "ready")
 	stale, _ := processingEpisode(t, db, fleet, "stale")
 	for _, server := range servers {
-		hold(t, server, ready, data)
+		seedingtest.Hold(t, server, ready, data)
 	}
 	seedingReady := seeding.Report{InfoHash: hex.EncodeToString(ready.InfoHash), State: seeding.StateSeeding}
 	for _, n := range nodes {
@@ -122,31 +116,5 @@ func TestFleetMovesEpisodesThroughTheCatalog(t *testing.T) {
 	}
 	if status, _, _ := episodeStatus(t, db, ready); status != "published" {
 		t.Errorf("the published episode is %s after reconciling, want published", status)
-	}
-}
-
-// hold gives a seedbox node rec's file, data, and waits until it has verified it and seeds it.
-func hold(t *testing.T, node *seeding.Node, rec seeding.Record, data []byte) {
-	t.Helper()
-	mi, err := metainfo.Load(bytes.NewReader(rec.Metainfo))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ih [20]byte
-	copy(ih[:], rec.InfoHash)
-	dst := node.ContentPath(ih, rec.Name)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Add(mi, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); !node.Seeding(ih); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the node did not verify the file in 30 s")
-		}
 	}
 }

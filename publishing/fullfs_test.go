@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,19 +12,8 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 )
-
-// smallDisk mounts a tmpfs of size bytes for the test (the tests run as root, as CI does) and
-// returns its path.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %s tmpfs (the tests need root): %v: %s", size, err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
 
 // fill writes a file until the file system is full.
 func fill(t *testing.T, dir string) {
@@ -57,7 +45,7 @@ func openFiles(t *testing.T) int {
 // it could not write).
 func TestNewUploadOnAFullDisk(t *testing.T) {
 	ctx := context.Background()
-	dir := smallDisk(t, "256k")
+	dir := testkit.SmallDisk(t, "256k")
 	store, err := NewUploadStore(filepath.Join(dir, "uploads"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +70,7 @@ func TestNewUploadOnAFullDisk(t *testing.T) {
 
 // CheckRoom refuses an upload larger than the free space, before any byte is sent.
 func TestCheckRoom(t *testing.T) {
-	dir := smallDisk(t, "1m")
+	dir := testkit.SmallDisk(t, "1m")
 	store, err := NewUploadStore(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -95,16 +95,7 @@ func TestClientsThroughTracker(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitComplete(t, seed, "seeder verifying")
-	leech, err := testClient(t, leechDir, false).AddTorrent(mi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leech.DownloadAll()
-	waitComplete(t, leech, "leecher")
-	got, err := os.ReadFile(filepath.Join(leechDir, tor.Name))
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("leecher's file differs from the episode (err %v)", err)
-	}
+	leechAll(t, leechDir, false, mi, tor.Name, data)
 	// Both clients are in the swarm. The seeder's first announce had nothing uploaded, so it may
 	// still count as a leecher (see isSeeder).
 	if s := tr.Snapshot(); len(s) != 1 || s[0].Announces < 2 || s[0].Seeders+s[0].Leechers != 2 {
@@ -135,16 +126,23 @@ func TestClientFromWebSeed(t *testing.T) {
 			tr.Allowed = func(ih [20]byte) bool { return ih == tor.InfoHash }
 			srv.Start()
 
-			leech, err := testClient(t, leechDir, true).AddTorrent(mi)
-			if err != nil {
-				t.Fatal(err)
-			}
-			leech.DownloadAll()
-			waitComplete(t, leech, "leecher")
-			got, err := os.ReadFile(filepath.Join(leechDir, tor.Name))
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("leecher's file differs from the episode (err %v)", err)
-			}
+			leechAll(t, leechDir, true, mi, tor.Name, data)
 		})
+	}
+}
+
+// leechAll downloads mi with a new client in dir (webSeeds: one that fetches from web seeds)
+// and checks that the file, name, holds data.
+func leechAll(t *testing.T, dir string, webSeeds bool, mi *metainfo.MetaInfo, name string, data []byte) {
+	t.Helper()
+	leech, err := testClient(t, dir, webSeeds).AddTorrent(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech.DownloadAll()
+	waitComplete(t, leech, "leecher")
+	got, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("leecher's file differs from the episode (err %v)", err)
 	}
 }

@@ -48,12 +48,7 @@ func (d Demand) cold() float64 {
 	return DefaultDemandCold
 }
 
-func (d Demand) every() time.Duration {
-	if d.Every > 0 {
-		return d.Every
-	}
-	return DefaultDemandEvery
-}
+func (d Demand) every() time.Duration { return orDefault(d.Every, DefaultDemandEvery) }
 
 // followDemand moves each published torrent's extra replicas one step toward its swarm's demand.
 // The caller holds the fleet lock.

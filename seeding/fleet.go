@@ -101,18 +101,10 @@ func (f *Fleet) replicas() int {
 	return DefaultReplicas
 }
 
-func (f *Fleet) downAfter() time.Duration {
-	if f.DownAfter > 0 {
-		return f.DownAfter
-	}
-	return DefaultDownAfter
-}
+func (f *Fleet) downAfter() time.Duration { return orDefault(f.DownAfter, DefaultDownAfter) }
 
 func (f *Fleet) publishTimeout() time.Duration {
-	if f.PublishTimeout > 0 {
-		return f.PublishTimeout
-	}
-	return DefaultPublishTimeout
+	return orDefault(f.PublishTimeout, DefaultPublishTimeout)
 }
 
 // NodeInfo is what a node says about itself when it registers.

@@ -80,18 +80,7 @@ func TestBuildTorrent(t *testing.T) {
 		ShowURL:    "https://fanseed.example/shows/night-owls",
 		CreatedAt:  created,
 	}
-	tor, err := BuildTorrent(hashes, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Load(bytes.NewReader(tor.Bytes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tor, mi, info := buildTorrent(t, hashes, opts)
 	checks := []struct {
 		field     string
 		got, want any

@@ -446,15 +446,20 @@ func (n *Node) Seeding(ih [20]byte) bool {
 	}
 }
 
-// Reports is the node's account of every torrent it holds.
-func (n *Node) Reports() (reports []Report, diskUsed int64) {
+// heldNow is the torrents the node holds now.
+func (n *Node) heldNow() []*held {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	hs := make([]*held, 0, len(n.torrents))
 	for _, h := range n.torrents {
 		hs = append(hs, h)
 	}
-	n.mu.Unlock()
-	for _, h := range hs {
+	return hs
+}
+
+// Reports is the node's account of every torrent it holds.
+func (n *Node) Reports() (reports []Report, diskUsed int64) {
+	for _, h := range n.heldNow() {
 		r := Report{InfoHash: h.t.InfoHash().HexString(), State: StateFetching}
 		if n.Seeding(h.t.InfoHash()) {
 			r.State = StateSeeding
@@ -501,12 +506,7 @@ func (n *Node) reverify(h *held) {
 // down and is back), it hashes again the data of every torrent it holds.
 func (n *Node) Apply(o Orders) {
 	if o.Verify {
-		n.mu.Lock()
-		hs := make([]*held, 0, len(n.torrents))
-		for _, h := range n.torrents {
-			hs = append(hs, h)
-		}
-		n.mu.Unlock()
+		hs := n.heldNow()
 		for _, h := range hs {
 			n.reverify(h)
 		}

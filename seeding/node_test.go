@@ -10,11 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/fanseed/fanseed/internal/testkit"
 )
 
 // A node with an upload limit serves a fan no faster than the limit (plus its small burst), and
@@ -222,7 +223,7 @@ func TestNodeLogsNoLinePerPiece(t *testing.T) {
 		}
 	}
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
-		var logs syncBuffer
+		var logs testkit.LogBuffer
 		b, err := NewNode(NodeConfig{Name: "fetcher", DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", CapacityBytes: 1 << 30,
 			Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))})
 		if err != nil {
@@ -251,24 +252,6 @@ func TestNodeLogsNoLinePerPiece(t *testing.T) {
 			t.Error("no per-piece hash line at debug level: the test no longer sees what it checks")
 		}
 	}
-}
-
-// syncBuffer is a log sink several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A node told to verify again (it was marked down and is back) hashes its data anew: it reports

@@ -15,6 +15,8 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/fanseed/fanseed/internal/testkit"
 )
 
 // allComplete is a piece completion store that says every piece is complete, so that an
@@ -61,7 +63,13 @@ func anacrolixSeeder(t *testing.T, mi *metainfo.MetaInfo, name string, content [
 
 func proofTorrent(t *testing.T, data []byte, pieceLength int64) (Torrent, *metainfo.MetaInfo, *metainfo.Info) {
 	t.Helper()
-	tor, err := BuildTorrent(hashAll(t, data, pieceLength), TorrentOptions{Name: "proof.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+	return buildTorrent(t, hashAll(t, data, pieceLength), TorrentOptions{Name: "proof.mp4", TrackerURL: "http://127.0.0.1:1/announce"})
+}
+
+// buildTorrent builds a torrent of hashes and reads its .torrent back, as a client would.
+func buildTorrent(t *testing.T, hashes Hashes, opts TorrentOptions) (Torrent, *metainfo.MetaInfo, *metainfo.Info) {
+	t.Helper()
+	tor, err := BuildTorrent(hashes, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,21 +193,7 @@ func TestFetchPiecesFromAnacrolix(t *testing.T) {
 // and answers every request with a block of the right size of made-up bytes.
 func fakeSeeder(t *testing.T, infoHash [20]byte) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go serveGarbage(c, infoHash)
-		}
-	}()
-	return l.Addr().String()
+	return testkit.Serve(t, func(c net.Conn) { serveGarbage(c, infoHash) })
 }
 
 func serveGarbage(c net.Conn, infoHash [20]byte) {

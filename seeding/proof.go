@@ -59,19 +59,9 @@ type Prover struct {
 	once   sync.Once
 }
 
-func (p *Prover) interval() time.Duration {
-	if p.Interval > 0 {
-		return p.Interval
-	}
-	return DefaultProofInterval
-}
+func (p *Prover) interval() time.Duration { return orDefault(p.Interval, DefaultProofInterval) }
 
-func (p *Prover) timeout() time.Duration {
-	if p.Timeout > 0 {
-		return p.Timeout
-	}
-	return DefaultProofTimeout
-}
+func (p *Prover) timeout() time.Duration { return orDefault(p.Timeout, DefaultProofTimeout) }
 
 func (p *Prover) retry() time.Duration { return min(p.interval(), maxProofRetry) }
 
@@ -289,4 +279,13 @@ func (p *Prover) Run(ctx context.Context, every time.Duration) {
 		}
 		return err
 	})
+}
+
+// orDefault is d when it is set (above zero), def otherwise: a duration left out of a
+// configuration takes its default.
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -36,6 +36,15 @@ func SetWebSeed(torrentFile []byte, webSeedURL string) (out []byte, changed bool
 // file URL webSeedURL(infohash hex, name) gives (see SetWebSeed); infohashes stay as they are.
 // It returns how many it changed. A .torrent it cannot read is left as it is.
 func SetWebSeedOfAll(ctx context.Context, db DBTX, webSeedURL func(infoHashHex, name string) string) (int, error) {
+	return reissueAll(ctx, db, func(infoHashHex, name string, mi []byte) ([]byte, bool, error) {
+		return SetWebSeed(mi, webSeedURL(infoHashHex, name))
+	})
+}
+
+// reissueAll gives the .torrent of every torrent not deleted to change, and stores what change
+// returns where it changed it (and the stored .torrent is still the one it was given). It
+// returns how many it stored; a .torrent change fails on is left as it is.
+func reissueAll(ctx context.Context, db DBTX, change func(infoHashHex, name string, mi []byte) ([]byte, bool, error)) (int, error) {
 	type row struct {
 		id       int64
 		infoHash []byte
@@ -53,7 +62,7 @@ func SetWebSeedOfAll(ctx context.Context, db DBTX, webSeedURL func(infoHashHex, 
 	}
 	n := 0
 	for _, r := range list {
-		out, changed, err := SetWebSeed(r.mi, webSeedURL(fmt.Sprintf("%x", r.infoHash), r.name))
+		out, changed, err := change(fmt.Sprintf("%x", r.infoHash), r.name, r.mi)
 		if err != nil || !changed {
 			continue
 		}

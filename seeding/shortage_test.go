@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fanseed/fanseed/internal/testkit"
 )
 
 // When no up node has room for a torrent's replicas, the fleet says so: the shortage (torrents,
@@ -14,7 +16,7 @@ import (
 func TestCapacityShortageIsToldOnce(t *testing.T) {
 	t.Parallel()
 	f := newFleetFixture(t)
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	f.fleet.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := context.Background()
 	f.node("n1", 3<<20)

@@ -329,30 +329,7 @@ func PublishedTorrents(ctx context.Context, db DBTX, episodeIDs []int64) (map[in
 // WebSocket tracker yet, with it in its announce-list (see AddWebTracker); infohashes stay as
 // they are. It returns how many it changed. A .torrent it cannot read is left as it is.
 func AddWebTrackerToAll(ctx context.Context, db DBTX, webTrackerURL string) (int, error) {
-	type row struct {
-		id int64
-		mi []byte
-	}
-	rows, _ := db.Query(ctx, `SELECT id, metainfo FROM torrents WHERE status <> 'deleted' ORDER BY id`)
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		err := r.Scan(&x.id, &x.mi)
-		return x, err
+	return reissueAll(ctx, db, func(_, _ string, mi []byte) ([]byte, bool, error) {
+		return AddWebTracker(mi, webTrackerURL)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("read torrents: %w", err)
-	}
-	n := 0
-	for _, r := range list {
-		out, changed, err := AddWebTracker(r.mi, webTrackerURL)
-		if err != nil || !changed {
-			continue
-		}
-		tag, err := db.Exec(ctx, `UPDATE torrents SET metainfo = $2 WHERE id = $1 AND metainfo = $3`, r.id, out, r.mi)
-		if err != nil {
-			return n, fmt.Errorf("re-issue torrent %d: %w", r.id, err)
-		}
-		n += int(tag.RowsAffected())
-	}
-	return n, nil
 }

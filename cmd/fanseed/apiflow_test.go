@@ -288,8 +288,7 @@ func TestAPIWritesWholeFlow(t *testing.T) {
 	}
 	defer db.Close()
 
-	jar, _ := cookiejar.New(nil)
-	portal := &fan{t: t, base: base, c: &http.Client{Jar: jar}}
+	portal := &fan{t: t, base: base, c: newClient()}
 	portal.post("/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
 	portal.post("/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	newToken := func(name, scope, expiry string) string {

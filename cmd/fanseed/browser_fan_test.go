@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,8 +24,7 @@ import (
 // straight in the database (as the fleet would), returning the creator's cookies.
 func fanFixture(t *testing.T, base, dbURL, slug string) *http.Client {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := newClient()
 	for _, step := range []struct {
 		path string
 		form url.Values

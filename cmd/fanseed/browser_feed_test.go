@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,31 +40,13 @@ func TestBrowserPodcastSettings(t *testing.T) {
 	small, big := cover(1000), cover(1400)
 	ctx := newBrowser(t, 1000, 900)
 	var refused string
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/signup"),
-		chromedp.SendKeys(chromedp.ID("name"), "Pia Podcaster"),
-		chromedp.SendKeys(chromedp.ID("email"), "pia@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-		chromedp.Click(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "pia@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS(`a[href="/shows/new"]`)),
-		chromedp.Navigate(base+"/shows/new"),
-		chromedp.SendKeys(chromedp.ID("title"), "Pod Show"),
-		chromedp.SendKeys(chromedp.ID("slug"), "pod-show"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("plan-form")),
-		chromedp.Navigate(strings.TrimSuffix(base, "/")+"/dashboard"),
-		chromedp.Click(chromedp.CSS(`ul.list a`)),
-		chromedp.WaitVisible(chromedp.ID("artwork")),
-		chromedp.SetUploadFiles(chromedp.ID("artwork"), []string{small}),
-		chromedp.Submit(chromedp.ID("artwork")),
-		chromedp.WaitVisible(chromedp.CSS(`#artwork + p.error`)),
-	)
+	err := chromedp.Do(ctx, slices.Concat(browserSignUp(base, "Pia Podcaster", "pia@example.com"),
+		browserNewShow(base, "Pod Show", "pod-show"), []chromedp.Action[chromedp.Void]{
+			chromedp.WaitVisible(chromedp.ID("artwork")),
+			chromedp.SetUploadFiles(chromedp.ID("artwork"), []string{small}),
+			chromedp.Submit(chromedp.ID("artwork")),
+			chromedp.WaitVisible(chromedp.CSS(`#artwork + p.error`)),
+		})...)
 	if err != nil {
 		t.Fatal(err)
 	}

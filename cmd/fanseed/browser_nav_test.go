@@ -7,7 +7,6 @@ import (
 	"go/token"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -289,8 +288,7 @@ func TestBrowserNavigationReachesEveryPage(t *testing.T) {
 			"-role", role, "-password-file", pwFile}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
+		c := newClient()
 		resp, err := c.PostForm(base+"/login", url.Values{"email": {email}, "password": {"a long enough password"}})
 		if err != nil {
 			t.Fatal(err)

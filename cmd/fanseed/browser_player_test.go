@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -268,7 +266,7 @@ func TestBrowserPlaysFromTheNodes(t *testing.T) {
 		"DATA_DIR="+t.TempDir(), "LOG_FORMAT=text", "TRACKER_ANNOUNCES_PER_MINUTE=0", "PLAYER_PEER_GRACE=10s")
 	for _, name := range []string{"n1", "n2"} {
 		dir := t.TempDir()
-		p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+		p := &seedboxProc{name: name, dir: dir, logs: &testkit.LogBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "seedbox")
 		p.cmd.Env = []string{"CONTROL_URL=" + base, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
 			"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=" + ns.PeerIP + ":0", "NODE_CAPACITY_BYTES=1000000000",
@@ -338,23 +336,7 @@ func TestBrowserTwoEpisodesInTwoTabs(t *testing.T) {
 		startSeedbox(t, bin, base, name, t.TempDir())
 	}
 	data := testVideo(t, 20)
-	req, _ := http.NewRequest("POST", base+"/api/uploads/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-	b64 := base64.StdEncoding.EncodeToString
-	req.Header.Set("Upload-Metadata", "episode_id "+b64([]byte(m[1]))+",filename "+b64([]byte("second.webm")))
-	resp, body := creator.do(req)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("tus creation: status %d\n%s", resp.StatusCode, body)
-	}
-	loc, _ := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
-	}
+	tusUpload(t, creator, base, secondPath, "second.webm", data)
 	waitPublished(t, creator, secondPath, 90*time.Second)
 	second := strings.Replace(first, "/e/"+first[strings.LastIndex(first, "/")+1:], "/e/"+m[1], 1)
 

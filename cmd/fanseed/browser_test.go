@@ -16,6 +16,40 @@ import (
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
+// browserSignUp signs up in the browser with name and email, follows the page's link to log in
+// (an unconfirmed account may), logs in and waits for the dashboard's link to a new show.
+func browserSignUp(base, name, email string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/signup"),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		// Sign-up asks to confirm the address by email; an unconfirmed account logs in.
+		chromedp.WaitVisible(chromedp.CSS(`#signup-sent a[href="/login"]`)),
+		chromedp.Click(chromedp.CSS(`#signup-sent a[href="/login"]`)),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/shows/new"]`)),
+	}
+}
+
+// browserNewShow makes a show with title and slug in the browser, then opens its page from the
+// dashboard.
+func browserNewShow(base, title, slug string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/shows/new"),
+		chromedp.SendKeys(chromedp.ID("title"), title),
+		chromedp.SendKeys(chromedp.ID("slug"), slug),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("plan-form")),
+		chromedp.Navigate(strings.TrimSuffix(base, "/") + "/dashboard"),
+		chromedp.Click(chromedp.CSS(`ul.list a`)),
+	}
+}
+
 // newBrowser starts headless Chromium (Debian's package, which .ci/test installs) for one test,
 // with extra options (flags) when given.
 func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
@@ -98,20 +132,7 @@ func TestBrowserNewcomer(t *testing.T) {
 			ctx := newBrowser(t, width, 900)
 			email := "newcomer" + strconv.Itoa(width) + "@example.com"
 			slug := "first-show-" + strconv.Itoa(width)
-			err := chromedp.Do(ctx,
-				chromedp.Navigate(base+"/signup"),
-				chromedp.SendKeys(chromedp.ID("name"), "New Comer"),
-				chromedp.SendKeys(chromedp.ID("email"), email),
-				chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-				chromedp.Click(chromedp.CSS("form button[type=submit]")),
-				// Sign-up asks to confirm the address by email; an unconfirmed account logs in.
-				chromedp.WaitVisible(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-				chromedp.Click(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-				chromedp.WaitVisible(chromedp.ID("email")),
-				chromedp.SendKeys(chromedp.ID("email"), email),
-				chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-				chromedp.Click(chromedp.CSS("form button[type=submit]")),
-				chromedp.WaitVisible(chromedp.CSS(`a[href="/shows/new"]`)),
+			err := chromedp.Do(ctx, append(browserSignUp(base, "New Comer", email),
 				chromedp.Click(chromedp.CSS(`a[href="/shows/new"]`)),
 				chromedp.WaitVisible(chromedp.ID("title")),
 				chromedp.SendKeys(chromedp.ID("title"), "First Show"),
@@ -119,7 +140,7 @@ func TestBrowserNewcomer(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("funding_goal"), "250"),
 				chromedp.Click(chromedp.CSS("form button[type=submit]")),
 				chromedp.WaitVisible(chromedp.ID("plan-form")),
-			)
+			)...)
 			if err != nil {
 				t.Fatal(err)
 			}

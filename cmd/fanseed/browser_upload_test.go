@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,43 +24,24 @@ func TestBrowserUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t, 1000, 900)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/signup"),
-		chromedp.SendKeys(chromedp.ID("name"), "Uma Uploader"),
-		chromedp.SendKeys(chromedp.ID("email"), "uma@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		// Sign-up asks to confirm the address by email; an unconfirmed account logs in.
-		chromedp.WaitVisible(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-		chromedp.Click(chromedp.CSS(`#signup-sent a[href="/login"]`)),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "uma@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS(`a[href="/shows/new"]`)),
-		chromedp.Navigate(base+"/shows/new"),
-		chromedp.SendKeys(chromedp.ID("title"), "Upload Show"),
-		chromedp.SendKeys(chromedp.ID("slug"), "upload-show"),
-		chromedp.Click(chromedp.CSS("form button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("plan-form")),
-		chromedp.Navigate(strings.TrimSuffix(base, "/")+"/dashboard"),
-		chromedp.Click(chromedp.CSS(`ul.list a`)),
-		chromedp.WaitVisible(chromedp.ID("ep-title")),
-		chromedp.SendKeys(chromedp.ID("ep-title"), "Pilot"),
-		chromedp.Submit(chromedp.ID("ep-title")),
-		chromedp.WaitVisible(chromedp.CSS(`#uploader[data-ready="1"]`)),
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
-		// The upload moves at 1 MiB/s, so that the page can be watched while bytes move.
-		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+	err := chromedp.Do(ctx, slices.Concat(browserSignUp(base, "Uma Uploader", "uma@example.com"),
+		browserNewShow(base, "Upload Show", "upload-show"), []chromedp.Action[chromedp.Void]{
+			chromedp.WaitVisible(chromedp.ID("ep-title")),
+			chromedp.SendKeys(chromedp.ID("ep-title"), "Pilot"),
+			chromedp.Submit(chromedp.ID("ep-title")),
+			chromedp.WaitVisible(chromedp.CSS(`#uploader[data-ready="1"]`)),
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+			// The upload moves at 1 MiB/s, so that the page can be watched while bytes move.
+			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+					return err
+				}
+				_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+					MatchedNetworkConditions: []*network.Conditions{{URLPattern: base + "/api/uploads/*", DownloadThroughput: -1, UploadThroughput: 1 << 20}}})
 				return err
-			}
-			_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-				MatchedNetworkConditions: []*network.Conditions{{URLPattern: base + "/api/uploads/*", DownloadThroughput: -1, UploadThroughput: 1 << 20}}})
-			return err
-		}),
-		chromedp.Click(chromedp.ID("upload-start")),
-	)
+			}),
+			chromedp.Click(chromedp.ID("upload-start")),
+		})...)
 	if err != nil {
 		t.Fatal(err)
 	}

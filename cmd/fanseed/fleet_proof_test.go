@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -41,21 +41,7 @@ type fakeNode struct {
 
 func startFakeNode(t *testing.T, base, name string) *fakeNode {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go answerWithGarbage(c)
-		}
-	}()
-	f := &fakeNode{addr: l.Addr().String(), given: map[string]bool{}}
+	f := &fakeNode{addr: testkit.Serve(t, answerWithGarbage), given: map[string]bool{}}
 	post := func(path string, in, out any) error {
 		b, _ := json.Marshal(in)
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))
@@ -178,8 +164,7 @@ func TestFakeNodeNeverGetsAnEpisodePublished(t *testing.T) {
 		"-role", "admin", "-password-file", pwFile}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	admin := &fan{t: t, base: base, c: &http.Client{Jar: jar}}
+	admin := &fan{t: t, base: base, c: newClient()}
 	admin.post("/login", url.Values{"email": {"ops@example.com"}, "password": {"a long enough password"}})
 
 	fake := startFakeNode(t, base, "fake")
@@ -267,9 +252,11 @@ func TestFakeNodeNeverGetsAnEpisodePublished(t *testing.T) {
 	}
 }
 
-// tusUpload uploads data with tus as the file of the creator's episode at episodePath, and
-// returns the episode's id.
-func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, data []byte) int64 {
+// tusUpload uploads data with tus as the file of the creator's episode at episodePath, as any
+// tus client would: created on base, then one PATCH per entry of patchBases (base alone when
+// there are none), each sending its share of the bytes to that server. It returns the
+// episode's id.
+func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, data []byte, patchBases ...string) int64 {
 	t.Helper()
 	var id int64
 	if _, err := fmt.Sscanf(episodePath[strings.LastIndex(episodePath, "/")+1:], "%d", &id); err != nil {
@@ -288,12 +275,20 @@ func tusUpload(t *testing.T, creator *fan, base, episodePath, filename string, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ = http.NewRequest("PATCH", loc.String(), bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("tus PATCH: status %d\n%s", resp.StatusCode, body)
+	if len(patchBases) == 0 {
+		patchBases = []string{base}
+	}
+	for i, pb := range patchBases {
+		from, to := len(data)*i/len(patchBases), len(data)*(i+1)/len(patchBases)
+		target, _ := url.Parse(pb)
+		target.Path = loc.Path
+		req, _ = http.NewRequest("PATCH", target.String(), bytes.NewReader(data[from:to]))
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.Itoa(from))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("tus PATCH %d to %s: status %d\n%s", i, pb, resp.StatusCode, body)
+		}
 	}
 	return id
 }

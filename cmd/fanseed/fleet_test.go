@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,6 +26,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
@@ -65,14 +64,14 @@ type seedboxProc struct {
 	name string
 	dir  string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 	done chan struct{}
 }
 
 // env adds to or overrides the node's settings.
 func startSeedbox(t *testing.T, bin, controlURL, name, dir string, env ...string) *seedboxProc {
 	t.Helper()
-	p := &seedboxProc{name: name, dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &seedboxProc{name: name, dir: dir, logs: &testkit.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "seedbox")
 	p.cmd.Env = []string{"CONTROL_URL=" + controlURL, "NODE_TOKEN=" + testNodeToken, "NODE_NAME=" + name,
 		"NODE_DATA_DIR=" + dir, "NODE_LISTEN_ADDR=127.0.0.1:0", "NODE_CAPACITY_BYTES=1000000000",
@@ -139,46 +138,14 @@ func (f *fan) get(path string) []byte {
 // path.
 func uploadEpisode(t *testing.T, base, filename string, data []byte, patchBases ...string) (creator *fan, episodePath string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	creator = &fan{t: t, base: base, c: &http.Client{Jar: jar}}
+	creator = &fan{t: t, base: base, c: newClient()}
 	creator.post("/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
 	creator.post("/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
 	resp := creator.post("/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}, "funding_goal": {"0"}})
 	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
 	resp = creator.post(showPath+"/episodes", url.Values{"title": {"Pilot"}})
 	episodePath = resp.Request.URL.Path
-	m := regexp.MustCompile(`/episodes/(\d+)$`).FindStringSubmatch(episodePath)
-	if m == nil {
-		t.Fatalf("creating the episode landed on %s", episodePath)
-	}
-	b64 := base64.StdEncoding.EncodeToString
-	req, _ := http.NewRequest("POST", base+"/api/uploads/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-	req.Header.Set("Upload-Metadata", "episode_id "+b64([]byte(m[1]))+",filename "+b64([]byte(filename)))
-	resp, body := creator.do(req)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("tus creation: status %d\n%s", resp.StatusCode, body)
-	}
-	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(patchBases) == 0 {
-		patchBases = []string{base}
-	}
-	for i, pb := range patchBases {
-		from, to := len(data)*i/len(patchBases), len(data)*(i+1)/len(patchBases)
-		target, _ := url.Parse(pb)
-		target.Path = loc.Path
-		req, _ = http.NewRequest("PATCH", target.String(), bytes.NewReader(data[from:to]))
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Offset", strconv.Itoa(from))
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		if resp, body := creator.do(req); resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("tus PATCH %d to %s: status %d\n%s", i, pb, resp.StatusCode, body)
-		}
-	}
+	tusUpload(t, creator, base, episodePath, filename, data, patchBases...)
 	return creator, episodePath
 }
 
@@ -242,7 +209,7 @@ func scrapeSeeders(t *testing.T, base string, ih [20]byte) int {
 
 // aria2c starts Debian's aria2c on a .torrent, with DHT, local discovery and PEX off so that it
 // finds peers only through our tracker (and the web seed, when the .torrent lists one).
-func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ...string) (*exec.Cmd, *syncBuffer) {
+func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ...string) (*exec.Cmd, *testkit.LogBuffer) {
 	t.Helper()
 	if _, err := exec.LookPath("aria2c"); err != nil {
 		t.Fatalf("aria2c is not installed (bash .ci/test installs it): %v", err)
@@ -252,7 +219,7 @@ func aria2c(t *testing.T, ctx context.Context, dir, torrentFile string, extra ..
 		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn", "--allow-overwrite=true",
 		"--auto-file-renaming=false", "--bt-stop-timeout=90", "--retry-wait=1", "--bt-tracker-connect-timeout=5"}, extra...)
 	cmd := exec.CommandContext(ctx, "aria2c", append(args, torrentFile)...)
-	out := &syncBuffer{}
+	out := &testkit.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -621,7 +588,7 @@ func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		logs := &syncBuffer{}
+		logs := &testkit.LogBuffer{}
 		errc := make(chan error, 1)
 		started := time.Now()
 		go func() {

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fanseed/fanseed/mail/mailtest"
-	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
 // TestFanManagesMonthlyFromFanPage is a monthly donor without their receipt: on the fan page
@@ -21,41 +16,12 @@ import (
 // and one address asking too often is turned away.
 func TestFanManagesMonthlyFromFanPage(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewURL(t)
-	smtpd := mailtest.NewPlainServer(t)
-	base, _ := startServe(t, map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
-	newClient := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar}
-	}
-	send := func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		if method == http.MethodGet {
-			resp, err = c.Get(base + path)
-		} else {
-			resp, err = c.PostForm(base+path, form)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
-	creator := newClient()
-	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
-	confirmEmail(t, creator, base, smtpd, "nina@example.com")
-	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
-	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
-	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
-	if _, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
-		"email": {"", "nina@example.com"}, "percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}}); !strings.Contains(body, "Shares saved") {
-		t.Fatal("plan not saved")
-	}
+	env, smtpd := mailEnv(t)
+	base, _ := startServe(t, env)
+	send := sender(t, base)
+	ninaWithShow(t, base, smtpd)
 	fan := newClient()
-	resp, _ = send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"500"}, "frequency": {"monthly"}, "email": {"monthly@example.com"}})
+	resp, _ := send(fan, "POST", "/s/night-signals/donate", url.Values{"amount": {"500"}, "frequency": {"monthly"}, "email": {"monthly@example.com"}})
 	if !strings.HasPrefix(resp.Request.URL.Path, "/checkout/test/") {
 		t.Fatalf("monthly donation not on the test checkout: %s", resp.Request.URL)
 	}

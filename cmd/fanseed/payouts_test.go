@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,9 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/fanseed/fanseed/mail/mailtest"
-	"github.com/fanseed/fanseed/migrations/dbtest"
 )
 
 // TestOfflineMoneyPath is `fanseed serve` without a Stripe key: a fan donates through the
@@ -24,44 +19,14 @@ import (
 // `fanseed payouts run` pays the creator once, however often it runs.
 func TestOfflineMoneyPath(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.NewURL(t)
-	smtpd := mailtest.NewPlainServer(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}
+	env, smtpd := mailEnv(t)
+	dbURL := env["DATABASE_URL"]
 	base, _ := startServe(t, env)
-	newClient := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar}
-	}
-	send := func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		if method == http.MethodGet {
-			resp, err = c.Get(base + path)
-		} else {
-			resp, err = c.PostForm(base+path, form)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
-	creator := newClient()
-	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
-	confirmEmail(t, creator, base, smtpd, "nina@example.com")
-	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
-	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
-	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
-	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
-		"email": {"", "nina@example.com"}, "percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
-	if !strings.Contains(body, "Shares saved") {
-		t.Fatalf("plan not saved: %d", resp.StatusCode)
-	}
+	send := sender(t, base)
+	creator := ninaWithShow(t, base, smtpd)
 
 	fan := newClient()
-	resp, body = send(fan, "GET", "/s/night-signals/donate", nil)
+	resp, body := send(fan, "GET", "/s/night-signals/donate", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "Test mode") || !strings.Contains(body, "10.00") {
 		t.Fatalf("donate page: %d\n%s", resp.StatusCode, body)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 	"github.com/fanseed/fanseed/seeding"
 )
@@ -29,14 +29,14 @@ import (
 type serveProcess struct {
 	cmd  *exec.Cmd
 	base string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 func startServeProcess(t *testing.T, env ...string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(buildFanseed(t), "serve")
 	cmd.Env = append(os.Environ(), env...)
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -72,8 +72,7 @@ func TestServeKilledMidUpload(t *testing.T) {
 	env := []string{"DATABASE_URL=" + dbURL, "ADDR=" + freeAddr(t), "DATA_DIR=" + t.TempDir(), "LOG_LEVEL=warn"}
 	srv := startServeProcess(t, env...)
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := newClient()
 	post := func(path string, form url.Values) *http.Response {
 		t.Helper()
 		resp, err := c.PostForm(srv.base+path, form)

@@ -22,26 +22,9 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/fanseed/fanseed/billing"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
-
-// syncBuffer collects a process's output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -68,7 +51,7 @@ func startCommand(t *testing.T, command string, env map[string]string) (baseURL 
 		env["DATA_DIR"] = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, []string{"fanseed", command}, func(k string) string { return env[k] }, io.Discard, logs)
@@ -115,11 +98,9 @@ func startCommand(t *testing.T, command string, env map[string]string) (baseURL 
 // browser would, and reads them back.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	smtpd := mailtest.NewPlainServer(t)
-	base, stop := startServe(t, map[string]string{"DATABASE_URL": dbtest.NewURL(t),
-		"SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"})
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	env, smtpd := mailEnv(t)
+	base, stop := startServe(t, env)
+	client := newClient()
 	post := func(path string, form url.Values) (*http.Response, string) {
 		t.Helper()
 		resp, err := client.PostForm(base+path, form)
@@ -186,6 +167,61 @@ func TestEndToEnd(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("serve did not stop cleanly: %v", err)
 	}
+}
+
+// mailEnv is the environment of a serve process on a fresh database that sends its email to
+// the SMTP server it returns.
+func mailEnv(t *testing.T) (map[string]string, *mailtest.Server) {
+	t.Helper()
+	smtpd := mailtest.NewPlainServer(t)
+	return map[string]string{"DATABASE_URL": dbtest.NewURL(t), "SMTP_URL": smtpd.URL(), "MAIL_FROM": "Fanseed <noreply@fanseed.test>"}, smtpd
+}
+
+// newClient is a browser's cookies: a client that keeps them.
+func newClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+// sender returns a function that sends, with a client, a GET (form unused) or a form POST of
+// path on base, and returns the response and its body.
+func sender(t *testing.T, base string) func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+	return func(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = c.Get(base + path)
+		} else {
+			resp, err = c.PostForm(base+path, form)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+}
+
+// ninaWithShow signs the creator Nina up, confirming her address through smtpd, logs her in and
+// makes her show Night Signals (USD) with a plan of 75% for her and 25% for the distributor. It
+// returns her client.
+func ninaWithShow(t *testing.T, base string, smtpd *mailtest.Server) *http.Client {
+	t.Helper()
+	send := sender(t, base)
+	creator := newClient()
+	send(creator, "POST", "/signup", url.Values{"name": {"Nina"}, "email": {"nina@example.com"}, "password": {"a long enough password"}})
+	confirmEmail(t, creator, base, smtpd, "nina@example.com")
+	send(creator, "POST", "/login", url.Values{"email": {"nina@example.com"}, "password": {"a long enough password"}})
+	resp, _ := send(creator, "POST", "/shows", url.Values{"title": {"Night Signals"}, "slug": {"night-signals"}, "currency": {"USD"}})
+	showPath := strings.TrimSuffix(resp.Request.URL.Path, "/plan")
+	resp, body := send(creator, "POST", showPath+"/plan", url.Values{"name": {"Fanseed (distributor)", "Nina"},
+		"email": {"", "nina@example.com"}, "percent": {"25", "75"}, "fee_policy": {"net"}, "source": {"all"}, "action": {"save"}})
+	if !strings.Contains(body, "Shares saved") {
+		t.Fatalf("plan not saved: %d", resp.StatusCode)
+	}
+	return creator
 }
 
 // confirmEmail follows the confirmation link emailed to addr: the page it opens, then its button.
@@ -291,8 +327,7 @@ func TestAdminCreateUser(t *testing.T) {
 		t.Fatalf("no password printed: %q", out.String())
 	}
 	base, _ := startServe(t, env)
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := newClient()
 	resp, err := client.PostForm(base+"/login", url.Values{"email": {"root@example.com"}, "password": {m[1]}})
 	if err != nil {
 		t.Fatal(err)

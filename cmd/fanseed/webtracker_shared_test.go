@@ -11,16 +11,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/migrations/dbtest"
 )
-
-func latin1(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
-	}
-	return string(r)
-}
 
 // TestTwoServesRelayWebRTCSignals runs two `serve` processes on one database. A browser whose
 // socket reaches the first and one whose socket reaches the second are in one swarm: the
@@ -83,8 +76,8 @@ func TestTwoServesRelayWebRTCSignals(t *testing.T) {
 		}
 		return m
 	}
-	ihText := latin1(ih[:])
-	aID, bID := latin1([]byte("-WW0208-aaaaaaaaaaaa")), latin1([]byte("-WW0208-bbbbbbbbbbbb"))
+	ihText := testkit.Latin1(ih[:])
+	aID, bID := testkit.Latin1([]byte("-WW0208-aaaaaaaaaaaa")), testkit.Latin1([]byte("-WW0208-bbbbbbbbbbbb"))
 	a, b := dial(baseA), dial(baseB)
 
 	// The published-torrent cache of each process learns of the torrent within a few seconds.
@@ -116,7 +109,7 @@ func TestTwoServesRelayWebRTCSignals(t *testing.T) {
 	}
 	bigSDP := "v=0\r\n" + strings.Repeat("a=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host\r\n", 150) // ~8.5 KB
 	offers := []any{
-		map[string]any{"offer_id": latin1([]byte("offer-00000000000001")), "offer": map[string]any{"type": "offer", "sdp": bigSDP}},
+		map[string]any{"offer_id": testkit.Latin1([]byte("offer-00000000000001")), "offer": map[string]any{"type": "offer", "sdp": bigSDP}},
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	var m map[string]any
@@ -146,11 +139,11 @@ func TestTwoServesRelayWebRTCSignals(t *testing.T) {
 
 	// A newcomer on A offers to B's browser too.
 	c := dial(baseA)
-	cID := latin1([]byte("-WW0208-cccccccccccc"))
+	cID := testkit.Latin1([]byte("-WW0208-cccccccccccc"))
 	send(c, map[string]any{"action": "announce", "info_hash": ihText, "peer_id": cID, "left": 1000, "numwant": 2,
 		"offers": []any{
-			map[string]any{"offer_id": latin1([]byte("offer-0000000000000c")), "offer": map[string]any{"type": "offer", "sdp": "v=0 c1"}},
-			map[string]any{"offer_id": latin1([]byte("offer-0000000000000d")), "offer": map[string]any{"type": "offer", "sdp": "v=0 c2"}},
+			map[string]any{"offer_id": testkit.Latin1([]byte("offer-0000000000000c")), "offer": map[string]any{"type": "offer", "sdp": "v=0 c1"}},
+			map[string]any{"offer_id": testkit.Latin1([]byte("offer-0000000000000d")), "offer": map[string]any{"type": "offer", "sdp": "v=0 c2"}},
 		}})
 	read(c)
 	for name, conn := range map[string]*websocket.Conn{"A": a, "B": b} {
