@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fanseed/fanseed/bench/internal/benchkit"
+	"github.com/fanseed/fanseed/internal/testkit"
 )
 
 const nodeToken = "bench-stream-node-token"
@@ -74,7 +75,7 @@ func run(ctx context.Context, size int64, viewers int, watch time.Duration) erro
 		return err
 	}
 	defer cleanup()
-	ns, err := benchkit.NewNetns()
+	ns, err := testkit.NewNetns()
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func run(ctx context.Context, size int64, viewers int, watch time.Duration) erro
 	for _, name := range []string{"n1", "n2"} {
 		ndir := filepath.Join(dir, name)
 		os.MkdirAll(ndir, 0o755)
-		cmd := ns.Command(bin, "seedbox")
+		cmd := ns.Command(ctx, bin, "seedbox")
 		cmd.Env = []string{"CONTROL_URL=" + base, "NODE_TOKEN=" + nodeToken, "NODE_NAME=" + name, "NODE_DATA_DIR=" + ndir,
 			"NODE_LISTEN_ADDR=" + ns.PeerIP + ":0", "NODE_CAPACITY_BYTES=" + strconv.FormatInt(4*size, 10), "LOG_LEVEL=warn",
 			"HOME=" + ndir, "PATH=" + os.Getenv("PATH")}

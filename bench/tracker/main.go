@@ -330,6 +330,23 @@ func drive(ctx context.Context, wsURL string, ih [20]byte, peers, pid int) (figu
 	}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, 3*peers)
+	// timed sends one announce and adds the time to its answer to lat; false when it got none.
+	timed := func(p *peer, frame []byte) bool {
+		t0 := time.Now()
+		if err := p.c.Write(ctx, websocket.MessageText, frame); err != nil {
+			return false
+		}
+		select {
+		case <-p.answers:
+		case <-time.After(10 * time.Second):
+			return false
+		}
+		d := time.Since(t0)
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		return true
+	}
 	sem := make(chan struct{}, 256)
 	cpu0 := benchkit.ProcCPU(pid)
 	start := time.Now()
@@ -340,20 +357,9 @@ func drive(ctx context.Context, wsURL string, ih [20]byte, peers, pid int) (figu
 			defer wg.Done()
 			defer func() { <-sem }()
 			for round := range 3 {
-				b := frames[i][round]
-				t0 := time.Now()
-				if err := p.c.Write(ctx, websocket.MessageText, b); err != nil {
+				if !timed(p, frames[i][round]) {
 					return
 				}
-				select {
-				case <-p.answers:
-				case <-time.After(10 * time.Second):
-					return
-				}
-				d := time.Since(t0)
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
 			}
 		}()
 	}
@@ -380,20 +386,7 @@ func drive(ctx context.Context, wsURL string, ih [20]byte, peers, pid int) (figu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := frames[k%len(list)][2]
-			t0 := time.Now()
-			if err := p.c.Write(ctx, websocket.MessageText, b); err != nil {
-				return
-			}
-			select {
-			case <-p.answers:
-			case <-time.After(10 * time.Second):
-				return
-			}
-			d := time.Since(t0)
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
+			timed(p, frames[k%len(list)][2])
 		}()
 	}
 	wg.Wait()

@@ -1,7 +1,8 @@
 // Package testkit holds the small helpers the tests of several packages share: a log several
 // goroutines write while the test reads it, a small file system that fills up, a loopback
-// listener that hands each connection to a function. It imports nothing of Fanseed's, so that
-// any package's tests may use it; only tests import it.
+// listener that hands each connection to a function, a network namespace joined by a veth pair.
+// It imports nothing of Fanseed's, so that any package's tests may use it; only tests and the
+// benchmarks import it.
 package testkit
 
 import (

@@ -1,6 +1,7 @@
-package benchkit
+package testkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -8,22 +9,27 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 )
 
 // Netns is a network namespace joined to the host by a veth pair: the host side has HostIP, the
-// namespace side PeerIP, on a /24 of their own. WebRTC (pion, Chromium) gathers no loopback
-// candidates, so a benchmark whose peers talk WebRTC puts one side in it.
+// namespace side PeerIP, on a /24 of their own. Clients that neither dial nor serve loopback
+// peers (Transmission), or that gather no loopback ICE candidates (pion, Chromium), run inside
+// it, or beside it on the host side, against servers on HostIP.
 type Netns struct {
 	Name, HostIP, PeerIP string
 	host                 string // the host side's link
 }
 
-// NewNetns creates a namespace and its veth pair; it needs root. Close removes them.
+var netnsSeq atomic.Int64
+
+// NewNetns creates a namespace and its veth pair; it needs root (CI runs as root). Close removes
+// them.
 func NewNetns() (*Netns, error) {
 	if os.Geteuid() != 0 {
-		return nil, errors.New("this benchmark makes a network namespace (a veth pair) and needs root")
+		return nil, errors.New("making a network namespace (a veth pair) needs root")
 	}
-	name := fmt.Sprintf("fsb%d", os.Getpid()%100000)
+	name := fmt.Sprintf("fs%d-%d", os.Getpid()%100000, netnsSeq.Add(1))
 	n := &Netns{Name: name, host: "vh" + name[2:]}
 	var subnet string
 	for range 50 {
@@ -57,8 +63,8 @@ func NewNetns() (*Netns, error) {
 }
 
 // Command runs a program inside the namespace.
-func (n *Netns) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
 // Close removes the namespace and the veth pair.
