@@ -18,8 +18,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/fanseed/fanseed/billing"
-	"github.com/fanseed/fanseed/publishing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/publishing"
 )
 
 // A campaign's early-access episode: a backer of the early-access tier fetches a private
