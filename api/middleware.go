@@ -120,10 +120,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if route := routePattern(r); ww.Status() < 400 && (route == nodeHeartbeatRoute || route == "/announce" && ww.Status() != http.StatusSwitchingProtocols || route == "/scrape") {
 			level = slog.LevelDebug
 		}
-		path := r.URL.Path
-		if route := routePattern(r); strings.HasPrefix(route, "/overlay/") {
-			path = route // its address is the overlay's secret
-		}
+		path := loggedPath(r)
 		if !s.log.Enabled(r.Context(), level) {
 			return
 		}
@@ -138,6 +135,22 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("remote", clientAddr(r)),
 		)
 	})
+}
+
+// secretParams are the route parameters that are secrets: links to pay, pledge or watch an
+// overlay, a backer's passkey, a signature, a test checkout. A path holding one is logged as its
+// route, so that a log reader cannot use it.
+var secretParams = []string{"{token}", "{passkey}", "{sig}", "{session}"}
+
+// loggedPath is the request's path as the log may hold it.
+func loggedPath(r *http.Request) string {
+	route := routePattern(r)
+	for _, p := range secretParams {
+		if strings.Contains(route, p) {
+			return route
+		}
+	}
+	return r.URL.Path
 }
 
 // recoverPanics turns a panic in a handler into a logged 500.

@@ -15,6 +15,7 @@ import (
 	"github.com/fanseed/fanseed/api"
 	"github.com/fanseed/fanseed/billing"
 	"github.com/fanseed/fanseed/catalog"
+	"github.com/fanseed/fanseed/internal/testkit"
 	"github.com/fanseed/fanseed/templates"
 )
 
@@ -202,5 +203,35 @@ func TestMetricsOnlyForAllowedClients(t *testing.T) {
 	}
 	if got := scrape(none, "Bearer "+token); got != http.StatusNotFound {
 		t.Errorf("no network and no token configured: status %d, want 404", got)
+	}
+}
+
+// A path holding a secret (a pay link, a pledge, a passkey, a test checkout) is logged as its
+// route: whoever reads the log cannot use the link.
+func TestSecretsStayOutOfTheLog(t *testing.T) {
+	t.Parallel()
+	logs := &testkit.LogBuffer{}
+	ts := newTestServerWith(t, nil, logs)
+	secrets := map[string]string{
+		"/sponsor/sp_secretpaylink0000":                 "/sponsor/{token}",
+		"/pledges/pl_secretpledge0000":                  "/pledges/{token}",
+		"/early/passkeysecret0000/announce":             "/early/{passkey}/announce",
+		"/checkout/test/cs_test_secretsession0":         "/checkout/test/{session}",
+		"/overlay/ov_secretoverlay00000":                "/overlay/{token}",
+		"/early/passkeysecret0001/aa/1/sigsecret0/name": "/early/{passkey}/{infohash}/{expires}/{sig}/{name}",
+	}
+	for path := range secrets {
+		readBody(t, ts.do(t, nil, "GET", path, nil))
+	}
+	log := logs.String()
+	for path, route := range secrets {
+		for _, part := range strings.Split(path, "/") {
+			if strings.Contains(part, "secret") && strings.Contains(log, part) {
+				t.Errorf("the log holds the secret %q of %s", part, path)
+			}
+		}
+		if !strings.Contains(log, `"path":"`+route+`"`) {
+			t.Errorf("no request line with the path %s", route)
+		}
 	}
 }
