@@ -578,7 +578,8 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 func TestDevRunsTwoSeedboxNodes(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
-	env := map[string]string{"DATABASE_URL": dbURL, "DATA_DIR": t.TempDir(), "ADDR": freeAddr(t)}
+	// Its RTMP ingest on a free port rather than dev's 1935, which another program may hold.
+	env := map[string]string{"DATABASE_URL": dbURL, "DATA_DIR": t.TempDir(), "ADDR": freeAddr(t), "LIVE_RTMP_ADDR": freeAddr(t)}
 	db, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
