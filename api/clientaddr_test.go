@@ -56,7 +56,7 @@ func TestTrustedProxies(t *testing.T) {
 				if ip != "" {
 					q.Set("ip", ip)
 				}
-				req, err := http.NewRequest("GET", ts.URL+"/announce?"+q.Encode(), nil)
+				req, err := http.NewRequest("GET", ts.URL+"/announce?"+trackerQuery(q), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -88,7 +88,7 @@ func TestShowDashboard(t *testing.T) {
 	for i, left := range []string{"0", "100"} {
 		q := url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {fmt.Sprintf("-TT0001-%012d", i)}, "port": {fmt.Sprint(6881 + i)},
 			"uploaded": {fmt.Sprint(16384 * (1 - i))}, "downloaded": {"0"}, "left": {left}, "event": {"started"}}
-		if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil)); strings.Contains(body, "failure reason") {
+		if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+trackerQuery(q), nil)); strings.Contains(body, "failure reason") {
 			t.Fatalf("announce: %s", body)
 		}
 	}

@@ -118,8 +118,8 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	if resp := ts.send(t, nil, req); resp.StatusCode != http.StatusOK || readBody(t, resp) != string(data) {
 		t.Errorf("a node's fetch from the web seed before the release: %d, want the file", resp.StatusCode)
 	}
-	publicAnnounce := "/announce?" + url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {"-TEST01-publicpeer01"}, "port": {"6882"},
-		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"10"}, "compact": {"1"}}.Encode()
+	publicAnnounce := "/announce?" + trackerQuery(url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {"-TEST01-publicpeer01"}, "port": {"6882"},
+		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"10"}, "compact": {"1"}})
 	if body := readBody(t, ts.do(t, nil, "GET", publicAnnounce, nil)); !strings.Contains(body, "failure reason") {
 		t.Errorf("public announce before the release: %s, want a failure reason", body)
 	}
@@ -190,15 +190,15 @@ func TestEarlyAccessPrivateTorrent(t *testing.T) {
 	ih := mi.HashInfoBytes()
 	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {"-TEST01-abcdefghijkl"}, "port": {"6881"}, "uploaded": {"0"},
 		"downloaded": {"0"}, "left": {"10"}, "compact": {"1"}}
-	if body := readBody(t, ts.do(t, nil, "GET", "/early/notapasskey/announce?"+q.Encode(), nil)); !strings.Contains(body, "failure reason") {
+	if body := readBody(t, ts.do(t, nil, "GET", "/early/notapasskey/announce?"+trackerQuery(q), nil)); !strings.Contains(body, "failure reason") {
 		t.Errorf("announce with a wrong passkey: %s", body)
 	}
-	if body := readBody(t, ts.do(t, nil, "GET", "/early/"+pledged.Passkey+"/announce?"+q.Encode(), nil)); !strings.HasPrefix(body, "d") ||
+	if body := readBody(t, ts.do(t, nil, "GET", "/early/"+pledged.Passkey+"/announce?"+trackerQuery(q), nil)); !strings.HasPrefix(body, "d") ||
 		strings.Contains(body, "failure reason") || !strings.Contains(body, "interval") {
 		t.Errorf("announce with the backer's passkey: %s", body)
 	}
 	// The public tracker knows nothing of the private torrent.
-	if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil)); !strings.Contains(body, "failure reason") {
+	if body := readBody(t, ts.do(t, nil, "GET", "/announce?"+trackerQuery(q), nil)); !strings.Contains(body, "failure reason") {
 		t.Errorf("public announce of the private torrent: %s", body)
 	}
 

@@ -131,7 +131,7 @@ func TestEpisodeReach(t *testing.T) {
 		t.Helper()
 		q := url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {peerID}, "port": {fmt.Sprint(port)},
 			"uploaded": {"0"}, "downloaded": {fmt.Sprint(downloaded)}, "left": {fmt.Sprint(left)}, "compact": {"1"}, "event": {event}}
-		resp := ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil)
+		resp := ts.do(t, nil, "GET", "/announce?"+trackerQuery(q), nil)
 		if body := readBody(t, resp); resp.StatusCode != http.StatusOK || strings.Contains(body, "failure reason") {
 			t.Fatalf("announce %s: %d %s", peerID, resp.StatusCode, body)
 		}
@@ -194,7 +194,7 @@ func (ts *testServer) publishedSet(rec seeding.Record) bool {
 
 // scrapes reports whether the tracker's scrape lists the torrent, and what it answered.
 func (ts *testServer) scrapes(rec seeding.Record) (bool, string) {
-	resp, err := http.Get(ts.URL + "/scrape?" + url.Values{"info_hash": {string(rec.InfoHash)}}.Encode())
+	resp, err := http.Get(ts.URL + "/scrape?" + trackerQuery(url.Values{"info_hash": {string(rec.InfoHash)}}))
 	if err != nil {
 		return false, err.Error()
 	}

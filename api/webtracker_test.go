@@ -161,7 +161,7 @@ func TestWebTrackerEndpoint(t *testing.T) {
 	// The HTTP tracker on the same path counts the browser too.
 	q := url.Values{"info_hash": {string(rec.InfoHash)}, "peer_id": {"-TR3000-cccccccccccc"}, "port": {"6881"},
 		"uploaded": {"16384"}, "downloaded": {"0"}, "left": {"0"}, "compact": {"1"}}
-	body := readBody(t, ts.do(t, nil, "GET", "/announce?"+q.Encode(), nil))
+	body := readBody(t, ts.do(t, nil, "GET", "/announce?"+trackerQuery(q), nil))
 	if !strings.Contains(body, "10:incompletei1e") {
 		t.Errorf("HTTP announce %q does not count the browser", body)
 	}

@@ -536,7 +536,7 @@ func TestFleetPublishesAndFansDownload(t *testing.T) {
 		}
 		q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {"-AR0000-000000000000"}, "port": {"6881"},
 			"uploaded": {"0"}, "downloaded": {"0"}, "left": {"1"}, "compact": {"1"}}
-		r, err := http.Get(base + "/announce?" + q.Encode())
+		r, err := http.Get(base + "/announce?" + strings.ReplaceAll(q.Encode(), "+", "%20"))
 		if err != nil {
 			t.Fatal(err)
 		}
