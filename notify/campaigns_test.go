@@ -2,41 +2,19 @@ package notify_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/fanseed/fanseed/billing"
-	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/mail"
-	"github.com/fanseed/fanseed/migrations/dbtest"
-	"github.com/fanseed/fanseed/notify"
 )
 
 // A pledge whose charge needs the backer gets one email with the link to pay on-session, and
 // a reminder only once a day has passed; an update goes to each standing backer once.
 func TestPledgeNoticesAndUpdates(t *testing.T) {
 	t.Parallel()
-	db := dbtest.New(t)
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := &notify.Service{DB: db, Mail: &mail.Service{DB: db, From: "Fanseed <noreply@fanseed.test>", Log: logger},
-		BaseURL: func() string { return "http://fanseed.test" }, Log: logger}
-	owner, err := catalog.CreateAccount(ctx, db, catalog.SignUp{Email: "owner@example.com", Name: "Owen", Password: "long enough password", Verified: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	show, err := catalog.CreateShow(ctx, db, owner.ID, catalog.ShowInput{Slug: "night", Title: "Night Signals", Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, svc, show, exec := newFixture(t)
 	var campaign int64
 	if err := db.QueryRow(ctx, `INSERT INTO campaigns (show_id, title, goal, currency, deadline, time_zone)
 		VALUES ($1, 'Season two', 10000, 'EUR', now() + interval '1 day', 'Europe/Paris') RETURNING id`, show.ID).Scan(&campaign); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/fanseed/fanseed/catalog"
 	"github.com/fanseed/fanseed/mail"
 	"github.com/fanseed/fanseed/migrations/dbtest"
@@ -18,25 +20,8 @@ import (
 // address get nothing.
 func TestSendDueOnce(t *testing.T) {
 	t.Parallel()
-	db := dbtest.New(t)
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := &notify.Service{DB: db, Mail: &mail.Service{DB: db, From: "Fanseed <noreply@fanseed.test>", Log: logger},
-		BaseURL: func() string { return "http://fanseed.test" }, Log: logger}
-	owner, err := catalog.CreateAccount(ctx, db, catalog.SignUp{Email: "owner@example.com", Name: "Owen", Password: "long enough password", Verified: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	show, err := catalog.CreateShow(ctx, db, owner.ID, catalog.ShowInput{Slug: "night", Title: "Night Signals", Currency: "EUR"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(ctx, sql, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, svc, show, exec := newFixture(t)
 	exec(`INSERT INTO donations (show_id, amount, currency, monthly, status, paid_at, donor_email) VALUES
 		($1, 1250, 'EUR', false, 'paid', '2026-11-05 10:00Z', 'once@example.com'),
 		($1, 500, 'EUR', true, 'paid', '2026-11-06 10:00Z', 'monthly@example.com'),
@@ -81,4 +66,30 @@ func TestSendDueOnce(t *testing.T) {
 	if notice.Subject != "Acme Radio paid 3000.00 EUR for Night Signals" || !strings.Contains(notice.Body, "Hello Owen") {
 		t.Errorf("sponsorship notice %q:\n%s", notice.Subject, notice.Body)
 	}
+}
+
+// newFixture is what every notify test starts from: a fresh database, the notify service over
+// an outbox that sends nothing, a creator's EUR show "night", and exec for the rows a test adds.
+func newFixture(t *testing.T) (*pgxpool.Pool, *notify.Service, catalog.Show, func(sql string, args ...any)) {
+	t.Helper()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := &notify.Service{DB: db, Mail: &mail.Service{DB: db, From: "Fanseed <noreply@fanseed.test>", Log: logger},
+		BaseURL: func() string { return "http://fanseed.test" }, Log: logger}
+	owner, err := catalog.CreateAccount(ctx, db, catalog.SignUp{Email: "owner@example.com", Name: "Owen", Password: "long enough password", Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	show, err := catalog.CreateShow(ctx, db, owner.ID, catalog.ShowInput{Slug: "night", Title: "Night Signals", Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, svc, show, exec
 }
